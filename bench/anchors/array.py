@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Anchor (3): Metaflow persisting and loading one 256 MiB float64 array.
+
+Per repetition, in a fresh local datastore, with a distinct seed (so nothing is deduplicated):
+  * run ArrayFlow --bind 0 (the step makes the array but binds only a float) and --bind 1 (binds
+    the array as self.a): persist cost = run(bind 1) - run(bind 0); the same difference of the
+    start task's own duration (from the Metaflow client) is kept as a detail;
+  * run --bind 1 again with the same seed: time over --bind 0 and new bytes on disk (Metaflow's
+    store is content-addressed);
+  * load `Flow('ArrayFlow').latest_run['start'].task.data.a` in a fresh process, timing the
+    attribute load, first with an empty client cache, then again (warm client cache).
+"""
+
+from __future__ import annotations
+
+import json
+
+from common import (
+    cli,
+    dir_size,
+    emit,
+    log,
+    median,
+    metaflow_env,
+    rmtree,
+    run_flow,
+    run_python,
+    scratch_dir,
+    write_flow,
+)
+
+N = 32 * 1024 * 1024  # 256 MiB of float64
+
+SOURCE = f"""
+import numpy as np
+from metaflow import FlowSpec, Parameter, step
+
+
+class ArrayFlow(FlowSpec):
+    seed = Parameter("seed", default=0, type=int)
+    bind = Parameter("bind", default=1, type=int)
+
+    @step
+    def start(self):
+        a = np.random.default_rng(self.seed).random({N})
+        if self.bind:
+            self.a = a
+        else:
+            self.a = float(a[0])
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    ArrayFlow()
+"""
+
+LOAD = """
+import json, time
+t0 = time.perf_counter()
+from metaflow import Flow, namespace
+namespace(None)
+t1 = time.perf_counter()
+task = Flow("ArrayFlow").latest_run["start"].task
+t2 = time.perf_counter()
+a = task.data.a
+t3 = time.perf_counter()
+assert a.shape == (%d,) and a.dtype.name == "float64", (a.shape, a.dtype)
+print(json.dumps({"import_s": t1 - t0, "lookup_s": t2 - t1, "load_s": t3 - t2}))
+""" % N
+
+STEP_DURATION = """
+import json
+from metaflow import Flow, namespace
+namespace(None)
+out = []
+for run in Flow("ArrayFlow").runs():
+    t = run["start"].task
+    out.append({"run": run.id, "bind": run.data.bind, "seed": run.data.seed,
+                "step_s": (t.finished_at - t.created_at).total_seconds()})
+print(json.dumps({"runs": out}))
+"""
+
+
+def main() -> None:
+    args = cli(__doc__).parse_args()
+    persist, rebind, rebind_bytes, load_cold, load_warm, step_diff = [], [], [], [], [], []
+    t_tiny, t_big = [], []
+    for r in range(args.repeat):
+        home = scratch_dir("mf-array")
+        try:
+            flow = write_flow(home, "ArrayFlow", SOURCE)
+            seed = 1000 + r
+            order = [0, 1] if r % 2 == 0 else [1, 0]
+            t = {}
+            for bind in order:
+                t[bind] = run_flow(home, flow, "--seed", str(seed), "--bind", str(bind))
+            t_tiny.append(t[0])
+            t_big.append(t[1])
+            persist.append(t[1] - t[0])
+            before = dir_size(home / "store")
+            t_again = run_flow(home, flow, "--seed", str(seed), "--bind", "1")
+            rebind_bytes.append(dir_size(home / "store") - before)
+            rebind.append(t_again - t[0])
+            env = metaflow_env(home)
+            rmtree(home / "client-cache")
+            _, out = run_python(LOAD, env=env, cwd=home)
+            load_cold.append(json.loads(out.strip().splitlines()[-1])["load_s"])
+            _, out = run_python(LOAD, env=env, cwd=home)
+            load_warm.append(json.loads(out.strip().splitlines()[-1])["load_s"])
+            _, out = run_python(STEP_DURATION, env=env, cwd=home)
+            runs = json.loads(out.strip().splitlines()[-1])["runs"]
+            by_bind = {0: [], 1: []}
+            for row in runs:
+                by_bind[int(row["bind"])].append(row["step_s"])
+            step_diff.append(min(by_bind[1]) - by_bind[0][0])
+            log(
+                f"metaflow array rep {r + 1}/{args.repeat}: run tiny {t[0]:.2f} s, big {t[1]:.2f} s"
+                f" -> persist {persist[-1]:.2f} s; rebind +{rebind[-1]:.2f} s"
+                f" ({rebind_bytes[-1]} new bytes); load cold {load_cold[-1]:.2f} s,"
+                f" warm {load_warm[-1]:.2f} s"
+            )
+        finally:
+            rmtree(home)
+    emit(
+        {
+            "anchor": "metaflow_array",
+            "persist_s": median(persist),
+            "persist_step_s": median(step_diff),
+            "run_tiny_s": median(t_tiny),
+            "run_big_s": median(t_big),
+            "rebind_extra_s": median(rebind),
+            "rebind_new_bytes": int(median(rebind_bytes)),
+            "load_fresh_s": median(load_cold),
+            "load_fresh_warm_cache_s": median(load_warm),
+            "persist_runs_s": persist,
+        },
+        args.json,
+    )
+
+
+if __name__ == "__main__":
+    main()

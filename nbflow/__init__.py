@@ -1,0 +1,42 @@
+"""nbflow: Jupyter-native pipelines. Steps in cells, a scheduler in the kernel, versioned runs.
+
+    %load_ext nbflow                      # in a notebook
+    from nbflow import Flow, Run, compare  # anywhere: read past runs
+
+Importing nbflow is cheap: the client, IPython and pandas load only when first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Flow", "Run", "Step", "Task", "compare", "load_ipython_extension", "merge"]
+
+if TYPE_CHECKING:
+    from nbflow.client import Flow, Run, Step, Task, compare
+    from nbflow.inputs import merge
+
+_LAZY = {
+    "Flow": "nbflow.client",
+    "Run": "nbflow.client",
+    "Step": "nbflow.client",
+    "Task": "nbflow.client",
+    "compare": "nbflow.client",
+    "merge": "nbflow.inputs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nbflow' has no attribute '{name}'")
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """`%load_ext nbflow`: registers %%step, %%params and %flow."""
+    from nbflow.magics import load_ipython_extension as load
+
+    load(shell)

@@ -1,0 +1,67 @@
+"""Where runs are stored and how they execute: environment variables, overridden per kernel."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from nbflow.exceptions import NbflowError
+
+ENV_PREFIX = "NBFLOW_"
+
+
+@dataclass(frozen=True)
+class Config:
+    datastore: str = ""  # a folder; empty: `.nbflow/` in the working directory
+    metadata: str = ""  # a SQLite file; empty: `metadata.sqlite` inside the datastore
+    executor: str = "kernel"
+    workers: int = 0  # 0: the number of CPU cores
+
+    @classmethod
+    def from_env(cls) -> Config:
+        values = {
+            f.name: os.environ[ENV_PREFIX + f.name.upper()]
+            for f in fields(cls)
+            if ENV_PREFIX + f.name.upper() in os.environ
+        }
+        return cls().updated(**values)
+
+    def updated(self, **values: str) -> Config:
+        """A copy with `key=value` settings applied, as `%flow config` gives them."""
+        known = {f.name for f in fields(self)}
+        for key in values:
+            if key not in known:
+                raise NbflowError(
+                    f"unknown setting '{key}'. Known settings: {', '.join(sorted(known))} "
+                    "(for example `%flow config datastore=/data/nbflow`)."
+                )
+        parsed: dict[str, object] = dict(values)
+        if "workers" in values:
+            parsed["workers"] = _positive_int("workers", values["workers"])
+        return replace(self, **parsed)  # type: ignore[arg-type]
+
+    @property
+    def datastore_path(self) -> Path:
+        root = self.datastore.removeprefix("file://") if self.datastore else ".nbflow"
+        return Path(root).expanduser().resolve()
+
+    @property
+    def metadata_path(self) -> Path:
+        if self.metadata:
+            return Path(self.metadata.removeprefix("sqlite:///")).expanduser().resolve()
+        return self.datastore_path / "metadata.sqlite"
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+def _positive_int(key: str, text: str | int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise NbflowError(f"{key} must be a positive whole number, not {text!r}.")
+    return value

@@ -1,0 +1,109 @@
+"""Every error nbflow raises, in one hierarchy.
+
+    NbflowError                      anything nbflow reports to a user
+    ├── GraphError                   the steps do not form a valid flow (unknown parent, cycle, ...)
+    ├── StepError                    a step cannot run as written (bad options, missing input)
+    ├── StepFailed                   the user's code in a step raised; carries the traceback
+    ├── ArtifactError                a value cannot be stored (unpicklable; names each variable)
+    ├── DatastoreError               the datastore cannot be used (not writable, missing blob)
+    │   └── IntegrityError           a blob's bytes do not match its key
+    └── NotFound                     no such flow, run, step, task or artifact
+
+Every error message says what is wrong, where, and how to fix it. Exceptions keep their fields
+as attributes and stay picklable, because later executors carry them across processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NbflowError(Exception):
+    """Base of every nbflow error."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword fields; rebuild from the message so pickling never breaks.
+        return (_rebuild, (type(self), str(self), self.__dict__))
+
+
+def _rebuild(cls: type[NbflowError], message: str, fields: dict[str, Any]) -> NbflowError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(fields)
+    return error
+
+
+class GraphError(NbflowError):
+    """The registered steps do not form a valid flow."""
+
+    def __init__(self, message: str, *, step: str | None = None, line: int | None = None) -> None:
+        where = f"step '{step}'" if step else "flow"
+        if line is not None:
+            where += f" (cell line {line})"
+        super().__init__(f"{where}: {message}")
+        self.step = step
+        self.line = line
+
+
+class StepError(GraphError):
+    """A step cannot run as written: an option or an input it needs is wrong."""
+
+
+class StepFailed(NbflowError):
+    """The code of a step raised. Shown as one traceback in the notebook."""
+
+    def __init__(
+        self,
+        *,
+        step: str,
+        task_id: str,
+        run: str,
+        ename: str,
+        evalue: str,
+        traceback: list[str],
+        line: int | None = None,
+    ) -> None:
+        at = f" at cell line {line}" if line is not None else ""
+        super().__init__(
+            f"step '{step}' failed{at} in task {run}/{step}/{task_id}: {ename}: {evalue}"
+        )
+        self.step = step
+        self.task_id = task_id
+        self.run = run
+        self.ename = ename
+        self.evalue = evalue
+        self.traceback = traceback
+        self.line = line
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing our own frames: the user sees their
+        # traceback once, followed by where it happened in the flow.
+        return [*self.traceback, f"nbflow: {self}"]
+
+
+class ArtifactError(NbflowError):
+    """One or more values a step bound cannot be stored."""
+
+    def __init__(self, step: str, problems: dict[str, str]) -> None:
+        lines = [f"  {name}: {why}" for name, why in problems.items()]
+        names = ",".join(problems)
+        super().__init__(
+            f"step '{step}' bound values that cannot be stored:\n"
+            + "\n".join(lines)
+            + f"\nFix: keep them out of the artifacts with `%%step {step} ... --transient {names}`"
+            " (or name what to keep with --out)."
+        )
+        self.step = step
+        self.problems = problems
+
+
+class DatastoreError(NbflowError):
+    """The datastore cannot be used as configured."""
+
+
+class IntegrityError(DatastoreError):
+    """A blob's bytes do not hash to its key: the store was altered or damaged."""
+
+
+class NotFound(NbflowError, LookupError):
+    """No such flow, run, step, task or artifact."""

@@ -1,0 +1,201 @@
+"""The IPython adapter: `%%step`, `%%params` and `%flow`. Everything else lives in Session."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import display
+
+from nbflow.cells import top_level_assignments
+from nbflow.config import Config
+from nbflow.exceptions import NbflowError, StepError
+from nbflow.graph import StepSpec
+from nbflow.runner import Runner
+from nbflow.session import Session
+
+FLOW_COMMANDS = ("name", "run", "config", "show", "runs")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises a StepError instead of exiting the kernel."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise StepError(f"{message}. Usage: {self.format_usage().strip()}")
+
+
+def _names(text: str) -> list[str]:
+    return [n for n in text.replace(",", " ").split() if n]
+
+
+def step_parser() -> _Parser:
+    parser = _Parser(prog="%%step", add_help=False)
+    parser.add_argument("name")
+    parser.add_argument("--after", nargs="+", default=[], metavar="PARENT")
+    parser.add_argument("--foreach", metavar="VAR")
+    parser.add_argument("--as", dest="foreach_as", default="item", metavar="NAME")
+    parser.add_argument("--join", action="store_true")
+    parser.add_argument("--transient", default="", metavar="NAME,...")
+    parser.add_argument("--out", default=None, metavar="NAME,...")
+    return parser
+
+
+def parse_step_line(line: str, code: str) -> StepSpec:
+    args = step_parser().parse_args(shlex.split(line))
+    parents = tuple(p for group in args.after for p in _names(group))
+    if args.foreach_as != "item" and not args.foreach:
+        raise StepError("--as names the foreach element, so it needs --foreach.", step=args.name)
+    return StepSpec(
+        name=args.name,
+        code=code,
+        parents=parents,
+        foreach=args.foreach,
+        foreach_as=args.foreach_as,
+        join=args.join,
+        transient=frozenset(_names(args.transient)),
+        out=frozenset(_names(args.out)) if args.out is not None else None,
+        line=1,
+    )
+
+
+def parse_value(text: str) -> Any:
+    """A parameter value as papermill reads one: JSON (numbers, booleans, lists) or a string."""
+    lowered = {"true": True, "false": False, "none": None}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@magics_class
+class FlowMagics(Magics):
+    def __init__(self, shell: InteractiveShell) -> None:
+        super().__init__(shell)
+        self.session = Session(
+            notebook_ns=shell.user_ns,
+            flow=_default_flow_name(shell),
+            notebook=_notebook_path(shell),
+            display=display,
+            format_traceback=self._format_traceback,
+            param_overrides=json.loads(os.environ.get("NBFLOW_PARAMS", "{}")),
+        )
+
+    def _format_traceback(self, error: BaseException) -> list[str]:
+        assert self.shell is not None
+        lines: list[str] = self.shell.InteractiveTB.structured_traceback(
+            type(error), error, error.__traceback__, tb_offset=1
+        )
+        return lines
+
+    @cell_magic
+    def step(self, line: str, cell: str) -> None:
+        """Run this cell as a step of the flow: `%%step NAME [--after P ...] [--foreach VAR]`."""
+        assert self.shell is not None
+        spec = parse_step_line(line, self.shell.transform_cell(cell))
+        started = time.perf_counter()
+        runner = self.session.run_step_cell(spec)
+        self._bind_outputs(runner, spec.name)
+        tasks = len(runner.tasks_of[spec.name])
+        print(
+            f"✓ {spec.name} · {tasks} task{'s' * (tasks != 1)} · "
+            f"{_duration(time.perf_counter() - started)} · run {runner.flow}/{runner.run_id}"
+        )
+
+    def _bind_outputs(self, runner: Runner, step: str) -> None:
+        # For inspection: the artifacts the step's last task bound, as plain notebook variables.
+        tasks = runner.tasks_of[step]
+        if not tasks:
+            return
+        last = tasks[-1]
+        record = self.session.store.meta.task(last.task_id)
+        for artifact in self.session.store.meta.artifacts(record, kinds=("output",)):
+            value = runner.load(artifact.key)
+            self.shell.user_ns[artifact.name] = value  # type: ignore[union-attr]
+            self.session.bound_by_step[artifact.name] = (step, value)
+
+    @cell_magic
+    def params(self, line: str, cell: str) -> None:
+        """Declare run parameters: each top-level assignment is a parameter with that default."""
+        assert self.shell is not None
+        result = self.shell.run_cell(cell, store_history=False)
+        result.raise_error()
+        names = [name for name, _ in top_level_assignments(cell)]
+        self.session.set_params({name: self.shell.user_ns[name] for name in names})
+
+    @line_magic
+    def flow(self, line: str) -> Any:
+        """`%flow name NAME | run [-p NAME=VALUE ...] | config KEY=VALUE ... | show [RUN] | runs`"""
+        command, _, rest = line.strip().partition(" ")
+        if command not in FLOW_COMMANDS:
+            raise NbflowError(
+                f"unknown command '%flow {command}'. Commands: {', '.join(FLOW_COMMANDS)}."
+            )
+        return getattr(self, f"_flow_{command}")(shlex.split(rest))
+
+    def _flow_name(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise NbflowError("usage: %flow name NAME")
+        self.session.set_flow(args[0])
+
+    def _flow_run(self, args: list[str]) -> Any:
+        parser = _Parser(prog="%flow run", add_help=False)
+        parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+        parsed = parser.parse_args(args)
+        overrides = {}
+        for item in parsed.param:
+            name, sep, value = item.partition("=")
+            if not sep or name not in self.session.params:
+                known = ", ".join(self.session.params) or "none (add a %%params cell)"
+                raise NbflowError(f"-p {item}: expected NAME=VALUE with a known parameter ({known}).")
+            overrides[name] = parse_value(value)
+        runner = self.session.run_flow(overrides)
+        from nbflow.client import Run
+
+        return Run(f"{runner.flow}/{runner.run_id}", store=self.session.store)
+
+    def _flow_config(self, args: list[str]) -> Config:
+        settings = dict(a.partition("=")[::2] for a in args)
+        self.session.config = self.session.config.updated(**settings)
+        self.session.working = None
+        return self.session.config
+
+    def _flow_show(self, args: list[str]) -> Any:
+        from nbflow.client import Flow, Run
+
+        if args:
+            return Run(args[0] if "/" in args[0] else f"{self.session.flow}/{args[0]}",
+                       store=self.session.store)  # fmt: skip
+        return Flow(self.session.flow, store=self.session.store).latest_run
+
+    def _flow_runs(self, args: list[str]) -> Any:
+        from nbflow.client import Flow
+
+        return Flow(self.session.flow, store=self.session.store)
+
+
+def _default_flow_name(shell: InteractiveShell) -> str:
+    path = _notebook_path(shell)
+    stem = Path(path).stem if path else ""
+    return stem if stem.isidentifier() else "flow"
+
+
+def _notebook_path(shell: InteractiveShell) -> str | None:
+    # Jupyter sets these to the notebook's path; absent in plain IPython and nbclient.
+    return shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME") or None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def load_ipython_extension(shell: InteractiveShell) -> None:
+    shell.register_magics(FlowMagics(shell))

@@ -1,0 +1,313 @@
+"""Run, task and artifact records in SQL: one layer, SQLite by default.
+
+Writes are short `BEGIN IMMEDIATE` transactions (WAL, busy timeout), so concurrent kernels
+queue instead of failing with "database is locked". A task is committed by one transaction that
+writes its artifact rows and flips its status last; a reader never sees half a task.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nbflow.exceptions import DatastoreError, NotFound
+from nbflow.metadata.records import ArtifactRecord, RunRecord, StoredObject, TaskRecord
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, status TEXT NOT NULL,
+    started_at REAL NOT NULL, finished_at REAL, params TEXT NOT NULL, tags TEXT NOT NULL,
+    notebook TEXT, origin_run INTEGER,
+    PRIMARY KEY (flow, run_id));
+CREATE TABLE IF NOT EXISTS steps (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
+    spec TEXT NOT NULL, code TEXT NOT NULL,
+    PRIMARY KEY (flow, run_id, name));
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, run_id INTEGER NOT NULL,
+    step TEXT NOT NULL, status TEXT NOT NULL, path TEXT NOT NULL, parents TEXT NOT NULL,
+    origin INTEGER, started_at REAL, finished_at REAL,
+    stdout TEXT NOT NULL DEFAULT '', stderr TEXT NOT NULL DEFAULT '', error TEXT);
+CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (flow, run_id, step);
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY, size INTEGER NOT NULL, type TEXT NOT NULL, preview TEXT NOT NULL,
+    inline BLOB);
+CREATE TABLE IF NOT EXISTS artifacts (
+    task_id INTEGER NOT NULL, name TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL,
+    PRIMARY KEY (task_id, name, kind));
+"""
+
+TASK_COLUMNS = (
+    "task_id, flow, run_id, step, status, path, parents, origin, started_at, finished_at, "
+    "stdout, stderr, error"
+)
+RUN_COLUMNS = "flow, run_id, status, started_at, finished_at, params, tags, notebook, origin_run"
+
+
+class MetadataStore:
+    """The metadata database of one datastore. One connection per process and path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=60.0
+            )
+            self._conn.execute("PRAGMA busy_timeout = 60000")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._set_wal()
+            with self._write() as conn:
+                for statement in SCHEMA.split(";"):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                )
+        except sqlite3.Error as error:
+            raise DatastoreError(
+                f"cannot open the metadata database {path}: {error}. Set NBFLOW_DATASTORE "
+                "(or NBFLOW_METADATA) to a writable location."
+            ) from error
+        self._lock = threading.RLock()
+
+    def _set_wal(self) -> None:
+        # Switching to WAL needs a moment alone with the file; another process may hold it.
+        for _ in range(200):
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError:
+                time.sleep(0.05)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        flow: str,
+        params: dict[str, Any],
+        *,
+        tags: Sequence[str] = (),
+        notebook: str | None = None,
+        origin_run: int | None = None,
+    ) -> RunRecord:
+        """A new run with the next id of its flow; ids are allocated inside the write lock."""
+        started = time.time()
+        with self._write() as conn:
+            (run_id,) = conn.execute(
+                "SELECT COALESCE(MAX(run_id), 0) + 1 FROM runs WHERE flow = ?", (flow,)
+            ).fetchone()
+            conn.execute(
+                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?)",
+                (flow, run_id, started, _json(params), _json(list(tags)), notebook, origin_run),
+            )
+        return self.run(flow, run_id)
+
+    def finish_run(self, flow: str, run_id: int, status: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE flow = ? AND run_id = ?",
+                (status, time.time(), flow, run_id),
+            )
+
+    def reopen_run(self, flow: str, run_id: int) -> None:
+        """An interactive run grows cell by cell: it is `running` again while a step runs."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'running' WHERE flow = ? AND run_id = ?", (flow, run_id)
+            )
+
+    def run(self, flow: str, run_id: int) -> RunRecord:
+        row = self._conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE flow = ? AND run_id = ?", (flow, run_id)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no run {flow}/{run_id} in {self.path.parent}")
+        return _run_record(row)
+
+    def runs(self, flow: str, limit: int | None = None, offset: int = 0) -> list[RunRecord]:
+        rows = self._conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE flow = ? ORDER BY run_id DESC LIMIT ? OFFSET ?",
+            (flow, -1 if limit is None else limit, offset),
+        ).fetchall()
+        return [_run_record(row) for row in rows]
+
+    def flows(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT flow FROM runs ORDER BY flow")]
+
+    # -- steps (the graph as the run saw it) ------------------------------------------------------
+
+    def save_steps(self, flow: str, run_id: int, steps: Sequence[tuple[dict[str, Any], str]]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (flow, run_id, spec["name"], position, _json(spec), code)
+                    for position, (spec, code) in enumerate(steps)
+                ],
+            )
+
+    def steps(self, flow: str, run_id: int) -> list[tuple[dict[str, Any], str]]:
+        rows = self._conn.execute(
+            "SELECT spec, code FROM steps WHERE flow = ? AND run_id = ? ORDER BY position",
+            (flow, run_id),
+        ).fetchall()
+        return [(json.loads(spec), code) for spec, code in rows]
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    def start_task(
+        self, flow: str, run_id: int, step: str, path: Sequence[int], parents: Sequence[int]
+    ) -> int:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO tasks (flow, run_id, step, status, path, parents, started_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                (flow, run_id, step, _json(list(path)), _json(list(parents)), time.time()),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def commit_task(
+        self,
+        task_id: int,
+        *,
+        status: str,
+        objects: Sequence[StoredObject] = (),
+        artifacts: Sequence[tuple[str, str, str]] = (),
+        stdout: str = "",
+        stderr: str = "",
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the task's artifact rows, then mark it finished: all in one transaction."""
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?, ?)",
+                [(o.key, o.size, o.type_name, _json(o.preview), o.inline) for o in objects],
+            )
+            conn.executemany(
+                "INSERT INTO artifacts VALUES (?, ?, ?, ?)",
+                [(task_id, name, key, kind) for name, key, kind in artifacts],
+            )
+            conn.execute(
+                "UPDATE tasks SET status = ?, finished_at = ?, stdout = ?, stderr = ?, error = ? "
+                "WHERE task_id = ?",
+                (status, time.time(), stdout, stderr, _json(error) if error else None, task_id),
+            )
+
+    def reuse_tasks(self, flow: str, run_id: int, tasks: Sequence[TaskRecord]) -> dict[int, int]:
+        """Copy task records into a run as `cached`, pointing at their origin: no data moves.
+
+        `tasks` must come parents first; returns old task id -> new task id.
+        """
+        mapping: dict[int, int] = {}
+        with self._write() as conn:
+            for task in tasks:
+                parents = [mapping.get(p, p) for p in task.parents]
+                cursor = conn.execute(
+                    "INSERT INTO tasks (flow, run_id, step, status, path, parents, origin, "
+                    "started_at, finished_at, stdout, stderr) "
+                    "VALUES (?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        flow, run_id, task.step, _json(list(task.path)), _json(parents),
+                        task.data_task_id, task.started_at, task.finished_at,
+                        task.stdout, task.stderr,
+                    ),
+                )  # fmt: skip
+                assert cursor.lastrowid is not None
+                mapping[task.task_id] = cursor.lastrowid
+        return mapping
+
+    def tasks(self, flow: str, run_id: int, step: str | None = None) -> list[TaskRecord]:
+        query = f"SELECT {TASK_COLUMNS} FROM tasks WHERE flow = ? AND run_id = ?"
+        args: tuple[Any, ...] = (flow, run_id)
+        if step is not None:
+            query += " AND step = ?"
+            args += (step,)
+        rows = self._conn.execute(query + " ORDER BY task_id", args).fetchall()
+        return [_task_record(row) for row in rows]
+
+    def task(self, task_id: int) -> TaskRecord:
+        row = self._conn.execute(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no task {task_id} in {self.path.parent}")
+        return _task_record(row)
+
+    def latest_run_with(self, flow: str, steps: Sequence[str], params: dict[str, Any]) -> int | None:
+        """The newest successful run of `flow` with these params in which every step finished."""
+        for run in self.runs(flow):
+            if run.status != "done" or run.params != params:
+                continue
+            finished = {
+                t.step for t in self.tasks(flow, run.run_id) if t.status in ("done", "cached")
+            }
+            if finished.issuperset(steps):
+                return run.run_id
+        return None
+
+    # -- artifacts ------------------------------------------------------------------------------
+
+    def artifacts(self, task: TaskRecord, kinds: Sequence[str] = ("output", "inherited")) -> list[
+        ArtifactRecord
+    ]:
+        marks = ", ".join("?" for _ in kinds)
+        rows = self._conn.execute(
+            "SELECT a.name, a.key, a.kind, o.size, o.type, o.preview FROM artifacts a "
+            f"JOIN objects o ON o.key = a.key WHERE a.task_id = ? AND a.kind IN ({marks}) "
+            "ORDER BY a.name",
+            (task.data_task_id, *kinds),
+        ).fetchall()
+        return [
+            ArtifactRecord(name, key, kind, size, type_name, json.loads(preview))
+            for name, key, kind, size, type_name, preview in rows
+        ]
+
+    def inline(self, key: str) -> bytes | None:
+        row = self._conn.execute("SELECT inline FROM objects WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=repr)
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    flow, run_id, status, started, finished, params, tags, notebook, origin = row
+    return RunRecord(
+        flow, run_id, status, started, finished, json.loads(params), tuple(json.loads(tags)),
+        notebook, origin,
+    )  # fmt: skip
+
+
+def _task_record(row: Sequence[Any]) -> TaskRecord:
+    task_id, flow, run_id, step, status, path, parents, origin, started, finished = row[:10]
+    stdout, stderr, error = row[10:]
+    return TaskRecord(
+        task_id, flow, run_id, step, status, tuple(json.loads(path)),
+        tuple(json.loads(parents)), origin, started, finished, stdout, stderr,
+        json.loads(error) if error else None,
+    )  # fmt: skip

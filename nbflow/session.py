@@ -1,0 +1,193 @@
+"""The flow of one kernel: its registered steps, parameters and working run.
+
+No IPython here: the magics adapter hands in the notebook namespace and the display hooks.
+A working run grows cell by cell. A run never records a step twice: running a step again
+(after an edit, say) starts a new run that reuses, by reference, every finished task of the
+working run except that step and what follows it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbflow.config import Config
+from nbflow.exceptions import StepError
+from nbflow.executors.kernel import Display, FormatTraceback, default_format_traceback
+from nbflow.graph import FlowGraph, StepSpec, check_graph, check_step
+from nbflow.metadata import TaskRecord
+from nbflow.metadata.records import FINISHED_OK
+from nbflow.runner import PreparedStep, Runner, prepare
+from nbflow.storage import Store, open_store
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Session:
+    notebook_ns: MutableMapping[str, Any]
+    flow: str = "flow"
+    notebook: str | None = None
+    config: Config = field(default_factory=Config.from_env)
+    display: Display = print
+    format_traceback: FormatTraceback = default_format_traceback
+    echo: Echo = print
+    graph: FlowGraph = field(default_factory=FlowGraph)
+    params: dict[str, Any] = field(default_factory=dict)
+    param_overrides: dict[str, Any] = field(default_factory=dict)
+    working: Runner | None = None
+    bound_by_step: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    _prepared: dict[str, PreparedStep] = field(default_factory=dict)
+
+    @property
+    def store(self) -> Store:
+        return open_store(self.config)
+
+    # -- registration ---------------------------------------------------------------------------
+
+    def set_flow(self, name: str) -> None:
+        if not name.isidentifier():
+            raise StepError(f"'{name}' is not a valid flow name; use letters, digits and _.")
+        if name != self.flow:
+            self.flow, self.working = name, None
+
+    def set_params(self, assigned: Mapping[str, Any]) -> dict[str, Any]:
+        """Record a `%%params` cell's values; overrides (headless runs, -p) win over defaults."""
+        values = {**assigned, **{k: v for k, v in self.param_overrides.items() if k in assigned}}
+        self.notebook_ns.update(values)
+        self.params = {**self.params, **values}
+        return values
+
+    def register(self, spec: StepSpec) -> PreparedStep:
+        prepared = prepare(spec)
+        self.graph = check_step(self.graph, spec)
+        self._prepared[spec.name] = prepared
+        return prepared
+
+    # -- interactive: one step cell -------------------------------------------------------------
+
+    def run_step_cell(self, spec: StepSpec) -> Runner:
+        """Register the step and run all its tasks now, on its parents' artifacts."""
+        self.register(spec)
+        runner = self._runner_for(spec)
+        runner.graph = self.graph  # the working run sees steps registered since it began
+        self.store.meta.save_steps(self.flow, runner.run_id, [_step_row(self._prepared[spec.name])])
+        self.store.meta.reopen_run(self.flow, runner.run_id)
+        self.working = runner
+        try:
+            runner.run_step(spec.name)
+        except BaseException:
+            self.store.meta.finish_run(self.flow, runner.run_id, "failed")
+            raise
+        self.store.meta.finish_run(self.flow, runner.run_id, "done")
+        return runner
+
+    def _runner_for(self, spec: StepSpec) -> Runner:
+        working = self.working
+        if working is not None and self._extends(working, spec.name):
+            return working
+        runner = self._new_runner(self.graph)
+        if working is not None and _same(working.params, self.params):
+            self._fork_into(runner, working, spec.name)
+        missing = [p for p in spec.parents if p not in runner.tasks_of]
+        if missing:
+            self._adopt_from_history(runner, spec, missing)
+        return runner
+
+    def _extends(self, working: Runner, step: str) -> bool:
+        run = self.store.meta.run(self.flow, working.run_id)
+        return (
+            run.status == "done"
+            and step not in working.tasks_of
+            and _same(working.params, self.params)
+            and all(p in working.tasks_of for p in self.graph[step].parents)
+        )
+
+    def _fork_into(self, runner: Runner, working: Runner, step: str) -> None:
+        """Reuse every finished step of `working` that `step` does not change."""
+        stale = {step} | self.graph.descendants(step)
+        records = self.store.meta.tasks(self.flow, working.run_id)
+        ok_steps = _finished_steps(records)
+        runner.adopt([r for r in records if r.step in ok_steps and r.step not in stale])
+
+    def _adopt_from_history(self, runner: Runner, spec: StepSpec, missing: list[str]) -> None:
+        meta = self.store.meta
+        params = _normalized(self.params)
+        source = meta.latest_run_with(self.flow, missing, params)
+        if source is None:
+            names = ", ".join(f"'{m}'" for m in missing)
+            raise StepError(
+                f"needs {names}, which has not run in this kernel, nor in any successful run of "
+                f"flow '{self.flow}' with these parameters. Run the cell of {names} first.",
+                step=spec.name,
+                line=spec.line,
+            )
+        needed = set(missing)
+        for name in missing:
+            needed |= self.graph.ancestors(name) if name in self.graph else set()
+        records = [
+            r for r in meta.tasks(self.flow, source)
+            if r.step in needed and r.step not in runner.tasks_of and r.status in FINISHED_OK
+        ]  # fmt: skip
+        runner.adopt(records)
+        self.echo(
+            f"step '{spec.name}': {', '.join(missing)} from run {self.flow}/{source} "
+            "(not run in this kernel)"
+        )
+
+    # -- a whole run ----------------------------------------------------------------------------
+
+    def run_flow(self, overrides: Mapping[str, Any] | None = None) -> Runner:
+        """A new run of every registered step, in DAG order, in this kernel."""
+        if not len(self.graph):
+            raise StepError(
+                "no steps are registered in this kernel yet. Run the notebook's %%step cells "
+                "(Run All), then %flow run."
+            )
+        check_graph(self.graph)
+        params = {**self.params, **(overrides or {})}
+        runner = self._new_runner(self.graph, params)
+        meta = self.store.meta
+        meta.save_steps(self.flow, runner.run_id, [_step_row(self._prepared[n]) for n in self.graph.steps])
+        self.working = runner
+        try:
+            for name in self.graph.order():
+                runner.run_step(name)
+        except BaseException:
+            meta.finish_run(self.flow, runner.run_id, "failed")
+            raise
+        meta.finish_run(self.flow, runner.run_id, "done")
+        return runner
+
+    def _new_runner(self, graph: FlowGraph, params: Mapping[str, Any] | None = None) -> Runner:
+        params = dict(self.params if params is None else params)
+        run = self.store.meta.create_run(self.flow, _normalized(params), notebook=self.notebook)
+        return Runner(
+            store=self.store, run=run, graph=graph, prepared=self._prepared, params=params,
+            notebook_ns=self.notebook_ns, step_bound=self.bound_by_step, display=self.display,
+            format_traceback=self.format_traceback,
+            notes=lambda text: print(text, file=sys.stderr),
+        )  # fmt: skip
+
+
+def _step_row(prepared: PreparedStep) -> tuple[dict[str, Any], str]:
+    return prepared.spec.as_dict(), prepared.spec.code
+
+
+def _finished_steps(records: list[TaskRecord]) -> set[str]:
+    steps = {r.step for r in records}
+    failed = {r.step for r in records if r.status not in FINISHED_OK}
+    return steps - failed
+
+
+def _normalized(params: Mapping[str, Any]) -> dict[str, Any]:
+    # Parameters are stored as JSON; compare them in that form too.
+    normalized: dict[str, Any] = json.loads(json.dumps(dict(params), default=repr))
+    return normalized
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return _normalized(a) == _normalized(b)
