@@ -22,11 +22,27 @@ _BUILTINS = frozenset(dir(builtins))
 # scikit-learn estimators. A heuristic: a user class may use these names for pure methods.
 _MUTATING_METHODS = frozenset(
     {
-        "append", "extend", "insert", "pop", "popitem", "remove", "clear", "update",
-        "setdefault", "add", "discard", "sort", "reverse", "fill", "resize", "fit",
-        "partial_fit", "put", "itemset",
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "popitem",
+        "remove",
+        "clear",
+        "update",
+        "setdefault",
+        "add",
+        "discard",
+        "sort",
+        "reverse",
+        "fill",
+        "resize",
+        "fit",
+        "partial_fit",
+        "put",
+        "itemset",
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,8 @@ class Run:
 
     @cached_property
     def _specs(self) -> dict[str, dict[str, Any]]:
-        return {spec["name"]: spec for spec, _ in self._store.meta.steps(self.flow, self.run_id)}
+        steps = self._store.meta.steps(self.flow, self.run_id)
+        return {spec["name"]: spec for _, spec, _ in steps}
 
     def steps(self) -> list[Step]:
         seen = dict.fromkeys([*self._specs, *(t.step for t in self._tasks)])
@@ -158,7 +159,9 @@ class Run:
         }
 
     def __repr__(self) -> str:
-        lines = [f"Run('{self.id}') {self.status} · {_seconds(self.duration)} · params {self.params}"]
+        lines = [
+            f"Run('{self.id}') {self.status} · {_seconds(self.duration)} · params {self.params}"
+        ]
         for step in self.steps():
             tasks = step.tasks()
             statuses = ", ".join(sorted({t.status for t in tasks}))
@@ -167,9 +170,7 @@ class Run:
 
 
 class Step:
-    def __init__(
-        self, run: Run, name: str, tasks: list[TaskRecord], spec: dict[str, Any]
-    ) -> None:
+    def __init__(self, run: Run, name: str, tasks: list[TaskRecord], spec: dict[str, Any]) -> None:
         self.run = run
         self.name = name
         self.spec = spec
@@ -197,8 +198,12 @@ class Step:
         return "cached" if statuses == {"cached"} else "done"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.spec, "name": self.name, "status": self.status,
-                "tasks": [t.as_dict() for t in self.tasks()]}  # fmt: skip
+        return {
+            **self.spec,
+            "name": self.name,
+            "status": self.status,
+            "tasks": [t.as_dict() for t in self.tasks()],
+        }
 
     def __repr__(self) -> str:
         return f"Step('{self.run.id}/{self.name}') {self.status} · {len(self._tasks)} task(s)"
@@ -208,7 +213,11 @@ class Task:
     """One task: its status, timing, logs and lazily loaded artifacts."""
 
     def __init__(
-        self, record: TaskRecord | str, *, store: Store | None = None, spec: dict[str, Any] | None = None
+        self,
+        record: TaskRecord | str,
+        *,
+        store: Store | None = None,
+        spec: dict[str, Any] | None = None,
     ) -> None:
         self._store = store or open_store()
         if isinstance(record, str):
@@ -217,8 +226,11 @@ class Task:
         self._record = record
         self._spec = spec or {}
 
-    id = property(lambda self: f"{self._record.flow}/{self._record.run_id}/{self._record.step}/"
-                  f"{self._record.task_id}")  # fmt: skip
+    id = property(
+        lambda self: (
+            f"{self._record.flow}/{self._record.run_id}/{self._record.step}/{self._record.task_id}"
+        )
+    )
     task_id = property(lambda self: self._record.task_id)
     step = property(lambda self: self._record.step)
     status = property(lambda self: self._record.status)

@@ -21,6 +21,11 @@ from typing import Any
 class NbflowError(Exception):
     """Base of every nbflow error."""
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback through nbflow's own code: the message
+        # already says what is wrong, where, and how to fix it.
+        return [f"{type(self).__name__}: {self}"]
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take keyword fields; rebuild from the message so pickling never breaks.
         return (_rebuild, (type(self), str(self), self.__dict__))

@@ -38,6 +38,20 @@ class StepSpec:
     def gets_inputs(self) -> bool:
         return self.join or self.is_static_join
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], code: str) -> StepSpec:
+        """The inverse of `as_dict`, as a run recorded it."""
+        return cls(
+            name=data["name"],
+            code=code,
+            parents=tuple(data["parents"]),
+            foreach=data["foreach"],
+            foreach_as=data["foreach_as"],
+            join=data["join"],
+            transient=frozenset(data["transient"]),
+            out=frozenset(data["out"]) if data["out"] is not None else None,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -103,7 +117,9 @@ class FlowGraph:
         placed: set[str] = set()
         pending = list(self.steps)
         while pending:
-            ready = [n for n in pending if all(self._placed(p, placed) for p in self.steps[n].parents)]
+            ready = [
+                n for n in pending if all(self._placed(p, placed) for p in self.steps[n].parents)
+            ]
             if not ready:
                 raise _cycle_error(self, pending)
             for name in ready:
@@ -277,7 +293,9 @@ def _find_cycle(graph: FlowGraph, stuck: list[str]) -> list[str]:
         name = next(p for p in graph[name].parents if p in stuck)
     cycle = path[path.index(name) :]
     cycle.reverse()  # parent before child reads naturally
-    return cycle
+    first = min(cycle, key=list(graph.steps).index)  # start at the earliest cell
+    start = cycle.index(first)
+    return cycle[start:] + cycle[:start]
 
 
 def _describe_level(level: tuple[str, ...]) -> str:

@@ -23,9 +23,13 @@ class InputView:
     ) -> None:
         # Set through object.__setattr__: assignment is refused to keep inputs read-only.
         for name, value in (
-            ("step", step), ("task_id", task_id), ("index", index),
-            ("_artifacts", dict(artifacts)), ("_loader", loader), ("_cache", {}),
-        ):  # fmt: skip
+            ("step", step),
+            ("task_id", task_id),
+            ("index", index),
+            ("_artifacts", dict(artifacts)),
+            ("_loader", loader),
+            ("_cache", {}),
+        ):
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:

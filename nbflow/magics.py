@@ -155,7 +155,9 @@ class FlowMagics(Magics):
             name, sep, value = item.partition("=")
             if not sep or name not in self.session.params:
                 known = ", ".join(self.session.params) or "none (add a %%params cell)"
-                raise NbflowError(f"-p {item}: expected NAME=VALUE with a known parameter ({known}).")
+                raise NbflowError(
+                    f"-p {item}: expected NAME=VALUE with a known parameter ({known})."
+                )
             overrides[name] = parse_value(value)
         runner = self.session.run_flow(overrides)
         from nbflow.client import Run
@@ -172,8 +174,10 @@ class FlowMagics(Magics):
         from nbflow.client import Flow, Run
 
         if args:
-            return Run(args[0] if "/" in args[0] else f"{self.session.flow}/{args[0]}",
-                       store=self.session.store)  # fmt: skip
+            return Run(
+                args[0] if "/" in args[0] else f"{self.session.flow}/{args[0]}",
+                store=self.session.store,
+            )
         return Flow(self.session.flow, store=self.session.store).latest_run
 
     def _flow_runs(self, args: list[str]) -> Any:

@@ -28,16 +28,24 @@ from nbflow.executors.kernel import (
     execute,
 )
 from nbflow.graph import FlowGraph, StepSpec
-from nbflow.inputs import InputView, Inputs, merge, split_conflicts
+from nbflow.inputs import Inputs, InputView, merge, split_conflicts
 from nbflow.metadata import RunRecord, StoredObject, TaskRecord
 from nbflow.scheduler import PlannedTask, TaskRef, plan_step
 from nbflow.storage import Store
 
 CODE_TYPES = (
-    types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
-    functools.partial, type,
-)  # fmt: skip
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    functools.partial,
+    type,
+)
 INJECTED = frozenset({"inputs", "merge", "item_index"})
+
+
+def _print_note(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -56,8 +64,9 @@ def prepare(spec: StepSpec) -> PreparedStep:
         return PreparedStep(spec, analyze(spec.code), compile_cell(spec.code, filename), filename)
     except SyntaxError as error:
         line = (error.lineno or 0) + (spec.line or 1)
-        raise StepError(f"has a syntax error: {error.msg}. Fix the cell.", step=spec.name,
-                        line=line) from None  # fmt: skip
+        raise StepError(
+            f"has a syntax error: {error.msg}. Fix the cell.", step=spec.name, line=line
+        ) from None
 
 
 @dataclass
@@ -83,7 +92,7 @@ class Runner:
     step_bound: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
     display: Display = print
     format_traceback: FormatTraceback = default_format_traceback
-    notes: Callable[[str], None] = functools.partial(print, file=sys.stderr)
+    notes: Callable[[str], None] = _print_note
     tasks_of: dict[str, list[TaskRef]] = field(default_factory=dict)
     visible: dict[int, dict[str, str]] = field(default_factory=dict)
     _values: dict[str, Any] = field(default_factory=dict)  # blob key -> value held in memory
@@ -154,9 +163,11 @@ class Runner:
             inherited = self._inherited(task)
             namespace, provided = self._namespace(prep, task, inherited)
             outcome = execute(
-                prep.compiled, namespace, display=self.display,
+                prep.compiled,
+                namespace,
+                display=self.display,
                 format_traceback=self.format_traceback,
-            )  # fmt: skip
+            )
             if outcome.error is not None:
                 raise self._failed(prep, task_id, outcome)
             outputs = self._save(prep.spec.name, self._outputs(prep, namespace, provided))
@@ -171,9 +182,13 @@ class Runner:
             for name, key in visible.items()
         ] + [(name, obj.key, "context") for name, obj in context.items()]
         meta.commit_task(
-            task_id, status="done", objects=[*outputs.values(), *context.values()],
-            artifacts=rows, stdout=outcome.stdout, stderr=outcome.stderr,
-        )  # fmt: skip
+            task_id,
+            status="done",
+            objects=[*outputs.values(), *context.values()],
+            artifacts=rows,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+        )
         self.visible[task_id] = visible
         return TaskRef(task.step, task_id, task.path)
 
@@ -203,10 +218,12 @@ class Runner:
         namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         namespace.update((name, p.value) for name, p in provided.items())
         if prep.spec.gets_inputs:
-            inputs = Inputs([
-                InputView(p.step, p.task_id, i, self.visible[p.task_id], self.load)
-                for i, p in enumerate(task.parents)
-            ])  # fmt: skip
+            inputs = Inputs(
+                [
+                    InputView(p.step, p.task_id, i, self.visible[p.task_id], self.load)
+                    for i, p in enumerate(task.parents)
+                ]
+            )
             namespace["inputs"] = inputs
             namespace["merge"] = functools.partial(merge, into=namespace)
         for name in sorted(mutates & provided.keys()):
@@ -305,15 +322,21 @@ class Runner:
         error = outcome.error
         assert error is not None
         self.store.meta.commit_task(
-            task_id, status="failed", stdout=outcome.stdout, stderr=outcome.stderr,
+            task_id,
+            status="failed",
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
             error=_error_record(error),
-        )  # fmt: skip
+        )
         return StepFailed(
-            step=prep.spec.name, task_id=str(task_id), run=f"{self.flow}/{self.run_id}",
-            ename=type(error).__name__, evalue=str(error) + self._hint(error),
+            step=prep.spec.name,
+            task_id=str(task_id),
+            run=f"{self.flow}/{self.run_id}",
+            ename=type(error).__name__,
+            evalue=str(error) + self._hint(error),
             traceback=outcome.traceback,
             line=_cell_line(error, prep),
-        )  # fmt: skip
+        )
 
 
 def _error_record(error: BaseException) -> dict[str, Any]:

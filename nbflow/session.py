@@ -9,8 +9,7 @@ working run except that step and what follows it.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,9 +62,33 @@ class Session:
 
     def register(self, spec: StepSpec) -> PreparedStep:
         prepared = prepare(spec)
+        missing = [p for p in spec.parents if p not in self.graph]
+        if missing:
+            self._recall_steps(missing)
         self.graph = check_step(self.graph, spec)
         self._prepared[spec.name] = prepared
         return prepared
+
+    def _recall_steps(self, names: list[str]) -> None:
+        """After a restart, take parents (and their ancestors) as the latest run recorded them."""
+        meta = self.store.meta
+        source = meta.latest_run_with(self.flow, names)
+        if source is None:
+            return  # the graph check reports the unknown parent
+        recorded = {
+            spec["name"]: StepSpec.from_dict(spec, code)
+            for _, spec, code in meta.steps(self.flow, source)
+        }
+        wanted, frontier = set(), list(names)
+        while frontier:
+            name = frontier.pop()
+            if name in recorded and name not in wanted and name not in self.graph:
+                wanted.add(name)
+                frontier.extend(recorded[name].parents)
+        for name, spec in recorded.items():  # in the recorded (notebook) order
+            if name in wanted:
+                self._prepared[name] = prepare(spec)
+                self.graph = self.graph.with_step(spec)
 
     # -- interactive: one step cell -------------------------------------------------------------
 
@@ -74,7 +97,9 @@ class Session:
         self.register(spec)
         runner = self._runner_for(spec)
         runner.graph = self.graph  # the working run sees steps registered since it began
-        self.store.meta.save_steps(self.flow, runner.run_id, [_step_row(self._prepared[spec.name])])
+        # Record the graph as this run sees it: the steps it reuses and the one it runs now.
+        steps = dict.fromkeys([*runner.tasks_of, spec.name])
+        self.store.meta.save_steps(self.flow, runner.run_id, self._step_rows(steps))
         self.store.meta.reopen_run(self.flow, runner.run_id)
         self.working = runner
         try:
@@ -129,9 +154,10 @@ class Session:
         for name in missing:
             needed |= self.graph.ancestors(name) if name in self.graph else set()
         records = [
-            r for r in meta.tasks(self.flow, source)
+            r
+            for r in meta.tasks(self.flow, source)
             if r.step in needed and r.step not in runner.tasks_of and r.status in FINISHED_OK
-        ]  # fmt: skip
+        ]
         runner.adopt(records)
         self.echo(
             f"step '{spec.name}': {', '.join(missing)} from run {self.flow}/{source} "
@@ -151,7 +177,7 @@ class Session:
         params = {**self.params, **(overrides or {})}
         runner = self._new_runner(self.graph, params)
         meta = self.store.meta
-        meta.save_steps(self.flow, runner.run_id, [_step_row(self._prepared[n]) for n in self.graph.steps])
+        meta.save_steps(self.flow, runner.run_id, self._step_rows(self.graph.steps))
         self.working = runner
         try:
             for name in self.graph.order():
@@ -162,19 +188,25 @@ class Session:
         meta.finish_run(self.flow, runner.run_id, "done")
         return runner
 
+    def _step_rows(self, names: Iterable[str]) -> list[tuple[int, dict[str, Any], str]]:
+        positions = {name: i for i, name in enumerate(self.graph.steps)}
+        specs = [self._prepared[name].spec for name in names]
+        return [(positions[spec.name], spec.as_dict(), spec.code) for spec in specs]
+
     def _new_runner(self, graph: FlowGraph, params: Mapping[str, Any] | None = None) -> Runner:
         params = dict(self.params if params is None else params)
         run = self.store.meta.create_run(self.flow, _normalized(params), notebook=self.notebook)
         return Runner(
-            store=self.store, run=run, graph=graph, prepared=self._prepared, params=params,
-            notebook_ns=self.notebook_ns, step_bound=self.bound_by_step, display=self.display,
+            store=self.store,
+            run=run,
+            graph=graph,
+            prepared=self._prepared,
+            params=params,
+            notebook_ns=self.notebook_ns,
+            step_bound=self.bound_by_step,
+            display=self.display,
             format_traceback=self.format_traceback,
-            notes=lambda text: print(text, file=sys.stderr),
-        )  # fmt: skip
-
-
-def _step_row(prepared: PreparedStep) -> tuple[dict[str, Any], str]:
-    return prepared.spec.as_dict(), prepared.spec.code
+        )
 
 
 def _finished_steps(records: list[TaskRecord]) -> set[str]:

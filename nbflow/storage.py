@@ -20,7 +20,9 @@ class Store:
 
     def save(self, value: Any) -> StoredObject:
         stored: Stored = self.values.save(value)
-        return StoredObject(stored.key, stored.size, stored.type_name, stored.preview, stored.inline)
+        return StoredObject(
+            stored.key, stored.size, stored.type_name, stored.preview, stored.inline
+        )
 
     def load(self, key: str) -> Any:
         return self.values.load(key, self.meta.inline(key))

@@ -59,7 +59,7 @@ class _Tee(io.TextIOBase):
 
 
 def compile_cell(code: str, filename: str) -> tuple[Any, Any]:
-    """Compile a cell into (body, last expression or None), registering its source for tracebacks."""
+    """Compile a cell into (body, last expression or None); register its source for tracebacks."""
     linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
     tree = ast.parse(code, filename)
     last = None

@@ -159,22 +159,26 @@ class MetadataStore:
 
     # -- steps (the graph as the run saw it) ------------------------------------------------------
 
-    def save_steps(self, flow: str, run_id: int, steps: Sequence[tuple[dict[str, Any], str]]) -> None:
+    def save_steps(
+        self, flow: str, run_id: int, steps: Sequence[tuple[int, dict[str, Any], str]]
+    ) -> None:
+        """Record steps as the run saw them: (position in the notebook, spec, code)."""
         with self._write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (flow, run_id, spec["name"], position, _json(spec), code)
-                    for position, (spec, code) in enumerate(steps)
+                    for position, spec, code in steps
                 ],
             )
 
-    def steps(self, flow: str, run_id: int) -> list[tuple[dict[str, Any], str]]:
+    def steps(self, flow: str, run_id: int) -> list[tuple[int, dict[str, Any], str]]:
         rows = self._conn.execute(
-            "SELECT spec, code FROM steps WHERE flow = ? AND run_id = ? ORDER BY position",
+            "SELECT position, spec, code FROM steps WHERE flow = ? AND run_id = ? "
+            "ORDER BY position",
             (flow, run_id),
         ).fetchall()
-        return [(json.loads(spec), code) for spec, code in rows]
+        return [(position, json.loads(spec), code) for position, spec, code in rows]
 
     # -- tasks ----------------------------------------------------------------------------------
 
@@ -231,11 +235,18 @@ class MetadataStore:
                     "started_at, finished_at, stdout, stderr) "
                     "VALUES (?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        flow, run_id, task.step, _json(list(task.path)), _json(parents),
-                        task.data_task_id, task.started_at, task.finished_at,
-                        task.stdout, task.stderr,
+                        flow,
+                        run_id,
+                        task.step,
+                        _json(list(task.path)),
+                        _json(parents),
+                        task.data_task_id,
+                        task.started_at,
+                        task.finished_at,
+                        task.stdout,
+                        task.stderr,
                     ),
-                )  # fmt: skip
+                )
                 assert cursor.lastrowid is not None
                 mapping[task.task_id] = cursor.lastrowid
         return mapping
@@ -257,10 +268,12 @@ class MetadataStore:
             raise NotFound(f"no task {task_id} in {self.path.parent}")
         return _task_record(row)
 
-    def latest_run_with(self, flow: str, steps: Sequence[str], params: dict[str, Any]) -> int | None:
-        """The newest successful run of `flow` with these params in which every step finished."""
+    def latest_run_with(
+        self, flow: str, steps: Sequence[str], params: dict[str, Any] | None = None
+    ) -> int | None:
+        """The newest successful run of `flow` (with these params) in which every step finished."""
         for run in self.runs(flow):
-            if run.status != "done" or run.params != params:
+            if run.status != "done" or (params is not None and run.params != params):
                 continue
             finished = {
                 t.step for t in self.tasks(flow, run.run_id) if t.status in ("done", "cached")
@@ -271,9 +284,9 @@ class MetadataStore:
 
     # -- artifacts ------------------------------------------------------------------------------
 
-    def artifacts(self, task: TaskRecord, kinds: Sequence[str] = ("output", "inherited")) -> list[
-        ArtifactRecord
-    ]:
+    def artifacts(
+        self, task: TaskRecord, kinds: Sequence[str] = ("output", "inherited")
+    ) -> list[ArtifactRecord]:
         marks = ", ".join("?" for _ in kinds)
         rows = self._conn.execute(
             "SELECT a.name, a.key, a.kind, o.size, o.type, o.preview FROM artifacts a "
@@ -298,16 +311,33 @@ def _json(value: Any) -> str:
 def _run_record(row: Sequence[Any]) -> RunRecord:
     flow, run_id, status, started, finished, params, tags, notebook, origin = row
     return RunRecord(
-        flow, run_id, status, started, finished, json.loads(params), tuple(json.loads(tags)),
-        notebook, origin,
-    )  # fmt: skip
+        flow,
+        run_id,
+        status,
+        started,
+        finished,
+        json.loads(params),
+        tuple(json.loads(tags)),
+        notebook,
+        origin,
+    )
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:
     task_id, flow, run_id, step, status, path, parents, origin, started, finished = row[:10]
     stdout, stderr, error = row[10:]
     return TaskRecord(
-        task_id, flow, run_id, step, status, tuple(json.loads(path)),
-        tuple(json.loads(parents)), origin, started, finished, stdout, stderr,
+        task_id,
+        flow,
+        run_id,
+        step,
+        status,
+        tuple(json.loads(path)),
+        tuple(json.loads(parents)),
+        origin,
+        started,
+        finished,
+        stdout,
+        stderr,
         json.loads(error) if error else None,
-    )  # fmt: skip
+    )
