@@ -73,8 +73,10 @@ def load_in_fresh_process(script: str, *args: str) -> tuple[float, float]:
 
 def line(label: str, ours: float, baseline: float, target: float | None) -> None:
     ratio = ours / baseline
-    verdict = "" if target is None else f"  target <= {target:.0f}x: " + (
-        "ok" if ratio <= target else "MISSED"
+    verdict = (
+        ""
+        if target is None
+        else f"  target <= {target:.0f}x: " + ("ok" if ratio <= target else "MISSED")
     )
     print(f"{label:<34} {ours:8.3f} s   baseline {baseline:7.3f} s   {ratio:5.2f}x{verdict}")
 

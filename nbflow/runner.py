@@ -133,15 +133,18 @@ class Runner:
         def elements(parent: TaskRef) -> list[Any]:
             assert spec.foreach is not None
             keys = self.visible[parent.task_id]
-            if spec.foreach not in keys:
+            if spec.foreach in keys:
+                value = self.load(keys[spec.foreach])
+            elif spec.foreach in self.params:  # a grid given as a parameter
+                value = self.params[spec.foreach]
+            else:
                 raise StepError(
                     f"--foreach {spec.foreach}: step '{parent.step}' does not bind "
-                    f"'{spec.foreach}' (it binds: {', '.join(sorted(keys)) or 'nothing'}). "
-                    f"Bind it in '{parent.step}', or fix --foreach.",
+                    f"'{spec.foreach}' (it binds: {', '.join(sorted(keys)) or 'nothing'}), and "
+                    f"no parameter has that name. Bind it in '{parent.step}', or fix --foreach.",
                     step=spec.name,
                     line=spec.line,
                 )
-            value = self.load(keys[spec.foreach])
             try:
                 return list(value)
             except TypeError:
@@ -255,7 +258,8 @@ class Runner:
                 continue
             if name in ("inputs", "merge") and spec.gets_inputs:
                 continue
-            if isinstance(value, types.ModuleType):
+            if isinstance(value, (types.ModuleType, InputView, Inputs)):
+                # Handles, not values: a module, or a view of a parent task that is stored already.
                 continue
             if spec.out is not None and name not in spec.out:
                 continue

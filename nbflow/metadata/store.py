@@ -154,6 +154,14 @@ class MetadataStore:
         ).fetchall()
         return [_run_record(row) for row in rows]
 
+    def runs_since(self, started_at: float) -> list[RunRecord]:
+        """Runs of any flow started at or after `started_at`, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE started_at >= ? ORDER BY started_at",
+            (started_at,),
+        ).fetchall()
+        return [_run_record(row) for row in rows]
+
     def flows(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT DISTINCT flow FROM runs ORDER BY flow")]
 

@@ -246,6 +246,15 @@ def test_put_is_create_only(tmp_path: Path) -> None:
     assert bytes(blobs.get(key)) == b"payload"
 
 
+def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path)
+    key = key_of(b"never")
+    with pytest.raises(TypeError):
+        blobs.put(key, [b"ok", 123])  # type: ignore[list-item]
+    assert not blobs.exists(key)
+    assert blob_files(tmp_path) == []
+
+
 def test_concurrent_writers_of_one_blob(tmp_path: Path) -> None:
     blobs = LocalBlobStore(tmp_path)
     encoded = encode(np.random.default_rng(2).random(4 * BIG // 8))

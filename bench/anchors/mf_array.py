@@ -3,8 +3,8 @@
 
 Per repetition, in a fresh local datastore, with a distinct seed (so nothing is deduplicated):
   * run ArrayFlow --bind 0 (the step makes the array but binds only a float) and --bind 1 (binds
-    the array as self.a): persist cost = run(bind 1) - run(bind 0); the same difference of the
-    start task's own duration (from the Metaflow client) is kept as a detail;
+    the array as self.a): persist cost = run(bind 1) - run(bind 0); (the task's own
+    duration per the Metaflow client excludes the persist, so the run difference is used);
   * run --bind 1 again with the same seed: time over --bind 0 and new bytes on disk (Metaflow's
     store is content-addressed);
   * load `Flow('ArrayFlow').latest_run['start'].task.data.a` in a fresh process, timing the
@@ -72,22 +72,11 @@ assert a.shape == (%d,) and a.dtype.name == "float64", (a.shape, a.dtype)
 print(json.dumps({"import_s": t1 - t0, "lookup_s": t2 - t1, "load_s": t3 - t2}))
 """ % N
 
-STEP_DURATION = """
-import json
-from metaflow import Flow, namespace
-namespace(None)
-out = []
-for run in Flow("ArrayFlow").runs():
-    t = run["start"].task
-    out.append({"run": run.id, "bind": run.data.bind, "seed": run.data.seed,
-                "step_s": (t.finished_at - t.created_at).total_seconds()})
-print(json.dumps({"runs": out}))
-"""
 
 
 def main() -> None:
     args = cli(__doc__).parse_args()
-    persist, rebind, rebind_bytes, load_cold, load_warm, step_diff = [], [], [], [], [], []
+    persist, rebind, rebind_bytes, load_cold, load_warm = [], [], [], [], []
     t_tiny, t_big = [], []
     for r in range(args.repeat):
         home = scratch_dir("mf-array")
@@ -111,12 +100,6 @@ def main() -> None:
             load_cold.append(json.loads(out.strip().splitlines()[-1])["load_s"])
             _, out = run_python(LOAD, env=env, cwd=home)
             load_warm.append(json.loads(out.strip().splitlines()[-1])["load_s"])
-            _, out = run_python(STEP_DURATION, env=env, cwd=home)
-            runs = json.loads(out.strip().splitlines()[-1])["runs"]
-            by_bind = {0: [], 1: []}
-            for row in runs:
-                by_bind[int(row["bind"])].append(row["step_s"])
-            step_diff.append(min(by_bind[1]) - by_bind[0][0])
             log(
                 f"metaflow array rep {r + 1}/{args.repeat}: run tiny {t[0]:.2f} s, big {t[1]:.2f} s"
                 f" -> persist {persist[-1]:.2f} s; rebind +{rebind[-1]:.2f} s"
@@ -129,7 +112,6 @@ def main() -> None:
         {
             "anchor": "metaflow_array",
             "persist_s": median(persist),
-            "persist_step_s": median(step_diff),
             "run_tiny_s": median(t_tiny),
             "run_big_s": median(t_big),
             "rebind_extra_s": median(rebind),

@@ -1,0 +1,33 @@
+# Two commands for a new user: `make demo` runs an example flow end to end, `make test` runs
+# the tests. Both create and fill their own virtual environment (.venv) on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/nbflow: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# A kernel spec inside the venv, so notebooks run on this interpreter.
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $@
+
+demo: $(BIN)/nbflow
+	$(BIN)/nbflow run notebooks/quickstart.ipynb
+
+test: $(BIN)/nbflow lint
+	$(BIN)/pytest
+
+lint: $(BIN)/nbflow
+	$(BIN)/ruff check nbflow tests bench
+	$(BIN)/ruff format --check nbflow
+	$(BIN)/mypy
+
+bench: $(BIN)/nbflow
+	bench/run
+
+clean:
+	rm -rf $(VENV) notebooks/.nbflow

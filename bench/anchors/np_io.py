@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Anchor (4): np.save / np.load of one 256 MiB float64 array (the physical floor).
+
+In one process (the anchors venv's python unless --python): np.save to the page cache (no fsync),
+each repetition to a new file, and np.load of it warm, in-process. Then np.load of that file in a
+fresh process, timing the np.load call alone (and the whole process). Medians.
+"""
+
+from __future__ import annotations
+
+import json
+
+from common import cli, emit, log, median, rmtree, run_python, scratch_dir
+
+N = 32 * 1024 * 1024
+
+IN_PROCESS = """
+import json, os, statistics, sys, time
+import numpy as np
+d, repeat = sys.argv[1], int(sys.argv[2])
+saves, loads = [], []
+for r in range(repeat):
+    a = np.random.default_rng(r).random(%d)
+    p = os.path.join(d, f"a{r}.npy")
+    t0 = time.perf_counter(); np.save(p, a); saves.append(time.perf_counter() - t0)
+    del a
+    t0 = time.perf_counter(); b = np.load(p); loads.append(time.perf_counter() - t0)
+    del b
+    if r:  # keep the last file only (page cache / disk space)
+        os.remove(os.path.join(d, f"a{r - 1}.npy"))
+print(json.dumps({"save": saves, "load": loads, "last": p}))
+""" % N
+
+FRESH_LOAD = """
+import time
+t0 = time.perf_counter()
+import json, sys
+import numpy as np
+t1 = time.perf_counter()
+a = np.load(sys.argv[1])
+t2 = time.perf_counter()
+assert a.shape == (%d,)
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1}))
+""" % N
+
+
+def measure(python: str | None, repeat: int) -> dict:
+    d = scratch_dir("npy")
+    try:
+        code = "import sys; sys.argv[1:] = [%r, %r]\n" % (str(d), str(repeat)) + IN_PROCESS
+        _, out = run_python(code, python=python)
+        res = json.loads(out.strip().splitlines()[-1])
+        fresh, whole = [], []
+        for _ in range(repeat):
+            code = "import sys; sys.argv[1:] = [%r]\n" % res["last"] + FRESH_LOAD
+            wall, out = run_python(code, python=python)
+            fresh.append(json.loads(out.strip().splitlines()[-1])["load_s"])
+            whole.append(wall)
+        return {
+            "np_save_s": median(res["save"]),
+            "np_load_inproc_s": median(res["load"]),
+            "np_load_fresh_s": median(fresh),
+            "np_load_fresh_process_s": median(whole),
+            "np_save_runs_s": res["save"],
+            "np_load_fresh_runs_s": fresh,
+        }
+    finally:
+        rmtree(d)
+
+
+def main() -> None:
+    p = cli(__doc__)
+    p.add_argument("--python", default=None, help="interpreter (default: the anchors venv)")
+    args = p.parse_args()
+    res = measure(args.python, args.repeat)
+    log(
+        f"np.save {res['np_save_s']:.3f} s, np.load in-process {res['np_load_inproc_s']:.3f} s,"
+        f" fresh process {res['np_load_fresh_s']:.3f} s"
+    )
+    emit({"anchor": "numpy_io", **res}, args.json)
+
+
+if __name__ == "__main__":
+    main()
