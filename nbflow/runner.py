@@ -95,6 +95,8 @@ class Runner:
     notes: Callable[[str], None] = _print_note
     tasks_of: dict[str, list[TaskRef]] = field(default_factory=dict)
     visible: dict[int, dict[str, str]] = field(default_factory=dict)
+    # Per step, the tasks that actually computed its results (a reused task's origin).
+    data_ids: dict[str, set[int]] = field(default_factory=dict)
     _values: dict[str, Any] = field(default_factory=dict)  # blob key -> value held in memory
     _inline: dict[str, bytes] = field(default_factory=dict)
 
@@ -118,13 +120,14 @@ class Runner:
             self.tasks_of.setdefault(record.step, []).append(
                 TaskRef(record.step, new_id, record.path)
             )
+            self.data_ids.setdefault(record.step, set()).add(record.data_task_id)
 
     # -- running --------------------------------------------------------------------------------
 
     def run_step(self, name: str) -> list[TaskRef]:
         spec = self.graph[name]
         planned = plan_step(self.graph, name, self.tasks_of, self._elements(spec))
-        self.tasks_of[name] = []
+        self.tasks_of[name], self.data_ids[name] = [], set()
         for task in planned:
             self.tasks_of[name].append(self._run_task(self.prepared[name], task))
         return self.tasks_of[name]
@@ -193,6 +196,7 @@ class Runner:
             stderr=outcome.stderr,
         )
         self.visible[task_id] = visible
+        self.data_ids.setdefault(task.step, set()).add(task_id)
         return TaskRef(task.step, task_id, task.path)
 
     def _inherited(self, task: PlannedTask) -> dict[str, str]:

@@ -132,36 +132,40 @@ class Session:
         )
 
     def _fork_into(self, runner: Runner, working: Runner, step: str) -> None:
-        """Reuse every finished step of `working` that `step` does not change."""
-        stale = {step} | self.graph.descendants(step)
+        """Reuse the finished upstream of `step` from the working run."""
+        upstream = self.graph.ancestors(step)
         records = self.store.meta.tasks(self.flow, working.run_id)
         ok_steps = _finished_steps(records)
-        runner.adopt([r for r in records if r.step in ok_steps and r.step not in stale])
+        runner.adopt([r for r in records if r.step in ok_steps and r.step in upstream])
 
     def _adopt_from_history(self, runner: Runner, spec: StepSpec, missing: list[str]) -> None:
+        """Take parents this kernel has not run from the newest run that agrees with it."""
         meta = self.store.meta
-        params = _normalized(self.params)
-        source = meta.latest_run_with(self.flow, missing, params)
-        if source is None:
-            names = ", ".join(f"'{m}'" for m in missing)
-            raise StepError(
-                f"needs {names}, which has not run in this kernel, nor in any successful run of "
-                f"flow '{self.flow}' with these parameters. Run the cell of {names} first.",
-                step=spec.name,
-                line=spec.line,
-            )
         needed = set(missing)
         for name in missing:
-            needed |= self.graph.ancestors(name) if name in self.graph else set()
-        records = [
-            r
-            for r in meta.tasks(self.flow, source)
-            if r.step in needed and r.step not in runner.tasks_of and r.status in FINISHED_OK
-        ]
-        runner.adopt(records)
-        self.echo(
-            f"step '{spec.name}': {', '.join(missing)} from run {self.flow}/{source} "
-            "(not run in this kernel)"
+            needed |= self.graph.ancestors(name)
+        candidates = 0
+        for source in meta.runs_with(self.flow, missing, _normalized(self.params)):
+            candidates += 1
+            records = [r for r in meta.tasks(self.flow, source) if r.status in FINISHED_OK]
+            if _agrees(runner, records, needed):
+                runner.adopt([r for r in records if r.step in needed - runner.tasks_of.keys()])
+                self.echo(
+                    f"step '{spec.name}': {', '.join(missing)} from run {self.flow}/{source} "
+                    "(not run in this kernel)"
+                )
+                return
+        names = ", ".join(f"'{m}'" for m in missing)
+        why = (
+            "which has not run since the steps above it changed in this kernel"
+            if candidates
+            else "which has not run in this kernel, nor in any successful run of "
+            f"flow '{self.flow}' with these parameters"
+        )
+        raise StepError(
+            f"needs {names}, {why}. Run the cell of {names} first.",
+            step=spec.name,
+            line=spec.line,
         )
 
     # -- a whole run ----------------------------------------------------------------------------
@@ -207,6 +211,14 @@ class Session:
             display=self.display,
             format_traceback=self.format_traceback,
         )
+
+
+def _agrees(runner: Runner, records: list[TaskRecord], steps: set[str]) -> bool:
+    """Whether a past run computed the steps this run already holds from the same tasks."""
+    for step in steps & runner.data_ids.keys():
+        if {r.data_task_id for r in records if r.step == step} != runner.data_ids[step]:
+            return False
+    return True
 
 
 def _finished_steps(records: list[TaskRecord]) -> set[str]:

@@ -87,6 +87,8 @@ def run_python(code: str, env: dict[str, str] | None = None, cwd: Path | None = 
                python: str | None = None, timeout: float = 600) -> tuple[float, str]:
     """Run `python -c code` in a fresh process; returns (wall seconds, stdout)."""
     cmd = [python or anchors_python(), "-c", code]
+    # `python -c` puts the cwd first on sys.path: never run from a folder of bench scripts.
+    cwd = cwd or Path(tempfile.gettempdir())
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     dt = time.perf_counter() - t0

@@ -3,7 +3,8 @@
 
 In one process (the anchors venv's python unless --python): np.save to the page cache (no fsync),
 each repetition to a new file, and np.load of it warm, in-process. Then np.load of that file in a
-fresh process, timing the np.load call alone (and the whole process). Medians.
+fresh process, timing the np.load call alone (and the whole process). One warm-up, then medians
+of 5 (this VM gives memory back to its host, so first touches are slow and noisy).
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ import json, os, statistics, sys, time
 import numpy as np
 d, repeat = sys.argv[1], int(sys.argv[2])
 saves, loads = [], []
-for r in range(repeat):
-    a = np.random.default_rng(r).random(%d)
+# one warm-up round first: this VM's first touches of fresh memory / page cache are slow
+for r in range(-1, repeat):
+    a = np.random.default_rng(r + 1).random(%d)
     p = os.path.join(d, f"a{r}.npy")
-    t0 = time.perf_counter(); np.save(p, a); saves.append(time.perf_counter() - t0)
+    t0 = time.perf_counter(); np.save(p, a); t_save = time.perf_counter() - t0
     del a
-    t0 = time.perf_counter(); b = np.load(p); loads.append(time.perf_counter() - t0)
+    t0 = time.perf_counter(); b = np.load(p); t_load = time.perf_counter() - t0
     del b
-    if r:  # keep the last file only (page cache / disk space)
+    if r >= 0:
+        saves.append(t_save); loads.append(t_load)
+    if r > -1:  # keep the last file only (page cache / disk space)
         os.remove(os.path.join(d, f"a{r - 1}.npy"))
 print(json.dumps({"save": saves, "load": loads, "last": p}))
 """ % N
@@ -51,11 +55,12 @@ def measure(python: str | None, repeat: int) -> dict:
         _, out = run_python(code, python=python)
         res = json.loads(out.strip().splitlines()[-1])
         fresh, whole = [], []
-        for _ in range(repeat):
+        for i in range(repeat + 1):  # the first is a warm-up
             code = "import sys; sys.argv[1:] = [%r]\n" % res["last"] + FRESH_LOAD
             wall, out = run_python(code, python=python)
-            fresh.append(json.loads(out.strip().splitlines()[-1])["load_s"])
-            whole.append(wall)
+            if i:
+                fresh.append(json.loads(out.strip().splitlines()[-1])["load_s"])
+                whole.append(wall)
         return {
             "np_save_s": median(res["save"]),
             "np_load_inproc_s": median(res["load"]),
@@ -71,6 +76,7 @@ def measure(python: str | None, repeat: int) -> dict:
 def main() -> None:
     p = cli(__doc__)
     p.add_argument("--python", default=None, help="interpreter (default: the anchors venv)")
+    p.set_defaults(repeat=5)
     args = p.parse_args()
     res = measure(args.python, args.repeat)
     log(

@@ -276,10 +276,11 @@ class MetadataStore:
             raise NotFound(f"no task {task_id} in {self.path.parent}")
         return _task_record(row)
 
-    def latest_run_with(
+    def runs_with(
         self, flow: str, steps: Sequence[str], params: dict[str, Any] | None = None
-    ) -> int | None:
-        """The newest successful run of `flow` (with these params) in which every step finished."""
+    ) -> Iterator[int]:
+        """Successful runs of `flow` (with these params) in which every step finished, newest
+        first."""
         for run in self.runs(flow):
             if run.status != "done" or (params is not None and run.params != params):
                 continue
@@ -287,8 +288,12 @@ class MetadataStore:
                 t.step for t in self.tasks(flow, run.run_id) if t.status in ("done", "cached")
             }
             if finished.issuperset(steps):
-                return run.run_id
-        return None
+                yield run.run_id
+
+    def latest_run_with(
+        self, flow: str, steps: Sequence[str], params: dict[str, Any] | None = None
+    ) -> int | None:
+        return next(self.runs_with(flow, steps, params), None)
 
     # -- artifacts ------------------------------------------------------------------------------
 

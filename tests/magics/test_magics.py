@@ -201,7 +201,8 @@ def test_out_keeps_exactly_the_named_values(ip: InteractiveShell) -> None:
 @pytest.mark.parametrize(
     ("cells", "expected_error", "message"),
     [
-        (["%%step start\nx = 1", "%%step b --after nope\ny = 1"], GraphError, "names parent 'nope'"),
+        (["%%step start\nx = 1", "%%step b --after nope\ny = 1"], GraphError,
+         "names parent 'nope'"),
         (["%%step 2fast\nx = 1"], GraphError, "not a valid step name"),
         (["%%step start\nx = 1", "%%step j --after start --join\ny = 1"], GraphError,
          "no foreach is open"),
