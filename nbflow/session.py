@@ -111,35 +111,41 @@ class Session:
         return runner
 
     def _runner_for(self, spec: StepSpec) -> Runner:
+        """The run this step cell goes into: the working run if it can grow, else a new one.
+
+        Everything is decided before a run is created, so a refused step leaves no run behind.
+        """
         working = self.working
-        if working is not None and self._extends(working, spec.name):
+        same_params = working is not None and _same(working.params, self.params)
+        if working is not None and same_params and self._can_grow(working, spec.name):
+            missing = [p for p in spec.parents if p not in working.tasks_of]
+            working.adopt(self._from_history(spec, missing, working.data_ids))
             return working
+        reuse = self._upstream_in(working, spec.name) if working and same_params else []
+        held = {r.step for r in reuse}
+        missing = [p for p in spec.parents if p not in held]
+        history = self._from_history(spec, missing, _data_ids(reuse))
         runner = self._new_runner(self.graph)
-        if working is not None and _same(working.params, self.params):
-            self._fork_into(runner, working, spec.name)
-        missing = [p for p in spec.parents if p not in runner.tasks_of]
-        if missing:
-            self._adopt_from_history(runner, spec, missing)
+        runner.adopt(reuse + history)
         return runner
 
-    def _extends(self, working: Runner, step: str) -> bool:
+    def _can_grow(self, working: Runner, step: str) -> bool:
         run = self.store.meta.run(self.flow, working.run_id)
-        return (
-            run.status == "done"
-            and step not in working.tasks_of
-            and _same(working.params, self.params)
-            and all(p in working.tasks_of for p in self.graph[step].parents)
-        )
+        return run.status == "done" and step not in working.tasks_of
 
-    def _fork_into(self, runner: Runner, working: Runner, step: str) -> None:
-        """Reuse the finished upstream of `step` from the working run."""
+    def _upstream_in(self, working: Runner, step: str) -> list[TaskRecord]:
+        """The finished tasks of the working run that `step` depends on."""
         upstream = self.graph.ancestors(step)
         records = self.store.meta.tasks(self.flow, working.run_id)
         ok_steps = _finished_steps(records)
-        runner.adopt([r for r in records if r.step in ok_steps and r.step in upstream])
+        return [r for r in records if r.step in ok_steps and r.step in upstream]
 
-    def _adopt_from_history(self, runner: Runner, spec: StepSpec, missing: list[str]) -> None:
-        """Take parents this kernel has not run from the newest run that agrees with it."""
+    def _from_history(
+        self, spec: StepSpec, missing: list[str], held: Mapping[str, set[int]]
+    ) -> list[TaskRecord]:
+        """Parents this kernel has not run, from the newest run that agrees with what it holds."""
+        if not missing:
+            return []
         meta = self.store.meta
         needed = set(missing)
         for name in missing:
@@ -148,13 +154,12 @@ class Session:
         for source in meta.runs_with(self.flow, missing, _normalized(self.params)):
             candidates += 1
             records = [r for r in meta.tasks(self.flow, source) if r.status in FINISHED_OK]
-            if _agrees(runner, records, needed):
-                runner.adopt([r for r in records if r.step in needed - runner.tasks_of.keys()])
+            if _agrees(held, records, needed):
                 self.echo(
                     f"step '{spec.name}': {', '.join(missing)} from run {self.flow}/{source} "
                     "(not run in this kernel)"
                 )
-                return
+                return [r for r in records if r.step in needed - held.keys()]
         names = ", ".join(f"'{m}'" for m in missing)
         why = (
             "which has not run since the steps above it changed in this kernel"
@@ -213,12 +218,17 @@ class Session:
         )
 
 
-def _agrees(runner: Runner, records: list[TaskRecord], steps: set[str]) -> bool:
-    """Whether a past run computed the steps this run already holds from the same tasks."""
-    for step in steps & runner.data_ids.keys():
-        if {r.data_task_id for r in records if r.step == step} != runner.data_ids[step]:
-            return False
-    return True
+def _agrees(held: Mapping[str, set[int]], records: list[TaskRecord], steps: set[str]) -> bool:
+    """Whether a past run computed the steps already held from the very same tasks."""
+    past = _data_ids([r for r in records if r.step in steps & held.keys()])
+    return all(past.get(step, set()) == held[step] for step in steps & held.keys())
+
+
+def _data_ids(records: list[TaskRecord]) -> dict[str, set[int]]:
+    ids: dict[str, set[int]] = {}
+    for record in records:
+        ids.setdefault(record.step, set()).add(record.data_task_id)
+    return ids
 
 
 def _finished_steps(records: list[TaskRecord]) -> set[str]:

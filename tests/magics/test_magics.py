@@ -310,3 +310,43 @@ def test_flow_config_moves_the_datastore(ip: InteractiveShell, tmp_path: Path) -
 def test_unknown_flow_command_lists_commands(ip: InteractiveShell) -> None:
     error = fails(ip, "%flow fly")
     assert "Commands: name, run" in str(error)
+
+
+def test_rerun_branch_takes_the_sibling_from_the_run_it_agrees_with(
+    ip: InteractiveShell, capsys: Any
+) -> None:
+    ok(ip, "%%step start\nx = 1")
+    ok(ip, "%%step a --after start\ny = x + 1")
+    ok(ip, "%%step b --after start\nz = x + 2")
+    ok(ip, "%%step a --after start\ny = x + 10")  # edit a: a new run with start reused
+    capsys.readouterr()
+    ok(ip, "%%step both --after a b\ntotal = y + z")
+    assert "b from run demo/1" in capsys.readouterr().out
+    run = Flow("demo").latest_run
+    assert run.id == "demo/2"
+    assert run.data.total == 11 + 3
+
+
+def test_a_stale_parent_is_never_mixed_with_a_changed_upstream(ip: InteractiveShell) -> None:
+    ok(ip, "%%step start\nx = 1")
+    ok(ip, "%%step a --after start\ny = x + 1")
+    ok(ip, "%%step start\nx = 100")  # a's result is now stale
+    error = fails(ip, "%%step after_a --after a\nz = y")
+    assert isinstance(error, StepError)
+    assert "has not run since the steps above it changed" in str(error)
+    ok(ip, "%%step a --after start\ny = x + 1")
+    ok(ip, "%%step after_a --after a\nz = y")
+    assert Flow("demo").latest_run.data.z == 101
+
+
+def test_run_all_twice_in_one_kernel_makes_two_complete_runs(ip: InteractiveShell) -> None:
+    cells = ["%%step one\na = 1", "%%step two\nb = 2", "%%step both --after one two\nc = a + b"]
+    for _ in range(2):
+        for cell in cells:
+            ok(ip, cell)
+    runs = Flow("demo").runs()
+    assert [r.id for r in runs] == ["demo/2", "demo/1"]
+    for run in runs:
+        assert run.status == "done"
+        assert {s.name for s in run.steps()} == {"one", "two", "both"}
+        assert all(t.status == "done" for s in run for t in s.tasks())
