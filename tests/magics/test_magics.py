@@ -350,3 +350,16 @@ def test_run_all_twice_in_one_kernel_makes_two_complete_runs(ip: InteractiveShel
         assert run.status == "done"
         assert {s.name for s in run.steps()} == {"one", "two", "both"}
         assert all(t.status == "done" for s in run for t in s.tasks())
+
+
+def test_a_datastore_that_is_not_writable_is_named_with_the_fix(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    (tmp_path / "a_file").write_text("not a folder")
+    ok(ip, f"%flow config datastore={tmp_path / 'a_file' / 'store'}")
+    error = fails(ip, "%%step start\nx = 1")
+    assert "a_file" in str(error)
+    assert "NBFLOW_DATASTORE" in str(error)
+    assert error._render_traceback_()[0].startswith("DatastoreError")
+    ok(ip, f"%flow config datastore={tmp_path / 'good'}")
+    ok(ip, "%%step start\nx = 1")
