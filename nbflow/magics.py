@@ -91,8 +91,10 @@ class FlowMagics(Magics):
 
     def _format_traceback(self, error: BaseException) -> list[str]:
         assert self.shell is not None
+        # Start below nbflow's own `exec` frame: the user's cell is the first frame shown.
+        user_frames = error.__traceback__.tb_next if error.__traceback__ else None
         lines: list[str] = self.shell.InteractiveTB.structured_traceback(
-            type(error), error, error.__traceback__, tb_offset=1
+            type(error), error, user_frames, tb_offset=0
         )
         return lines
 

@@ -60,10 +60,12 @@ class PreparedStep:
 
 def prepare(spec: StepSpec) -> PreparedStep:
     filename = f"<step {spec.name}>"
+    # Blank lines in place of the `%%step` line: tracebacks then give the cell's own line numbers.
+    source = "\n" * (spec.line or 1) + spec.code
     try:
-        return PreparedStep(spec, analyze(spec.code), compile_cell(spec.code, filename), filename)
+        return PreparedStep(spec, analyze(spec.code), compile_cell(source, filename), filename)
     except SyntaxError as error:
-        line = (error.lineno or 0) + (spec.line or 1)
+        line = error.lineno
         raise StepError(
             f"has a syntax error: {error.msg}. Fix the cell.", step=spec.name, line=line
         ) from None
@@ -360,5 +362,4 @@ def _cell_line(error: BaseException, prep: PreparedStep) -> int | None:
     for frame, lineno in traceback.walk_tb(error.__traceback__):
         if frame.f_code.co_filename == prep.filename:
             line = lineno
-    # The `%%step` line is the cell's first line; the code starts on the next.
-    return None if line is None else line + (prep.spec.line or 1)
+    return line

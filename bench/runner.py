@@ -1,0 +1,329 @@
+"""bench/run's engine: runs the anchors and the nbflow benchmarks, prints one table.
+
+Every benchmark script runs in its own process and prints one JSON line (--json); this file
+only schedules them, collects the figures and prints them beside their targets and the anchors
+measured in the same run. Results also go to bench/results/last.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+ANCHORS_PY = BENCH / ".venv-anchors" / "bin" / "python"
+
+# From /work/shared/ANCHORS.md (Metaflow 2.19.39, same machine class), used only where this run
+# does not measure the figure itself; every such use is marked "quoted".
+QUOTED = {
+    "metaflow_foreach_1000_s": 320.0,
+    "metaflow_list_50_runs_s": 0.010,
+}
+
+TARGETS = {
+    "linear": 0.050,
+    "foreach": 2.0,
+    "persist_x_np_save": 3.0,
+    "load_x_np_load": 2.0,
+    "import": 0.15,
+    "load_ext": 0.3,
+    "list": 0.050,
+}
+
+
+def jobs(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    py = sys.executable
+    a, k = BENCH / "anchors", BENCH / "kernel"
+    out = [("mf_linear", [py, str(a / "mf_linear.py"), "--json"])]
+    if not args.quick:
+        out.append(("mf_foreach", [py, str(a / "mf_foreach.py"), "--json",
+                                   *(["--full"] if args.full else [])]))
+    out += [
+        ("mf_array", [py, str(a / "mf_array.py"), "--json"]),
+        ("np_io", [py, str(a / "np_io.py"), "--json"]),
+        ("imports", [py, str(a / "imports.py"), "--json"]),
+        ("nb_linear", [py, str(k / "nb_linear.py"), "--json"]),
+        ("nb_foreach", [py, str(k / "nb_foreach.py"), "--json"]),
+        ("nb_array", [py, str(k / "nb_array.py"), "--json"]),
+        ("nb_startup", [py, str(k / "nb_startup.py"), "--json"]),
+        ("nb_runs_list", [py, str(k / "nb_runs_list.py"), "--json"]),
+    ]
+    return out
+
+
+def run_job(name: str, cmd: list[str]) -> dict[str, Any]:
+    """Run one benchmark script; its progress (stderr) is shown as it comes."""
+    print(f"▶ {name}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    tail: deque[str] = deque(maxlen=60)
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True, cwd=BENCH)
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            tail.append(line.rstrip("\n"))
+            if line.startswith("  ["):  # the scripts' progress lines
+                print(line, end="", file=sys.stderr, flush=True)
+        rc = proc.wait()
+        out.seek(0)
+        stdout = out.read()
+    wall = time.perf_counter() - t0
+    if rc == 0:
+        for line in reversed(stdout.splitlines()):
+            if line.startswith("{"):
+                res = json.loads(line)
+                res["_wall_s"] = wall
+                return res
+    error = "\n".join(tail) or stdout[-3000:]
+    print(f"  ✗ {name} failed (exit {rc}) after {wall:.1f} s", file=sys.stderr, flush=True)
+    return {"_error": error, "_exit": rc, "_wall_s": wall}
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def fs(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if abs(seconds) < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if abs(seconds) < 1:
+        return f"{seconds * 1e3:.1f} ms" if abs(seconds) < 0.1 else f"{seconds * 1e3:.0f} ms"
+    return f"{seconds:.2f} s" if seconds < 100 else f"{seconds:.0f} s"
+
+
+def fbytes(n: float | None) -> str:
+    if n is None:
+        return "—"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def fratio(anchor: float | None, ours: float | None) -> str:
+    if anchor is None or ours is None or ours <= 0:
+        return "—"
+    r = anchor / ours
+    return f"{r:.0f}×" if r >= 10 else f"{r:.1f}×"
+
+
+def ok(res: dict[str, Any]) -> bool:
+    return bool(res) and "_error" not in res
+
+
+def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[str]]:
+    out: list[list[str]] = []
+
+    def add(bench: str, nb: str, target: str, anchor: str, ratio: str, met: bool | None) -> None:
+        out.append([bench, nb, target, anchor, ratio, "—" if met is None else ("yes" if met else "NO")])
+
+    mfl, nbl = r.get("mf_linear", {}), r.get("nb_linear", {})
+    add(
+        "10-step linear flow, whole `%flow run`",
+        fs(nbl["run_s"]) if ok(nbl) else "error",
+        f"≤ {fs(TARGETS['linear'])}",
+        f"Metaflow run {fs(mfl['run_s'])}" if ok(mfl) else "error",
+        fratio(mfl.get("run_s"), nbl.get("run_s")) if ok(mfl) and ok(nbl) else "—",
+        nbl["run_s"] <= TARGETS["linear"] if ok(nbl) else None,
+    )
+
+    mff, nbf = r.get("mf_foreach"), r.get("nb_foreach", {})
+    if args.quick or mff is None:
+        anchor_s = QUOTED["metaflow_foreach_1000_s"]
+        anchor = f"Metaflow ~{fs(anchor_s)} (quoted, ANCHORS.md; not run: --quick)"
+    elif ok(mff) and not mff["extrapolated"]:
+        anchor_s = mff["est_1000_s"]
+        anchor = f"Metaflow {fs(anchor_s)} (N=1,000 measured)"
+    elif ok(mff):
+        anchor_s = mff["est_1000_s"]
+        anchor = (f"Metaflow {fs(anchor_s)} (extrapolated from N={mff['n']}: "
+                  f"{fs(mff['per_element_s'])}/element × 1,000)")
+    else:
+        anchor_s, anchor = None, "error"
+    add(
+        f"foreach over {nbf.get('n', 1000):,} trivial elements + join, `%flow run`",
+        fs(nbf["run_s"]) if ok(nbf) else "error",
+        f"≤ {fs(TARGETS['foreach'])}",
+        anchor,
+        fratio(anchor_s, nbf.get("run_s")) if ok(nbf) else "—",
+        nbf["run_s"] <= TARGETS["foreach"] if ok(nbf) else None,
+    )
+
+    mfa, nba, npi = r.get("mf_array", {}), r.get("nb_array", {}), r.get("np_io", {})
+    if ok(nba):
+        limit = TARGETS["persist_x_np_save"] * nba["np_save_s"]
+        add(
+            "step binding a 256 MiB float64 array: extra persist time over a tiny value",
+            fs(nba["persist_extra_s"]) + f" ({nba['persist_over_np_save']:.1f}× np.save)",
+            f"≤ 3× np.save {fs(nba['np_save_s'])} = {fs(limit)}",
+            f"Metaflow {fs(mfa['persist_s'])}" if ok(mfa) else "error",
+            fratio(mfa.get("persist_s"), nba["persist_extra_s"]) if ok(mfa) else "—",
+            nba["persist_extra_s"] <= limit,
+        )
+        limit = TARGETS["load_x_np_load"] * nba["np_load_fresh_s"]
+        add(
+            "load it in a fresh process (client attribute)",
+            fs(nba["load_fresh_s"]) + f" ({nba['load_over_np_load']:.1f}× np.load)",
+            f"≤ 2× np.load {fs(nba['np_load_fresh_s'])} = {fs(limit)}",
+            (f"Metaflow client {fs(mfa['load_fresh_s'])} "
+             f"({fs(mfa['load_fresh_warm_cache_s'])} from its cache)") if ok(mfa) else "error",
+            fratio(mfa.get("load_fresh_s"), nba["load_fresh_s"]) if ok(mfa) else "—",
+            nba["load_fresh_s"] <= limit,
+        )
+        new = max(nba["rebind_cell_new_bytes"], nba["rebind_flow_run_new_bytes"])
+        add(
+            "bind the identical array again (cell re-run; `%flow run`): new bytes, extra time",
+            f"+{fbytes(nba['rebind_cell_new_bytes'])}; +{fbytes(nba['rebind_flow_run_new_bytes'])}"
+            f"; +{fs(nba['rebind_extra_s'])}",
+            "no new array bytes (< 1 MiB)",
+            (f"Metaflow +{fbytes(mfa['rebind_new_bytes'])}, +{fs(mfa['rebind_extra_s'])}"
+             if ok(mfa) else "error"),
+            fratio(mfa.get("rebind_extra_s"), nba["rebind_extra_s"]) if ok(mfa) else "—",
+            new < 2**20,
+        )
+    else:
+        for b in ("256 MiB array: extra persist time", "256 MiB array: load in a fresh process",
+                  "256 MiB array: bind again"):
+            add(b, "error", "", f"Metaflow {fs(mfa.get('persist_s'))}" if ok(mfa) else "—", "—", None)
+
+    imp, nbs = r.get("imports", {}), r.get("nb_startup", {})
+    add(
+        '`python -c "import nbflow"` minus `python -c pass`',
+        fs(nbs["import_s"]) if ok(nbs) else "error",
+        f"≤ {fs(TARGETS['import'])}",
+        (f"import metaflow {fs(imp['metaflow_net_s'])} over pass "
+         f"({fs(imp['metaflow_s'])} whole)") if ok(imp) else "error",
+        fratio(imp.get("metaflow_net_s"), nbs.get("import_s")) if ok(imp) and ok(nbs) else "—",
+        nbs["import_s"] <= TARGETS["import"] if ok(nbs) else None,
+    )
+    add(
+        "`%load_ext nbflow` in a fresh shell",
+        fs(nbs["load_ext_s"]) if ok(nbs) else "error",
+        f"≤ {fs(TARGETS['load_ext'])}",
+        "— (no equivalent)",
+        "—",
+        nbs["load_ext_s"] <= TARGETS["load_ext"] if ok(nbs) else None,
+    )
+
+    nbr = r.get("nb_runs_list", {})
+    q = QUOTED["metaflow_list_50_runs_s"]
+    add(
+        f"list {nbr.get('runs', 1000):,} runs through the client, in-process",
+        fs(nbr["list_s"]) if ok(nbr) else "error",
+        f"≤ {fs(TARGETS['list'])}",
+        f"Metaflow {fs(q)} for 50 runs (quoted, ANCHORS.md)",
+        (fratio(q, nbr["list_s"]) + " (50 vs 1,000 runs)") if ok(nbr) else "—",
+        nbr["list_s"] <= TARGETS["list"] if ok(nbr) else None,
+    )
+    return out
+
+
+def print_table(header: list[str], body: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in body:
+        print(line(row))
+
+
+def details(r: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    mfl, mff, mfa, npi, imp = (r.get(k, {}) for k in ("mf_linear", "mf_foreach", "mf_array",
+                                                       "np_io", "imports"))
+    if ok(mfl):
+        out.append(f"Metaflow linear: {fs(mfl['run_s'])} per run, {fs(mfl['per_task_s'])} per task "
+                   f"(runs: {', '.join(fs(x) for x in mfl['runs_s'])})")
+    if ok(mff):
+        out.append(f"Metaflow foreach N={mff['n']}: {fs(mff['run_s'])} (N=1: {fs(mff['run_n1_s'])}; "
+                   f"{fs(mff['per_element_s'])} per element; {mff['files_on_disk']:,} files on disk)")
+    if ok(mfa):
+        out.append(f"Metaflow array: run binding a float {fs(mfa['run_tiny_s'])}, binding the array "
+                   f"{fs(mfa['run_big_s'])}; load cold cache {fs(mfa['load_fresh_s'])}, warm "
+                   f"{fs(mfa['load_fresh_warm_cache_s'])}")
+    if ok(npi):
+        out.append(f"numpy (anchors venv): np.save {fs(npi['np_save_s'])}, np.load in-process "
+                   f"{fs(npi['np_load_inproc_s'])}, in a fresh process {fs(npi['np_load_fresh_s'])}")
+    if ok(imp):
+        out.append(f"imports (anchors venv, whole process): pass {fs(imp['pass_s'])}, metaflow "
+                   f"{fs(imp['metaflow_s'])}, papermill {fs(imp['papermill_s'])}")
+    nbl, nbf, nba, nbs, nbr = (r.get(k, {}) for k in ("nb_linear", "nb_foreach", "nb_array",
+                                                       "nb_startup", "nb_runs_list"))
+    if ok(nbl):
+        out.append(f"nbflow linear: runs {', '.join(fs(x) for x in nbl['runs_s'])} (first "
+                   f"{fs(nbl['first_run_s'])}); a step cell {fs(nbl['step_cell_s'])}; tasks "
+                   f"{nbl['task_statuses']}")
+    if ok(nbf):
+        out.append(f"nbflow foreach: runs {', '.join(fs(x) for x in nbf['runs_s'])}; "
+                   f"{fs(nbf['per_element_s'])} per element; {fbytes(nbf['bytes_per_run'])} and "
+                   f"{nbf['files_per_run']:.0f} files per run; tasks {nbf['task_statuses']}")
+    if ok(nba):
+        out.append(f"nbflow array: whole-cell difference {fs(nba['persist_extra_whole_cell_s'])}; "
+                   f"first pass over the loaded array {fs(nba['load_first_pass_s'])} (np.load's "
+                   f"{fs(nba['np_load_first_pass_s'])}); loaded as {nba['loaded_type']}")
+    if ok(nbs):
+        out.append(f"nbflow start-up: import {fs(nbs['import_whole_process_s'])} whole process "
+                   f"(pass {fs(nbs['pass_s'])}); first step cell after %load_ext "
+                   f"{fs(nbs['first_step_cell_s'])}")
+    if ok(nbr):
+        out.append(f"nbflow runs: first call {fs(nbr['list_first_call_s'])}; with id/status/start "
+                   f"{fs(nbr['list_with_status_s'])}; a 1-step `%flow run` "
+                   f"{fs(nbr['flow_run_1step_s'])}")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__)
+    p.add_argument("--quick", action="store_true",
+                   help="skip the slow Metaflow foreach; quote ANCHORS.md for it")
+    p.add_argument("--full", action="store_true",
+                   help="run the Metaflow foreach with 1,000 elements (~3-5 min) instead of 100")
+    p.add_argument("--out", default=str(BENCH / "results" / "last.json"))
+    args = p.parse_args()
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    t0 = time.perf_counter()
+    results = {name: run_job(name, cmd) for name, cmd in jobs(args)}
+    total = time.perf_counter() - t0
+
+    try:
+        mf_version = subprocess.run(
+            [str(ANCHORS_PY), "-c", "import metaflow; print(metaflow.__version__)"],
+            capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(),
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        mf_version = "?"
+    mode = "quick" if args.quick else ("full" if args.full else "default")
+    print()
+    print(f"nbflow benchmarks · {started} · mode {mode} · {os.cpu_count()} cores · Python "
+          f"{platform.python_version()} · Metaflow {mf_version} · {total:.0f} s in all")
+    print("Medians; every anchor measured in this run unless marked quoted; ratio = anchor / nbflow.")
+    print()
+    header = ["benchmark", "nbflow", "target", "anchor (this run)", "ratio", "target met"]
+    print_table(header, rows(results, args))
+    print()
+    for line in details(results):
+        print(f"  · {line}")
+    failed = {k: v for k, v in results.items() if not ok(v)}
+    for name, res in failed.items():
+        print(f"\n✗ {name} failed (exit {res.get('_exit')}):\n{res['_error']}")
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"started": started, "mode": mode, "results": results}, indent=1))
+    print(f"\n(raw figures: {out})")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Several processes making runs of one flow in one datastore at the same moment.
+
+Four processes (in-process IPython shells, see shell_worker.py) wait on a file barrier, then
+each makes three runs at once: one interactive "Run All" and two `%flow run`. The store must
+come out with twelve distinct, complete runs, each holding exactly its own worker's results.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kerneltools import HERE, TIMEOUT, FlowState, kernel_env, read_flow
+
+pytestmark = pytest.mark.kernel
+
+WORKERS = 4
+RUNS_EACH = 3
+
+
+@dataclass
+class Race:
+    datastore: Path
+    reports: list[dict[str, Any]]
+    stderr: list[str]
+    returncodes: list[int]
+    flow: FlowState
+
+
+@pytest.fixture(scope="module")
+def race(tmp_path_factory: pytest.TempPathFactory) -> Race:
+    workdir = tmp_path_factory.mktemp("race")
+    datastore = workdir / "store"
+    barrier = workdir / "barrier"
+    barrier.mkdir()
+    env = kernel_env(datastore)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "shell_worker.py"), str(barrier), str(i), str(WORKERS)],
+            env=env,
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(WORKERS)
+    ]
+    outputs = [worker.communicate(timeout=TIMEOUT) for worker in workers]
+    reports = [
+        json.loads(out.strip().splitlines()[-1]) if out.strip() else {} for out, _ in outputs
+    ]
+    return Race(
+        datastore,
+        reports,
+        [err for _, err in outputs],
+        [worker.returncode for worker in workers],
+        read_flow(datastore, "race"),
+    )
+
+
+def test_every_worker_finishes_without_an_error(race: Race) -> None:
+    assert race.returncodes == [0] * WORKERS, race.stderr
+    for report, stderr in zip(race.reports, race.stderr, strict=True):
+        assert report["errors"] == [], report
+        assert "database is locked" not in stderr + report["output"]
+
+
+def test_twelve_distinct_complete_runs(race: Race) -> None:
+    ids = [run_id for report in race.reports for run_id in report["runs"]]
+    assert len(ids) == WORKERS * RUNS_EACH
+    assert None not in ids
+    assert len(set(ids)) == len(ids), f"run ids given twice: {sorted(ids)}"
+    runs = race.flow.runs
+    assert sorted(r.id for r in runs) == sorted(ids)
+    assert [r.status for r in runs] == ["done"] * len(ids)
+
+
+def test_each_run_holds_exactly_its_own_results(race: Race) -> None:
+    made_by = {run_id: r["worker"] for r in race.reports for run_id in r["runs"]}
+    for run in race.flow.runs:
+        size = 20 + made_by[run.id]
+        assert run.params == {"size": size}
+        work = run.tasks("work")
+        assert [t["item"] for t in work] == list(range(size))
+        assert {t["status"] for ts in run.steps.values() for t in ts} == {"done"}
+        assert all(t["error"] is None for ts in run.steps.values() for t in ts)
+        total = run.task("total")
+        assert total["parents"] == [t["task_id"] for t in work]
+        assert total["data"]["total"] == sum(i * i for i in range(size))
+        assert total["stdout"] == f"{sum(i * i for i in range(size))}\n"
+
+
+def test_run_ids_sort_by_start_time(race: Race) -> None:
+    by_id = sorted(race.flow.runs, key=lambda r: r.run_id)
+    starts = [r.raw["started_at"] for r in by_id]
+    assert starts == sorted(starts), [(r.run_id, r.raw["started_at"]) for r in by_id]
+
+
+def test_metadata_database_is_intact(race: Race) -> None:
+    databases = list(race.datastore.glob("*.sqlite"))
+    assert len(databases) == 1, databases
+    with closing(sqlite3.connect(databases[0])) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
