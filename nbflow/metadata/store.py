@@ -281,13 +281,18 @@ class MetadataStore:
     ) -> Iterator[int]:
         """Successful runs of `flow` (with these params) in which every step finished, newest
         first."""
-        for run in self.runs(flow):
-            if run.status != "done" or (params is not None and run.params != params):
-                continue
-            finished = {
-                t.step for t in self.tasks(flow, run.run_id) if t.status in ("done", "cached")
-            }
-            if finished.issuperset(steps):
+        wanted = sorted(set(steps))
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs r WHERE flow = ? AND status = 'done' AND ? = "
+            "(SELECT COUNT(DISTINCT step) FROM tasks t WHERE t.flow = r.flow AND "
+            f"t.run_id = r.run_id AND t.status IN ('done', 'cached') AND t.step IN ({marks})) "
+            "ORDER BY run_id DESC",
+            (flow, len(wanted), *wanted),
+        )
+        for row in rows:
+            run = _run_record(row)
+            if params is None or run.params == params:
                 yield run.run_id
 
     def latest_run_with(
