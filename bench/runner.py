@@ -46,12 +46,17 @@ def jobs(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     a, k = BENCH / "anchors", BENCH / "kernel"
     out = [("mf_linear", [py, str(a / "mf_linear.py"), "--json"])]
     if not args.quick:
-        out.append(("mf_foreach", [py, str(a / "mf_foreach.py"), "--json",
-                                   *(["--full"] if args.full else [])]))
+        out.append(
+            (
+                "mf_foreach",
+                [py, str(a / "mf_foreach.py"), "--json", *(["--full"] if args.full else [])],
+            )
+        )
     out += [
         ("mf_array", [py, str(a / "mf_array.py"), "--json"]),
         ("np_io", [py, str(a / "np_io.py"), "--json"]),
         ("imports", [py, str(a / "imports.py"), "--json"]),
+        ("mf_list", [py, str(a / "mf_list.py"), "--json"]),
         ("nb_linear", [py, str(k / "nb_linear.py"), "--json"]),
         ("nb_foreach", [py, str(k / "nb_foreach.py"), "--json"]),
         ("nb_array", [py, str(k / "nb_array.py"), "--json"]),
@@ -124,8 +129,10 @@ def ok(res: dict[str, Any]) -> bool:
 def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[str]]:
     out: list[list[str]] = []
 
-    def add(bench: str, nb: str, target: str, anchor: str, ratio: str, met: bool | None) -> None:
-        out.append([bench, nb, target, anchor, ratio, "—" if met is None else ("yes" if met else "NO")])
+    def add(bench: str, nb: str, target: str, anchor: str, ratio: str, met: bool | None) -> None:  # noqa: PLR0917
+        out.append(
+            [bench, nb, target, anchor, ratio, "—" if met is None else ("yes" if met else "NO")]
+        )
 
     mfl, nbl = r.get("mf_linear", {}), r.get("nb_linear", {})
     add(
@@ -146,8 +153,10 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
         anchor = f"Metaflow {fs(anchor_s)} (N=1,000 measured)"
     elif ok(mff):
         anchor_s = mff["est_1000_s"]
-        anchor = (f"Metaflow {fs(anchor_s)} (extrapolated from N={mff['n']}: "
-                  f"{fs(mff['per_element_s'])}/element × 1,000)")
+        anchor = (
+            f"Metaflow {fs(anchor_s)} (extrapolated from N={mff['n']}: "
+            f"{fs(mff['per_element_s'])}/element × 1,000)"
+        )
     else:
         anchor_s, anchor = None, "error"
     add(
@@ -159,7 +168,7 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
         nbf["run_s"] <= TARGETS["foreach"] if ok(nbf) else None,
     )
 
-    mfa, nba, npi = r.get("mf_array", {}), r.get("nb_array", {}), r.get("np_io", {})
+    mfa, nba = r.get("mf_array", {}), r.get("nb_array", {})
     if ok(nba):
         limit = TARGETS["persist_x_np_save"] * nba["np_save_s"]
         add(
@@ -175,8 +184,12 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
             "load it in a fresh process (client attribute)",
             fs(nba["load_fresh_s"]) + f" ({nba['load_over_np_load']:.1f}× np.load)",
             f"≤ 2× np.load {fs(nba['np_load_fresh_s'])} = {fs(limit)}",
-            (f"Metaflow client {fs(mfa['load_fresh_s'])} "
-             f"({fs(mfa['load_fresh_warm_cache_s'])} from its cache)") if ok(mfa) else "error",
+            (
+                f"Metaflow client {fs(mfa['load_fresh_s'])} "
+                f"({fs(mfa['load_fresh_warm_cache_s'])} from its cache)"
+            )
+            if ok(mfa)
+            else "error",
             fratio(mfa.get("load_fresh_s"), nba["load_fresh_s"]) if ok(mfa) else "—",
             nba["load_fresh_s"] <= limit,
         )
@@ -186,23 +199,37 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
             f"+{fbytes(nba['rebind_cell_new_bytes'])}; +{fbytes(nba['rebind_flow_run_new_bytes'])}"
             f"; +{fs(nba['rebind_extra_s'])}",
             "no new array bytes (< 1 MiB)",
-            (f"Metaflow +{fbytes(mfa['rebind_new_bytes'])}, +{fs(mfa['rebind_extra_s'])}"
-             if ok(mfa) else "error"),
+            (
+                f"Metaflow +{fbytes(mfa['rebind_new_bytes'])}, +{fs(mfa['rebind_extra_s'])}"
+                if ok(mfa)
+                else "error"
+            ),
             fratio(mfa.get("rebind_extra_s"), nba["rebind_extra_s"]) if ok(mfa) else "—",
             new < 2**20,
         )
     else:
-        for b in ("256 MiB array: extra persist time", "256 MiB array: load in a fresh process",
-                  "256 MiB array: bind again"):
-            add(b, "error", "", f"Metaflow {fs(mfa.get('persist_s'))}" if ok(mfa) else "—", "—", None)
+        for b in (
+            "256 MiB array: extra persist time",
+            "256 MiB array: load in a fresh process",
+            "256 MiB array: bind again",
+        ):
+            add(
+                b,
+                "error",
+                "",
+                f"Metaflow {fs(mfa.get('persist_s'))}" if ok(mfa) else "—",
+                "—",
+                None,
+            )
 
     imp, nbs = r.get("imports", {}), r.get("nb_startup", {})
     add(
         '`python -c "import nbflow"` minus `python -c pass`',
         fs(nbs["import_s"]) if ok(nbs) else "error",
         f"≤ {fs(TARGETS['import'])}",
-        (f"import metaflow {fs(imp['metaflow_net_s'])} over pass "
-         f"({fs(imp['metaflow_s'])} whole)") if ok(imp) else "error",
+        (f"import metaflow {fs(imp['metaflow_net_s'])} over pass ({fs(imp['metaflow_s'])} whole)")
+        if ok(imp)
+        else "error",
         fratio(imp.get("metaflow_net_s"), nbs.get("import_s")) if ok(imp) and ok(nbs) else "—",
         nbs["import_s"] <= TARGETS["import"] if ok(nbs) else None,
     )
@@ -215,14 +242,26 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
         nbs["load_ext_s"] <= TARGETS["load_ext"] if ok(nbs) else None,
     )
 
-    nbr = r.get("nb_runs_list", {})
-    q = QUOTED["metaflow_list_50_runs_s"]
+    nbr, mfr = r.get("nb_runs_list", {}), r.get("mf_list", {})
+    if ok(mfr):
+        anchor_s = mfr["list_s"]
+        anchor = f"Metaflow client {fs(anchor_s)} for {mfr['runs']} runs"
+        n_mf = mfr["runs"]
+    else:
+        anchor_s = QUOTED["metaflow_list_50_runs_s"]
+        anchor = f"Metaflow {fs(anchor_s)} for 50 runs (quoted, ANCHORS.md)"
+        n_mf = 50
+    n_nb = nbr.get("runs", 1000)
+    per = ""
+    if ok(nbr):
+        per_run = fratio(anchor_s / n_mf, nbr["list_s"] / n_nb)
+        per = f" ({n_mf} vs {n_nb:,} runs; {per_run} per run)"
     add(
         f"list {nbr.get('runs', 1000):,} runs through the client, in-process",
         fs(nbr["list_s"]) if ok(nbr) else "error",
         f"≤ {fs(TARGETS['list'])}",
-        f"Metaflow {fs(q)} for 50 runs (quoted, ANCHORS.md)",
-        (fratio(q, nbr["list_s"]) + " (50 vs 1,000 runs)") if ok(nbr) else "—",
+        anchor,
+        (fratio(anchor_s, nbr["list_s"]) + per) if ok(nbr) else "—",
         nbr["list_s"] <= TARGETS["list"] if ok(nbr) else None,
     )
     return out
@@ -230,7 +269,10 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
 
 def print_table(header: list[str], body: list[list[str]]) -> None:
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
     print(line(header))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in body:
@@ -239,55 +281,90 @@ def print_table(header: list[str], body: list[list[str]]) -> None:
 
 def details(r: dict[str, dict[str, Any]]) -> list[str]:
     out = []
-    mfl, mff, mfa, npi, imp = (r.get(k, {}) for k in ("mf_linear", "mf_foreach", "mf_array",
-                                                       "np_io", "imports"))
+    mfl, mff, mfa, npi, imp = (
+        r.get(k, {}) for k in ("mf_linear", "mf_foreach", "mf_array", "np_io", "imports")
+    )
     if ok(mfl):
-        out.append(f"Metaflow linear: {fs(mfl['run_s'])} per run, {fs(mfl['per_task_s'])} per task "
-                   f"(runs: {', '.join(fs(x) for x in mfl['runs_s'])})")
+        out.append(
+            f"Metaflow linear: {fs(mfl['run_s'])} per run, {fs(mfl['per_task_s'])} per task "
+            f"(runs: {', '.join(fs(x) for x in mfl['runs_s'])})"
+        )
     if ok(mff):
-        out.append(f"Metaflow foreach N={mff['n']}: {fs(mff['run_s'])} (N=1: {fs(mff['run_n1_s'])}; "
-                   f"{fs(mff['per_element_s'])} per element; {mff['files_on_disk']:,} files on disk)")
+        out.append(
+            f"Metaflow foreach N={mff['n']}: {fs(mff['run_s'])} (N=1: {fs(mff['run_n1_s'])}; "
+            f"{fs(mff['per_element_s'])} per element; {mff['files_on_disk']:,} files on disk)"
+        )
     if ok(mfa):
-        out.append(f"Metaflow array: run binding a float {fs(mfa['run_tiny_s'])}, binding the array "
-                   f"{fs(mfa['run_big_s'])}; load cold cache {fs(mfa['load_fresh_s'])}, warm "
-                   f"{fs(mfa['load_fresh_warm_cache_s'])}")
+        out.append(
+            f"Metaflow array: run binding a float {fs(mfa['run_tiny_s'])}, binding the array "
+            f"{fs(mfa['run_big_s'])}; load cold cache {fs(mfa['load_fresh_s'])}, warm "
+            f"{fs(mfa['load_fresh_warm_cache_s'])}"
+        )
     if ok(npi):
-        out.append(f"numpy (anchors venv): np.save {fs(npi['np_save_s'])}, np.load in-process "
-                   f"{fs(npi['np_load_inproc_s'])}, in a fresh process {fs(npi['np_load_fresh_s'])}")
+        out.append(
+            f"numpy (anchors venv): np.save {fs(npi['np_save_s'])}, np.load in-process "
+            f"{fs(npi['np_load_inproc_s'])}, in a fresh process {fs(npi['np_load_fresh_s'])}"
+        )
+    mfr = r.get("mf_list", {})
+    if ok(mfr):
+        out.append(
+            f"Metaflow client, {mfr['runs']} runs: list {fs(mfr['list_s'])} (first call "
+            f"{fs(mfr['list_first_call_s'])}; with id/successful/created_at "
+            f"{fs(mfr['list_with_status_s'])}; whole process {fs(mfr['list_whole_process_s'])})"
+        )
     if ok(imp):
-        out.append(f"imports (anchors venv, whole process): pass {fs(imp['pass_s'])}, metaflow "
-                   f"{fs(imp['metaflow_s'])}, papermill {fs(imp['papermill_s'])}")
-    nbl, nbf, nba, nbs, nbr = (r.get(k, {}) for k in ("nb_linear", "nb_foreach", "nb_array",
-                                                       "nb_startup", "nb_runs_list"))
+        out.append(
+            f"imports (anchors venv, whole process): pass {fs(imp['pass_s'])}, metaflow "
+            f"{fs(imp['metaflow_s'])}, papermill {fs(imp['papermill_s'])}"
+        )
+    nbl, nbf, nba, nbs, nbr = (
+        r.get(k, {}) for k in ("nb_linear", "nb_foreach", "nb_array", "nb_startup", "nb_runs_list")
+    )
     if ok(nbl):
-        out.append(f"nbflow linear: runs {', '.join(fs(x) for x in nbl['runs_s'])} (first "
-                   f"{fs(nbl['first_run_s'])}); a step cell {fs(nbl['step_cell_s'])}; tasks "
-                   f"{nbl['task_statuses']}")
+        out.append(
+            f"nbflow linear: runs {', '.join(fs(x) for x in nbl['runs_s'])} (first "
+            f"{fs(nbl['first_run_s'])}); a step cell {fs(nbl['step_cell_s'])}; tasks "
+            f"{nbl['task_statuses']}"
+        )
     if ok(nbf):
-        out.append(f"nbflow foreach: runs {', '.join(fs(x) for x in nbf['runs_s'])}; "
-                   f"{fs(nbf['per_element_s'])} per element; {fbytes(nbf['bytes_per_run'])} and "
-                   f"{nbf['files_per_run']:.0f} files per run; tasks {nbf['task_statuses']}")
+        out.append(
+            f"nbflow foreach: runs {', '.join(fs(x) for x in nbf['runs_s'])}; "
+            f"{fs(nbf['per_element_s'])} per element; {fbytes(nbf['bytes_per_run'])} and "
+            f"{nbf['files_per_run']:.0f} files per run; tasks {nbf['task_statuses']}"
+        )
     if ok(nba):
-        out.append(f"nbflow array: whole-cell difference {fs(nba['persist_extra_whole_cell_s'])}; "
-                   f"first pass over the loaded array {fs(nba['load_first_pass_s'])} (np.load's "
-                   f"{fs(nba['np_load_first_pass_s'])}); loaded as {nba['loaded_type']}")
+        out.append(
+            f"nbflow array: whole-cell difference {fs(nba['persist_extra_whole_cell_s'])}; "
+            f"first pass over the loaded array {fs(nba['load_first_pass_s'])} (np.load's "
+            f"{fs(nba['np_load_first_pass_s'])}); loaded as {nba['loaded_type']}"
+        )
     if ok(nbs):
-        out.append(f"nbflow start-up: import {fs(nbs['import_whole_process_s'])} whole process "
-                   f"(pass {fs(nbs['pass_s'])}); first step cell after %load_ext "
-                   f"{fs(nbs['first_step_cell_s'])}")
+        out.append(
+            f"nbflow start-up: import {fs(nbs['import_whole_process_s'])} whole process "
+            f"(pass {fs(nbs['pass_s'])}); first step cell after %load_ext "
+            f"{fs(nbs['first_step_cell_s'])}"
+        )
     if ok(nbr):
-        out.append(f"nbflow runs: first call {fs(nbr['list_first_call_s'])}; with id/status/start "
-                   f"{fs(nbr['list_with_status_s'])}; a 1-step `%flow run` "
-                   f"{fs(nbr['flow_run_1step_s'])}")
+        out.append(
+            f"nbflow runs: first call {fs(nbr['list_first_call_s'])}; with id/status/start "
+            f"{fs(nbr['list_with_status_s'])}; a 1-step `%flow run` "
+            f"{fs(nbr['flow_run_1step_s'])}"
+        )
     return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="bench/run", description=__doc__)
-    p.add_argument("--quick", action="store_true",
-                   help="skip the slow Metaflow foreach; quote ANCHORS.md for it")
-    p.add_argument("--full", action="store_true",
-                   help="run the Metaflow foreach with 1,000 elements (~3-5 min) instead of 100")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the slow Metaflow foreach; quote ANCHORS.md for it",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="run the Metaflow foreach with 1,000 elements (~3-5 min) instead of 100",
+    )
     p.add_argument("--out", default=str(BENCH / "results" / "last.json"))
     args = p.parse_args()
 
@@ -299,15 +376,22 @@ def main() -> None:
     try:
         mf_version = subprocess.run(
             [str(ANCHORS_PY), "-c", "import metaflow; print(metaflow.__version__)"],
-            capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(),
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tempfile.gettempdir(),
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         mf_version = "?"
     mode = "quick" if args.quick else ("full" if args.full else "default")
     print()
-    print(f"nbflow benchmarks · {started} · mode {mode} · {os.cpu_count()} cores · Python "
-          f"{platform.python_version()} · Metaflow {mf_version} · {total:.0f} s in all")
-    print("Medians; every anchor measured in this run unless marked quoted; ratio = anchor / nbflow.")
+    print(
+        f"nbflow benchmarks · {started} · mode {mode} · {os.cpu_count()} cores · Python "
+        f"{platform.python_version()} · Metaflow {mf_version} · {total:.0f} s in all"
+    )
+    print(
+        "Medians; every anchor measured in this run unless marked quoted; ratio = anchor / nbflow."
+    )
     print()
     header = ["benchmark", "nbflow", "target", "anchor (this run)", "ratio", "target met"]
     print_table(header, rows(results, args))

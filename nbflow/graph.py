@@ -304,6 +304,8 @@ def _describe_level(level: tuple[str, ...]) -> str:
 
 def _identifier_like(name: str) -> str:
     cleaned = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "step"
+    if keyword.iskeyword(cleaned):
+        return f"{cleaned}_step"
     return f"step_{cleaned}" if cleaned[0].isdigit() else cleaned
 
 

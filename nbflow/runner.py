@@ -127,8 +127,13 @@ class Runner:
     # -- running --------------------------------------------------------------------------------
 
     def run_step(self, name: str) -> list[TaskRef]:
-        spec = self.graph[name]
-        planned = plan_step(self.graph, name, self.tasks_of, self._elements(spec))
+        return self.run_planned(name, self.plan(name))
+
+    def plan(self, name: str) -> list[PlannedTask]:
+        """The step's tasks; raises StepError (a bad --foreach, say) before anything runs."""
+        return plan_step(self.graph, name, self.tasks_of, self._elements(self.graph[name]))
+
+    def run_planned(self, name: str, planned: list[PlannedTask]) -> list[TaskRef]:
         self.tasks_of[name], self.data_ids[name] = [], set()
         for task in planned:
             self.tasks_of[name].append(self._run_task(self.prepared[name], task))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbflow.config import Config
-from nbflow.exceptions import StepError
+from nbflow.exceptions import NbflowError, StepError
 from nbflow.executors.kernel import Display, FormatTraceback, default_format_traceback
 from nbflow.graph import FlowGraph, StepSpec, check_graph, check_step
 from nbflow.metadata import TaskRecord
@@ -97,13 +97,19 @@ class Session:
         self.register(spec)
         runner = self._runner_for(spec)
         runner.graph = self.graph  # the working run sees steps registered since it began
+        try:
+            planned = runner.plan(spec.name)
+        except NbflowError:
+            if runner is not self.working:  # a run made for this step alone: it never ran
+                self.store.meta.discard_run(self.flow, runner.run_id)
+            raise
         # Record the graph as this run sees it: the steps it reuses and the one it runs now.
         steps = dict.fromkeys([*runner.tasks_of, spec.name])
         self.store.meta.save_steps(self.flow, runner.run_id, self._step_rows(steps))
         self.store.meta.reopen_run(self.flow, runner.run_id)
         self.working = runner
         try:
-            runner.run_step(spec.name)
+            runner.run_planned(spec.name, planned)
         except BaseException:
             self.store.meta.finish_run(self.flow, runner.run_id, "failed")
             raise
@@ -162,9 +168,11 @@ class Session:
                 return [r for r in records if r.step in needed - held.keys()]
         names = ", ".join(f"'{m}'" for m in missing)
         why = (
-            "which has not run since the steps above it changed in this kernel"
+            "which failed in this kernel's latest run"
+            if self._failed_in_working(missing)
+            else "which has not run since the steps above it changed in this kernel"
             if candidates
-            else "which has not run in this kernel, nor in any successful run of "
+            else "which has not run in this kernel, nor in any run of "
             f"flow '{self.flow}' with these parameters"
         )
         raise StepError(
@@ -172,6 +180,12 @@ class Session:
             step=spec.name,
             line=spec.line,
         )
+
+    def _failed_in_working(self, steps: list[str]) -> bool:
+        if self.working is None:
+            return False
+        tasks = self.store.meta.tasks(self.flow, self.working.run_id)
+        return any(t.step in steps and t.status == "failed" for t in tasks)
 
     # -- a whole run ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ fresh temp dir so that runs never share a content-addressed store by accident.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -75,6 +76,7 @@ def run_flow(home: Path, flow_file: Path, *run_args: str, timeout: float = 3600)
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
     )
     dt = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -83,14 +85,21 @@ def run_flow(home: Path, flow_file: Path, *run_args: str, timeout: float = 3600)
     return dt
 
 
-def run_python(code: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-               python: str | None = None, timeout: float = 600) -> tuple[float, str]:
+def run_python(
+    code: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    python: str | None = None,
+    timeout: float = 600,
+) -> tuple[float, str]:
     """Run `python -c code` in a fresh process; returns (wall seconds, stdout)."""
     cmd = [python or anchors_python(), "-c", code]
     # `python -c` puts the cwd first on sys.path: never run from a folder of bench scripts.
     cwd = cwd or Path(tempfile.gettempdir())
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
     dt = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} -c failed:\n{proc.stdout}\n{proc.stderr[-4000:]}")
@@ -99,8 +108,7 @@ def run_python(code: str, env: dict[str, str] | None = None, cwd: Path | None = 
 
 def last_json_line(stdout: str) -> dict:
     for line in reversed(stdout.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
+        if line.strip().startswith("{"):
             return json.loads(line)
     raise ValueError(f"no JSON line in output:\n{stdout[-2000:]}")
 
@@ -109,10 +117,8 @@ def dir_size(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 total += os.lstat(os.path.join(root, f)).st_size
-            except FileNotFoundError:
-                pass
     return total
 
 
@@ -136,9 +142,8 @@ def emit(result: dict, as_json: bool) -> None:
         print(json.dumps(result))
         return
     for k, v in result.items():
-        if isinstance(v, float):
-            v = f"{v:.4g}"
-        print(f"{k:>32}: {v}")
+        shown = f"{v:.4g}" if isinstance(v, float) else v
+        print(f"{k:>32}: {shown}")
 
 
 def log(msg: str) -> None:

@@ -9,7 +9,7 @@ Metaflow's default --max-workers (16) is kept: what a user gets. One run of each
 
 from __future__ import annotations
 
-from common import cli, emit, log, median, file_count, rmtree, run_flow, scratch_dir, write_flow
+from common import cli, emit, file_count, log, median, rmtree, run_flow, scratch_dir, write_flow
 
 SOURCE = """
 from metaflow import FlowSpec, Parameter, step

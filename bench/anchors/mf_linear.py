@@ -20,9 +20,13 @@ def flow_source() -> str:
         nxt = names[i + 1] if i + 1 < len(names) else None
         lines += ["    @step", f"    def {name}(self):"]
         if i == 0:
-            lines += ["        self.x = 0", "        self.msg = 'hello'", "        self.cfg = {'lr': 0.1}"]
+            lines += [
+                "        self.x = 0",
+                "        self.msg = 'hello'",
+                "        self.cfg = {'lr': 0.1}",
+            ]
         else:
-            lines += [f"        self.x = self.x + 1", f"        self.s{i} = [{i}] * 3"]
+            lines += ["        self.x = self.x + 1", f"        self.s{i} = [{i}] * 3"]
         lines += [f"        self.next(self.{nxt})" if nxt else "        pass", ""]
     lines += ["", "if __name__ == '__main__':", "    LinearFlow()", ""]
     return "\n".join(lines)

@@ -22,7 +22,7 @@ d, repeat = sys.argv[1], int(sys.argv[2])
 saves, loads = [], []
 # one warm-up round first: this VM's first touches of fresh memory / page cache are slow
 for r in range(-1, repeat):
-    a = np.random.default_rng(r + 1).random(%d)
+    a = np.random.default_rng(r + 1).random(__N__)
     p = os.path.join(d, f"a{r}.npy")
     t0 = time.perf_counter(); np.save(p, a); t_save = time.perf_counter() - t0
     del a
@@ -33,7 +33,7 @@ for r in range(-1, repeat):
     if r > -1:  # keep the last file only (page cache / disk space)
         os.remove(os.path.join(d, f"a{r - 1}.npy"))
 print(json.dumps({"save": saves, "load": loads, "last": p}))
-""" % N
+""".replace("__N__", str(N))
 
 FRESH_LOAD = """
 import time
@@ -43,20 +43,20 @@ import numpy as np
 t1 = time.perf_counter()
 a = np.load(sys.argv[1])
 t2 = time.perf_counter()
-assert a.shape == (%d,)
+assert a.shape == (__N__,)
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1}))
-""" % N
+""".replace("__N__", str(N))
 
 
 def measure(python: str | None, repeat: int) -> dict:
     d = scratch_dir("npy")
     try:
-        code = "import sys; sys.argv[1:] = [%r, %r]\n" % (str(d), str(repeat)) + IN_PROCESS
+        code = f"import sys; sys.argv[1:] = [{str(d)!r}, {str(repeat)!r}]\n" + IN_PROCESS
         _, out = run_python(code, python=python)
         res = json.loads(out.strip().splitlines()[-1])
         fresh, whole = [], []
         for i in range(repeat + 1):  # the first is a warm-up
-            code = "import sys; sys.argv[1:] = [%r]\n" % res["last"] + FRESH_LOAD
+            code = f"import sys; sys.argv[1:] = [{res['last']!r}]\n" + FRESH_LOAD
             wall, out = run_python(code, python=python)
             if i:
                 fresh.append(json.loads(out.strip().splitlines()[-1])["load_s"])

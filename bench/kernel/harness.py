@@ -101,17 +101,27 @@ def prefault(mib: int = 1024) -> None:
     del buf
 
 
-def run_python(code: str, datastore: Path | None = None, cwd: Path | None = None,
-               timeout: float = 600) -> tuple[float, str]:
+def run_python(
+    code: str, datastore: Path | None = None, cwd: Path | None = None, timeout: float = 600
+) -> tuple[float, str]:
     """`python -c code` in a fresh process of this venv; returns (wall seconds, stdout)."""
     cmd = [sys.executable, "-c", code]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=child_env(datastore), cwd=cwd or SCRATCH,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        cmd,
+        env=child_env(datastore),
+        cwd=cwd or SCRATCH,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     dt = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise BenchError(f"python -c failed (exit {proc.returncode}):\n{code[:800]}\n"
-                         f"--- stderr ---\n{proc.stderr[-4000:]}")
+        raise BenchError(
+            f"python -c failed (exit {proc.returncode}):\n{code[:800]}\n"
+            f"--- stderr ---\n{proc.stderr[-4000:]}"
+        )
     return dt, proc.stdout
 
 
@@ -163,9 +173,8 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(result))
         return
     for k, v in result.items():
-        if isinstance(v, float):
-            v = f"{v:.4g}"
-        print(f"{k:>32}: {v}")
+        shown = f"{v:.4g}" if isinstance(v, float) else v
+        print(f"{k:>32}: {shown}")
 
 
 def log(msg: str) -> None:

@@ -17,11 +17,12 @@ All in one kernel (in-process IPython shell), flow `bench_array`, one step `s`:
   written again; a little metadata is).
 * load: in a fresh process, `Flow("bench_array").latest_run["s"].task.data.a`, timing the
   attribute load; against np.load of the np.save file in a fresh process (same venv), numpy
-  imported before the clock starts in both. One warm-up
-  each, then --repeat, interleaved, medians.
-Before every timed operation 1 GiB is touched and freed (harness.prefault: this VM's lazily
-backed memory otherwise adds 0.6 s at random to whichever operation needs fresh memory). Target: <= 2x np.load. As a detail, the first full
-  pass over the loaded array (a.sum()) is timed too, since a lazily mapped array pays on first use.
+  imported before the clock starts in both. One warm-up each, then --repeat, interleaved,
+  medians. Target: <= 2x np.load. As a detail, the first full pass over the loaded array
+  (a.sum()) is timed too, since a lazily mapped array would pay on first use.
+
+Before every timed operation 1 GiB is touched and freed (harness.prefault): this VM's lazily
+backed memory otherwise adds ~0.6 s at random to whichever operation needs fresh memory.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ import time
 import numpy as np
 t0 = time.perf_counter()
 from nbflow import Flow
-task = Flow(%r).latest_run["s"].task
+task = Flow(__FLOW__).latest_run["s"].task
 t1 = time.perf_counter()
 a = task.data.a
 t2 = time.perf_counter()
@@ -70,17 +71,17 @@ base, kinds = a, []
 while base is not None:
     kinds.append(type(base).__name__)
     base = getattr(base, "base", None)
-assert a.shape == (%d,) and a.dtype == np.float64, (a.shape, a.dtype)
+assert a.shape == (__N__,) and a.dtype == np.float64, (a.shape, a.dtype)
 print(json.dumps({"lookup_s": t1 - t0, "load_s": t2 - t1, "first_pass_s": t3 - t2,
                   "first": float(a[0]), "kinds": kinds}))
-""" % (FLOW, N)
+""".replace("__FLOW__", repr(FLOW)).replace("__N__", str(N))
 
 NP_LOAD = """
 import time
 import json
 import numpy as np
 t1 = time.perf_counter()
-a = np.load(%r)
+a = np.load(__PATH__)
 t2 = time.perf_counter()
 s = float(a.sum())
 t3 = time.perf_counter()
@@ -140,15 +141,17 @@ def main() -> None:
         for r in range(args.repeat):
             seed = 100 + r
             t, w = {}, {}
-            for variant in (("tiny", "big") if r % 2 == 0 else ("big", "tiny")):
+            for variant in ("tiny", "big") if r % 2 == 0 else ("big", "tiny"):
                 src = (BIG if variant == "big" else TINY).format(seed=seed, n=N)
                 w[variant], t[variant] = after_code(k, src)
             big.append(t["big"])
             tiny.append(t["tiny"])
             diffs.append(t["big"] - t["tiny"])
             whole_diffs.append(w["big"] - w["tiny"])
-            log(f"nbflow array round {r + 1}: after the code: big {t['big']:.3f} s, tiny "
-                f"{t['tiny']:.3f} s; whole cells: big {w['big']:.3f} s, tiny {w['tiny']:.3f} s")
+            log(
+                f"nbflow array round {r + 1}: after the code: big {t['big']:.3f} s, tiny "
+                f"{t['tiny']:.3f} s; whole cells: big {w['big']:.3f} s, tiny {w['tiny']:.3f} s"
+            )
         # the last cell run must be the big one, for the rebind and the load below
         last_seed = 100 + args.repeat
         k.cell(BIG.format(seed=last_seed, n=N))
@@ -156,12 +159,14 @@ def main() -> None:
 
         # rebind: the identical cell again, then %flow run (same code, same seed)
         size0 = dir_size(store)
-        w_again, t_again = after_code(k, BIG.format(seed=last_seed, n=N))
+        _, t_again = after_code(k, BIG.format(seed=last_seed, n=N))
         size1 = dir_size(store)
         t_flow_run = k.cell("%flow run")
         size2 = dir_size(store)
-        log(f"rebind: same cell {t_again:.3f} s after its code (+{size1 - size0} bytes), "
-            f"%flow run {t_flow_run:.3f} s (+{size2 - size1} bytes)")
+        log(
+            f"rebind: same cell {t_again:.3f} s after its code (+{size1 - size0} bytes), "
+            f"%flow run {t_flow_run:.3f} s (+{size2 - size1} bytes)"
+        )
 
         import numpy as np
 
@@ -175,7 +180,7 @@ def main() -> None:
             if res["first"] != expected_first:
                 raise SystemExit(f"loaded the wrong array: a[0]={res['first']} != {expected_first}")
             prefault()
-            _, out2 = run_python(NP_LOAD % npy_file)
+            _, out2 = run_python(NP_LOAD.replace("__PATH__", repr(npy_file)))
             if i:
                 nb.append(res)
                 npl.append(json.loads(out2.strip().splitlines()[-1]))
@@ -197,7 +202,8 @@ def main() -> None:
             "load_first_pass_s": median([x["first_pass_s"] for x in nb]),
             "np_load_fresh_s": median([x["load_s"] for x in npl]),
             "np_load_first_pass_s": median([x["first_pass_s"] for x in npl]),
-            "load_over_np_load": median([x["load_s"] for x in nb]) / median([x["load_s"] for x in npl]),
+            "load_over_np_load": median([x["load_s"] for x in nb])
+            / median([x["load_s"] for x in npl]),
             "loaded_type": " <- ".join(kinds),
             "persist_diffs_s": diffs,
             "persist_whole_cell_diffs_s": whole_diffs,
@@ -207,7 +213,8 @@ def main() -> None:
             "datastore_bytes": dir_size(store),
         }
         log(
-            f"nbflow array: persist +{result['persist_extra_s']:.3f} s vs np.save {np_save_s:.3f} s; "
+            f"nbflow array: persist +{result['persist_extra_s']:.3f} s vs np.save "
+            f"{np_save_s:.3f} s; "
             f"load {result['load_fresh_s']:.3f} s vs np.load {result['np_load_fresh_s']:.3f} s "
             f"({result['loaded_type']})"
         )

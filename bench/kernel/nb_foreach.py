@@ -9,7 +9,18 @@ Target (issue 2): at most 2 s for N = 1,000.
 
 from __future__ import annotations
 
-from harness import Kernel, cli, emit, file_count, dir_size, log, median, rmtree, run_statuses, scratch_dir
+from harness import (
+    Kernel,
+    cli,
+    dir_size,
+    emit,
+    file_count,
+    log,
+    median,
+    rmtree,
+    run_statuses,
+    scratch_dir,
+)
 
 FLOW = "bench_foreach"
 
@@ -39,8 +50,11 @@ def main() -> None:
         total = run.data.total
         if total != n * (n - 1) or check["task_statuses"].get("done") != n + 2:
             raise SystemExit(f"wrong result: total={total!r}, {check}")
-        log(f"nbflow foreach N={n}: %flow run median {median(times):.3f} s {[round(t, 3) for t in times]}; "
-            f"registering the body cell {register[1]:.3f} s; {check}")
+        log(
+            f"nbflow foreach N={n}: %flow run median {median(times):.3f} s "
+            f"{[round(t, 3) for t in times]}; "
+            f"registering the body cell {register[1]:.3f} s; {check}"
+        )
         emit(
             {
                 "bench": "nbflow_foreach",

@@ -22,7 +22,9 @@ def step_cells() -> list[tuple[str, str]]:
         if i == 0:
             cells.append((name, "%%step start\nx = 0\nmsg = 'hello'\ncfg = {'lr': 0.1}"))
         else:
-            cells.append((name, f"%%step {name} --after {names[i - 1]}\nx = x + 1\ns{i} = [{i}] * 3"))
+            cells.append(
+                (name, f"%%step {name} --after {names[i - 1]}\nx = x + 1\ns{i} = [{i}] * 3")
+            )
     return cells
 
 
@@ -42,8 +44,11 @@ def main() -> None:
         x = Flow(FLOW).latest_run.data.x
         if x != STEPS - 1 or check["run_status"] != "done":
             raise SystemExit(f"wrong result: x={x!r}, {check}")
-        log(f"nbflow linear {STEPS} steps: %flow run median {median(times) * 1e3:.1f} ms "
-            f"(first {first * 1e3:.1f} ms), step cells {median(register) * 1e3:.1f} ms each; {check}")
+        log(
+            f"nbflow linear {STEPS} steps: %flow run median {median(times) * 1e3:.1f} ms "
+            f"(first {first * 1e3:.1f} ms), step cells {median(register) * 1e3:.1f} ms each; "
+            f"{check}"
+        )
         emit(
             {
                 "bench": "nbflow_linear10",

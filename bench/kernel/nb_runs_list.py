@@ -74,9 +74,11 @@ def main() -> None:
             "newest": res["newest"],
             "oldest": res["oldest"],
         }
-        log(f"nbflow list {n} runs: {result['list_s'] * 1e3:.2f} ms (first call "
+        log(
+            f"nbflow list {n} runs: {result['list_s'] * 1e3:.2f} ms (first call "
             f"{res['first_s'] * 1e3:.2f} ms); made them in {t_make:.1f} s "
-            f"({(result['flow_run_1step_s'] or 0) * 1e3:.1f} ms per 1-step %flow run)")
+            f"({(result['flow_run_1step_s'] or 0) * 1e3:.1f} ms per 1-step %flow run)"
+        )
         emit(result, args.json)
     finally:
         rmtree(store)

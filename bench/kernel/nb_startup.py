@@ -64,8 +64,11 @@ def main() -> None:
         "first_step_cell_s": median(first_cell),
         "load_ext_runs_s": load_ext,
     }
-    log(f"import nbflow {result['import_s']:.3f} s over `pass` ({med['nbflow']:.3f} s whole); "
-        f"%load_ext nbflow {result['load_ext_s']:.3f} s; first step cell {result['first_step_cell_s']:.3f} s")
+    log(
+        f"import nbflow {result['import_s']:.3f} s over `pass` ({med['nbflow']:.3f} s whole); "
+        f"%load_ext nbflow {result['load_ext_s']:.3f} s; "
+        f"first step cell {result['first_step_cell_s']:.3f} s"
+    )
     emit(result, args.json)
 
 

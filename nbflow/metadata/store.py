@@ -23,6 +23,7 @@ SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run_ids (flow TEXT PRIMARY KEY, last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, status TEXT NOT NULL,
     started_at REAL NOT NULL, finished_at REAL, params TEXT NOT NULL, tags TEXT NOT NULL,
@@ -113,17 +114,37 @@ class MetadataStore:
         notebook: str | None = None,
         origin_run: int | None = None,
     ) -> RunRecord:
-        """A new run with the next id of its flow; ids are allocated inside the write lock."""
-        started = time.time()
+        """A new run with the next id of its flow.
+
+        The id and the start time are both taken inside the write lock, so ids sort by start
+        time even when several kernels start runs at once; an id is never given out twice.
+        """
         with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO run_ids VALUES (?, 0)", (flow,))
             (run_id,) = conn.execute(
-                "SELECT COALESCE(MAX(run_id), 0) + 1 FROM runs WHERE flow = ?", (flow,)
+                "UPDATE run_ids SET last = last + 1 WHERE flow = ? RETURNING last", (flow,)
             ).fetchone()
+            started = time.time()
             conn.execute(
                 f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?)",
                 (flow, run_id, started, _json(params), _json(list(tags)), notebook, origin_run),
             )
         return self.run(flow, run_id)
+
+    def discard_run(self, flow: str, run_id: int) -> None:
+        """Remove a run that never ran a task (a step refused before it started).
+
+        Its tasks are reused copies pointing at other runs' results, so no result is lost.
+        """
+        with self._write() as conn:
+            owned = conn.execute(
+                "SELECT COUNT(*) FROM tasks WHERE flow = ? AND run_id = ? AND origin IS NULL",
+                (flow, run_id),
+            ).fetchone()[0]
+            if owned:
+                raise ValueError(f"run {flow}/{run_id} ran tasks of its own; it is kept")
+            for table in ("tasks", "steps", "runs"):
+                conn.execute(f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", (flow, run_id))
 
     def finish_run(self, flow: str, run_id: int, status: str) -> None:
         with self._write() as conn:
@@ -279,14 +300,15 @@ class MetadataStore:
     def runs_with(
         self, flow: str, steps: Sequence[str], params: dict[str, Any] | None = None
     ) -> Iterator[int]:
-        """Successful runs of `flow` (with these params) in which every step finished, newest
-        first."""
+        """Runs of `flow` (with these params) in which every one of `steps` finished, newest
+        first. The run itself may have failed later: its finished tasks are still good."""
         wanted = sorted(set(steps))
         marks = ", ".join("?" for _ in wanted)
         rows = self._conn.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs r WHERE flow = ? AND status = 'done' AND ? = "
-            "(SELECT COUNT(DISTINCT step) FROM tasks t WHERE t.flow = r.flow AND "
-            f"t.run_id = r.run_id AND t.status IN ('done', 'cached') AND t.step IN ({marks})) "
+            f"SELECT {RUN_COLUMNS} FROM runs r WHERE flow = ? AND ? = "
+            "(SELECT COUNT(*) FROM (SELECT step FROM tasks t WHERE t.flow = r.flow AND "
+            f"t.run_id = r.run_id AND t.step IN ({marks}) GROUP BY step "
+            "HAVING SUM(status NOT IN ('done', 'cached')) = 0)) "
             "ORDER BY run_id DESC",
             (flow, len(wanted), *wanted),
         )

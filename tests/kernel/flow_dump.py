@@ -41,7 +41,13 @@ def dump_task(task: Any) -> dict[str, Any]:
         "error": task.error,
         "origin": origin.id if origin is not None else None,
         "artifacts": {
-            name: {"key": a.key, "kind": a.kind, "type": a.type_name, "size": a.size}
+            name: {
+                "key": a.key,
+                "kind": a.kind,
+                "type": a.type_name,
+                "size": a.size,
+                "preview": a.preview,
+            }
             for name, a in task.artifacts.items()
         },
         "data": {name: plain(getattr(task.data, name)) for name in task.artifacts},

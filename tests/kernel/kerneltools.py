@@ -31,9 +31,12 @@ STEP_LINE = re.compile(r"%%step (\w+)")
 # -- the kernel -----------------------------------------------------------------------------------
 
 
-def kernel_env(datastore: Path, **extra: str) -> dict[str, str]:
+def kernel_env(datastore: Path) -> dict[str, str]:
+    """The environment of a kernel (or process) working on `datastore` and nothing else."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBFLOW_")}
-    env.update(NBFLOW_DATASTORE=str(datastore), PYDEVD_DISABLE_FILE_VALIDATION="1", **extra)
+    env["NBFLOW_DATASTORE"] = str(datastore)
+    # ipykernel's debugger otherwise warns about frozen modules on stderr at every start.
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     return env
 
 
@@ -52,15 +55,13 @@ def execute(
     workdir: Path,
     env: dict[str, str],
     *,
-    allow_errors: bool = False,
     kernel: str = KERNEL_NAME,
 ) -> NotebookNode:
-    """Run every cell of `nb` in a new kernel whose working directory is `workdir`."""
+    """Run every cell of `nb` in a new kernel in `workdir`; stop at the first error."""
     client = NotebookClient(
         nb,
         kernel_name=kernel,
         timeout=TIMEOUT,
-        allow_errors=allow_errors,
         resources={"metadata": {"path": str(workdir)}},
     )
     client.execute(env=env)

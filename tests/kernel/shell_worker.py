@@ -4,9 +4,9 @@
 
 An in-process IPython shell loads nbflow, then waits until every worker is ready (a file per
 worker in BARRIER_DIR) so that all start together. Then it makes its runs: "Run All" of the
-step cells (one interactive run), then `%flow run` FLOW_RUNS times (default 2). Its size parameter differs per
-worker, so each run's results show which worker made it. Prints one JSON line: the run ids it
-got and every error any cell raised.
+step cells (one interactive run), then `%flow run` FLOW_RUNS times (default 2). Its size
+parameter differs per worker, so each run's results show which worker made it. Prints one
+JSON line: the run ids it got and every error any cell raised.
 """
 
 from __future__ import annotations

@@ -112,6 +112,33 @@ def test_run_all_makes_one_complete_run(shapes: Callable[[str], Shape], name: st
         assert text(cell, "stderr") == ""
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"), [("nested_foreach", "55"), ("foreach_branches", "[3, 6, 9]")]
+)
+def test_flow_run_repeats_what_run_all_made(
+    shapes: Callable[[str], Shape], name: str, shown: str
+) -> None:
+    # The notebook ends with `%flow run`: a whole run of the same steps, scheduled in one go,
+    # must make the same tasks, at the same paths, with the same artifacts (equal content has
+    # equal keys) as the interactive Run All.
+    shape = shapes(name)
+    assert [r.id for r in shape.flow.runs] == [f"{name}/2", f"{name}/1"]
+    interactive, whole = shape.first, shape.flow.run(2)
+    assert whole.status == "done"
+    assert list(whole.steps) == list(interactive.steps)
+
+    def shape_of(run: RunState) -> dict[str, list[tuple[object, ...]]]:
+        return {
+            step: [(t["status"], t["path"], t["item"], t["stdout"],
+                    {n: a["key"] for n, a in t["artifacts"].items()}) for t in tasks]
+            for step, tasks in run.steps.items()
+        }  # fmt: skip
+
+    assert shape_of(whole) == shape_of(interactive)
+    assert whole.data == interactive.data
+    assert displayed(shape.cell("whole = %flow run"))[-1] == shown
+
+
 def test_linear(shapes: Callable[[str], Shape]) -> None:
     shape = shapes("linear")
     assert [r.status for r in shape.flow.runs] == ["done", "done"]
@@ -130,6 +157,7 @@ def test_linear(shapes: Callable[[str], Shape]) -> None:
     assert prep["artifacts"]["raw"]["kind"] == "inherited"
     assert prep["artifacts"]["raw"]["key"] == load["artifacts"]["raw"]["key"]
     assert prep["artifacts"]["values"]["kind"] == "output"
+    assert prep["artifacts"]["peak"]["preview"]["value"] == 10  # shown without unpickling
     report = {"rows": 7, "kept": 5, "mean": 5.6, "peak": 10}
     assert summarize["data"]["report"] == report
     assert summarize["stdout"] == "mean = 5.6\n"

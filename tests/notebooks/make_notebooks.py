@@ -230,6 +230,11 @@ expected = sum(v * v for g in groups for v in g)
 assert grand_total == expected, (grand_total, expected)
 grand_total
 """),
+    md("The same flow again, as one whole run:"),
+    code("""
+whole = %flow run
+whole.data.grand_total
+"""),
 ]
 
 FOREACH_DICTS: list[Cell] = [
@@ -296,6 +301,11 @@ score = len(name) + results[name][0]
 %%step final --after again --join
 scores = [inp.score for inp in inputs]
 scores
+"""),
+    md("The same flow again, as one whole run:"),
+    code("""
+whole = %flow run
+whole.data.scores
 """),
 ]
 
