@@ -101,6 +101,9 @@ class Runner:
     data_ids: dict[str, set[int]] = field(default_factory=dict)
     _values: dict[str, Any] = field(default_factory=dict)  # blob key -> value held in memory
     _inline: dict[str, bytes] = field(default_factory=dict)
+    # Notebook values recorded as context during one step, by name: (the object, its record).
+    # A foreach of a thousand tasks that reads one big frame hashes it once.
+    _context: dict[str, tuple[Any, StoredObject]] = field(default_factory=dict)
 
     @property
     def flow(self) -> str:
@@ -135,6 +138,7 @@ class Runner:
 
     def run_planned(self, name: str, planned: list[PlannedTask]) -> list[TaskRef]:
         self.tasks_of[name], self.data_ids[name] = [], set()
+        self._context.clear()  # the notebook may have changed a value in place since
         for task in planned:
             self.tasks_of[name].append(self._run_task(self.prepared[name], task))
         return self.tasks_of[name]
@@ -256,7 +260,12 @@ class Runner:
         value = self.notebook_ns[name]
         if isinstance(value, CODE_TYPES):
             return Provided(value, "code")
-        stored = self._save_one(name, value)
+        cached = self._context.get(name)
+        if cached is not None and cached[0] is value:
+            stored = cached[1]
+        else:
+            stored = self._save_one(name, value)
+            self._context[name] = (value, stored)
         return Provided(self.load(stored.key, fresh=True) if fresh else value, "context", stored)
 
     def _outputs(

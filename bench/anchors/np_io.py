@@ -4,7 +4,8 @@
 In one process (the anchors venv's python unless --python): np.save to the page cache (no fsync),
 each repetition to a new file, and np.load of it warm, in-process. Then np.load of that file in a
 fresh process, timing the np.load call alone (and the whole process). One warm-up, then medians
-of 5 (this VM gives memory back to its host, so first touches are slow and noisy).
+of 5. This VM gives freed memory back to its host, so a first touch of fresh memory is slow and
+lands at random; before each timed call 1 GiB is touched and freed (as bench/kernel does).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ saves, loads = [], []
 for r in range(-1, repeat):
     a = np.random.default_rng(r + 1).random(__N__)
     p = os.path.join(d, f"a{r}.npy")
+    buf = np.ones(2**27); del buf  # 1 GiB touched and freed: memory ready (see below)
     t0 = time.perf_counter(); np.save(p, a); t_save = time.perf_counter() - t0
     del a
     t0 = time.perf_counter(); b = np.load(p); t_load = time.perf_counter() - t0
@@ -40,6 +42,7 @@ import time
 t0 = time.perf_counter()
 import json, sys
 import numpy as np
+buf = np.ones(2**27); del buf  # 1 GiB touched and freed: memory ready (see below)
 t1 = time.perf_counter()
 a = np.load(sys.argv[1])
 t2 = time.perf_counter()
