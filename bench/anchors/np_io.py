@@ -3,7 +3,7 @@
 
 In one process (the anchors venv's python unless --python): np.save to the page cache (no fsync),
 each repetition to a new file, and np.load of it warm, in-process. Then np.load of that file in a
-fresh process, timing the np.load call alone (and the whole process). One warm-up, then medians
+fresh process, timing the np.load call alone. One warm-up, then medians
 of 5. This VM gives freed memory back to its host, so a first touch of fresh memory is slow and
 lands at random; before each timed call 1 GiB is touched and freed (as bench/kernel does).
 """
@@ -57,18 +57,16 @@ def measure(python: str | None, repeat: int) -> dict:
         code = f"import sys; sys.argv[1:] = [{str(d)!r}, {str(repeat)!r}]\n" + IN_PROCESS
         _, out = run_python(code, python=python)
         res = json.loads(out.strip().splitlines()[-1])
-        fresh, whole = [], []
+        fresh = []
         for i in range(repeat + 1):  # the first is a warm-up
             code = f"import sys; sys.argv[1:] = [{res['last']!r}]\n" + FRESH_LOAD
-            wall, out = run_python(code, python=python)
+            _, out = run_python(code, python=python)
             if i:
                 fresh.append(json.loads(out.strip().splitlines()[-1])["load_s"])
-                whole.append(wall)
         return {
             "np_save_s": median(res["save"]),
             "np_load_inproc_s": median(res["load"]),
             "np_load_fresh_s": median(fresh),
-            "np_load_fresh_process_s": median(whole),
             "np_save_runs_s": res["save"],
             "np_load_fresh_runs_s": fresh,
         }

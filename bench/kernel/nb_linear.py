@@ -2,8 +2,8 @@
 """nbflow: a 10-step linear flow with small artifacts, whole `%flow run` inside the kernel.
 
 The ten step cells (start, s1..s8, end: the same artifacts as the Metaflow anchor) are run once
-each to register them, as a user does; then `%flow run` is timed: one warm-up, then --repeat (11) runs,
-median. The last run is checked through the client (status, tasks, the final value).
+each to register them, as a user does; then `%flow run` is timed: one warm-up, then --repeat
+(11) runs, median. The last run is checked through the client (status, tasks, the final value).
 Target (issue 2): at most 50 ms.
 """
 
