@@ -70,6 +70,14 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     if not result.runs:
         print("nbflow: the notebook ran, but made no run (does it have %%step cells?)")
+        return 0
+    last = result.runs[-1]
+    store = _store_beside(path).root
+    print(
+        f"stored in {store}; read it back with "
+        f'NBFLOW_DATASTORE={store} python -c "from nbflow import Run; '
+        f"print(Run('{last.flow}/{last.run_id}'))\""
+    )
     return 0
 
 
@@ -83,7 +91,12 @@ def _describe(run: Any) -> str:
         artifacts = run.end_step.task.artifacts
     except NbflowError:
         artifacts = {}
-    results = {n: a.preview.get("repr") for n, a in artifacts.items() if a.kind == "output"}
+    # The last step's own results, and the scalar results it inherited.
+    results = {
+        name: artifact.preview.get("repr")
+        for name, artifact in artifacts.items()
+        if artifact.kind == "output" or "value" in artifact.preview
+    }
     if results:
         lines.append("  results: " + ", ".join(f"{n} = {v}" for n, v in results.items()))
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Shared helpers for the Metaflow / numpy anchors.
+"""Shared helpers for the Metaflow / numpy anchors (the generic ones are in bench/benchlib.py).
 
 The anchor scripts use only the standard library themselves: they run under any Python 3.10+
 and start the anchors venv's python (bench/.venv-anchors, made by setup.sh) in subprocesses.
@@ -10,20 +10,46 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 import textwrap
-import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent.parent
-ANCHORS_VENV = BENCH / ".venv-anchors"
-ANCHORS_PY = ANCHORS_VENV / "bin" / "python"
+if str(BENCH) not in sys.path:  # benchlib, whichever folder this is run from
+    sys.path.insert(0, str(BENCH))
+
+import benchlib
+from benchlib import (
+    ANCHORS_PY,
+    dir_size,
+    emit,
+    file_count,
+    last_json,
+    log,
+    median,
+    rmtree,
+    run_timed,
+    scratch,
+)
+
+__all__ = [
+    "cli",
+    "dir_size",
+    "emit",
+    "file_count",
+    "last_json",
+    "log",
+    "median",
+    "metaflow_flow",
+    "rmtree",
+    "run_client",
+    "run_flow",
+    "run_python",
+    "scratch",
+]
 
 
 def anchors_python() -> str:
@@ -32,13 +58,21 @@ def anchors_python() -> str:
     return str(ANCHORS_PY)
 
 
-def median(xs: list[float]) -> float:
-    return statistics.median(xs)
+def cli(description: str | None) -> argparse.ArgumentParser:
+    return benchlib.cli(description, repeat=3)
 
 
-def scratch_dir(prefix: str) -> Path:
-    """A fresh temp dir (on the same disk as the repo's default temp)."""
-    return Path(tempfile.mkdtemp(prefix=f"nbflow-bench-{prefix}-"))
+def run_python(
+    code: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    python: str | None = None,
+) -> tuple[float, str]:
+    """`python -c code` with the anchors venv (or `python`); returns (wall seconds, stdout)."""
+    return benchlib.run_python(code, python or anchors_python(), env=env, cwd=cwd)
+
+
+# ---------------------------------------------------------------- Metaflow
 
 
 def metaflow_env(home: Path) -> dict[str, str]:
@@ -59,92 +93,51 @@ def metaflow_env(home: Path) -> dict[str, str]:
     return env
 
 
-def write_flow(home: Path, name: str, source: str) -> Path:
-    path = home / f"{name.lower()}.py"
-    path.write_text(textwrap.dedent(source).lstrip())
-    return path
+def flow_source(name: str, steps: str, header: str = "", end: str = "pass") -> str:
+    """A whole Metaflow flow file: `class name(FlowSpec)` holding `steps` (class-level source,
+    dedented) and a last step `end` whose body is `end`, then the `__main__` guard."""
+    body = textwrap.indent(textwrap.dedent(steps).strip("\n"), "    ")
+    end_body = textwrap.indent(textwrap.dedent(end).strip("\n"), "        ")
+    return (
+        f"{textwrap.dedent(header).lstrip()}"
+        "from metaflow import FlowSpec, Parameter, step\n\n\n"
+        f"class {name}(FlowSpec):\n{body}\n\n"
+        f"    @step\n    def end(self):\n{end_body}\n\n\n"
+        f'if __name__ == "__main__":\n    {name}()\n'
+    )
+
+
+@contextlib.contextmanager
+def metaflow_flow(
+    prefix: str, name: str, steps: str, header: str = "", end: str = "pass"
+) -> Iterator[tuple[Path, Path]]:
+    """(home, flow file): the flow (see flow_source) written into a fresh temp dir, which is
+    also its METAFLOW_HOME and local datastore, and which is removed after the `with`."""
+    with scratch(prefix) as home:
+        path = home / f"{name.lower()}.py"
+        path.write_text(flow_source(name, steps, header, end))
+        yield home, path
 
 
 def run_flow(home: Path, flow_file: Path, *run_args: str, timeout: float = 3600) -> float:
     """`python flow.py --no-pylint run ARGS` with the anchors venv; returns wall seconds."""
     cmd = [anchors_python(), str(flow_file), "--no-pylint", "run", *run_args]
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        cmd,
-        cwd=home,
-        env=metaflow_env(home),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
-        raise RuntimeError(f"metaflow run failed ({' '.join(cmd)}):\n{tail}")
-    return dt
+    return run_timed(cmd, env=metaflow_env(home), cwd=home, timeout=timeout)[0]
 
 
-def run_python(
-    code: str,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    python: str | None = None,
-    timeout: float = 600,
-) -> tuple[float, str]:
-    """Run `python -c code` in a fresh process; returns (wall seconds, stdout)."""
-    cmd = [python or anchors_python(), "-c", code]
-    # `python -c` puts the cwd first on sys.path: never run from a folder of bench scripts.
-    cwd = cwd or Path(tempfile.gettempdir())
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} -c failed:\n{proc.stdout}\n{proc.stderr[-4000:]}")
-    return dt, proc.stdout
+CLIENT = """
+import json, time
+{setup}
+t0 = time.perf_counter()
+from metaflow import Flow, namespace
+namespace(None)
+t1 = time.perf_counter()
+"""
 
 
-def last_json_line(stdout: str) -> dict:
-    for line in reversed(stdout.splitlines()):
-        if line.strip().startswith("{"):
-            return json.loads(line)
-    raise ValueError(f"no JSON line in output:\n{stdout[-2000:]}")
-
-
-def dir_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
-            with contextlib.suppress(FileNotFoundError):
-                total += os.lstat(os.path.join(root, f)).st_size
-    return total
-
-
-def file_count(path: Path) -> int:
-    return sum(len(files) for _r, _d, files in os.walk(path))
-
-
-def rmtree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def cli(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--json", action="store_true", help="print one JSON object (for bench/run)")
-    p.add_argument("--repeat", type=int, default=3, help="repetitions; the median is reported")
-    return p
-
-
-def emit(result: dict, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result))
-        return
-    for k, v in result.items():
-        shown = f"{v:.4g}" if isinstance(v, float) else v
-        print(f"{k:>32}: {shown}")
-
-
-def log(msg: str) -> None:
-    print(f"  [{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+def run_client(home: Path, code: str, setup: str = "") -> tuple[float, dict[str, Any]]:
+    """In a fresh process of the anchors venv, on `home`'s datastore: `setup`, then Metaflow's
+    client imported between t0 and t1 (`import_s` = t1 - t0), then `code`, which prints one
+    JSON line. Returns (wall seconds of the whole process, that JSON object)."""
+    wall, out = run_python(CLIENT.format(setup=setup) + code, env=metaflow_env(home), cwd=home)
+    return wall, last_json(out)
