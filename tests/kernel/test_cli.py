@@ -23,7 +23,7 @@ def nbflow(*args: str, cwd: Path, store: Path | None = None) -> subprocess.Compl
     if store is not None:
         env["NBFLOW_DATASTORE"] = str(store)
     return subprocess.run(
-        [*NBFLOW, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [*NBFLOW, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
 
 
