@@ -22,6 +22,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# What common.py and harness.py pass on to the scripts as it is (`from benchlib import *`); `cli`
+# and `run_python` each side wraps with its own defaults.
+__all__ = [
+    "REPO",
+    "BenchError",
+    "dir_size",
+    "emit",
+    "file_count",
+    "last_json",
+    "log",
+    "median",
+    "rmtree",
+    "scratch",
+]
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 ANCHORS_PY = BENCH / ".venv-anchors" / "bin" / "python"

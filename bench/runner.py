@@ -8,6 +8,7 @@ measured in the same run. Results also go to bench/results/last.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -16,12 +17,11 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-ANCHORS_PY = BENCH / ".venv-anchors" / "bin" / "python"
+from benchlib import ANCHORS_PY, BENCH, BenchError, last_json
 
 # From /work/shared/ANCHORS.md (Metaflow 2.19.39, same machine class), used only where this run
 # does not measure the figure itself; every such use is marked "quoted".
@@ -83,11 +83,8 @@ def run_job(name: str, cmd: list[str]) -> dict[str, Any]:
         stdout = out.read()
     wall = time.perf_counter() - t0
     if rc == 0:
-        for line in reversed(stdout.splitlines()):
-            if line.startswith("{"):
-                res = json.loads(line)
-                res["_wall_s"] = wall
-                return res
+        with contextlib.suppress(BenchError):
+            return {**last_json(stdout), "_wall_s": wall}
     error = "\n".join(tail) or stdout[-3000:]
     print(f"  ✗ {name} failed (exit {rc}) after {wall:.1f} s", file=sys.stderr, flush=True)
     return {"_error": error, "_exit": rc, "_wall_s": wall}
@@ -272,78 +269,97 @@ def print_table(header: list[str], body: list[list[str]]) -> None:
         print(line(row))
 
 
+# One line of details for each script that ran: (its name in the results, what to say).
+DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    (
+        "mf_linear",
+        lambda x: (
+            f"Metaflow linear: {fs(x['run_s'])} per run, {fs(x['per_task_s'])} per task "
+            f"(runs: {', '.join(fs(v) for v in x['runs_s'])})"
+        ),
+    ),
+    (
+        "mf_foreach",
+        lambda x: (
+            f"Metaflow foreach N={x['n']}: {fs(x['run_s'])} (N=1: {fs(x['run_n1_s'])}; "
+            f"{fs(x['per_element_s'])} per element; {x['files_on_disk']:,} files on disk)"
+        ),
+    ),
+    (
+        "mf_array",
+        lambda x: (
+            f"Metaflow array: run binding a float {fs(x['run_tiny_s'])}, binding the array "
+            f"{fs(x['run_big_s'])}; load cold cache {fs(x['load_fresh_s'])}, warm "
+            f"{fs(x['load_fresh_warm_cache_s'])}"
+        ),
+    ),
+    (
+        "np_io",
+        lambda x: (
+            f"numpy (anchors venv): np.save {fs(x['np_save_s'])}, np.load in-process "
+            f"{fs(x['np_load_inproc_s'])}, in a fresh process {fs(x['np_load_fresh_s'])}"
+        ),
+    ),
+    (
+        "mf_list",
+        lambda x: (
+            f"Metaflow client, {x['runs']} runs: list {fs(x['list_s'])} (first call "
+            f"{fs(x['list_first_call_s'])}; with id/successful/created_at "
+            f"{fs(x['list_with_status_s'])}; whole process {fs(x['list_whole_process_s'])})"
+        ),
+    ),
+    (
+        "imports",
+        lambda x: (
+            f"imports (anchors venv, whole process): pass {fs(x['pass_s'])}, metaflow "
+            f"{fs(x['metaflow_s'])}, papermill {fs(x['papermill_s'])}"
+        ),
+    ),
+    (
+        "nb_linear",
+        lambda x: (
+            f"nbflow linear: runs {', '.join(fs(v) for v in x['runs_s'])} (first "
+            f"{fs(x['first_run_s'])}); a step cell {fs(x['step_cell_s'])}; tasks "
+            f"{x['task_statuses']}"
+        ),
+    ),
+    (
+        "nb_foreach",
+        lambda x: (
+            f"nbflow foreach: runs {', '.join(fs(v) for v in x['runs_s'])}; "
+            f"{fs(x['per_element_s'])} per element; {fbytes(x['bytes_per_run'])} and "
+            f"{x['files_per_run']:.0f} files per run; tasks {x['task_statuses']}"
+        ),
+    ),
+    (
+        "nb_array",
+        lambda x: (
+            f"nbflow array: whole-cell difference {fs(x['persist_extra_whole_cell_s'])}; "
+            f"first pass over the loaded array {fs(x['load_first_pass_s'])} (np.load's "
+            f"{fs(x['np_load_first_pass_s'])}); loaded as {x['loaded_type']}"
+        ),
+    ),
+    (
+        "nb_startup",
+        lambda x: (
+            f"nbflow start-up: import {fs(x['import_whole_process_s'])} whole process "
+            f"(pass {fs(x['pass_s'])}); first step cell after %load_ext "
+            f"{fs(x['first_step_cell_s'])}"
+        ),
+    ),
+    (
+        "nb_runs_list",
+        lambda x: (
+            f"nbflow runs: first call {fs(x['list_first_call_s'])}; with id/status/start "
+            f"{fs(x['list_with_status_s'])}; a 1-step `%flow run` "
+            f"{fs(x['flow_run_1step_s'])}"
+        ),
+    ),
+]
+
+
 def details(r: dict[str, dict[str, Any]]) -> list[str]:
-    out = []
-    mfl, mff, mfa, npi, imp = (
-        r.get(k, {}) for k in ("mf_linear", "mf_foreach", "mf_array", "np_io", "imports")
-    )
-    if ok(mfl):
-        out.append(
-            f"Metaflow linear: {fs(mfl['run_s'])} per run, {fs(mfl['per_task_s'])} per task "
-            f"(runs: {', '.join(fs(x) for x in mfl['runs_s'])})"
-        )
-    if ok(mff):
-        out.append(
-            f"Metaflow foreach N={mff['n']}: {fs(mff['run_s'])} (N=1: {fs(mff['run_n1_s'])}; "
-            f"{fs(mff['per_element_s'])} per element; {mff['files_on_disk']:,} files on disk)"
-        )
-    if ok(mfa):
-        out.append(
-            f"Metaflow array: run binding a float {fs(mfa['run_tiny_s'])}, binding the array "
-            f"{fs(mfa['run_big_s'])}; load cold cache {fs(mfa['load_fresh_s'])}, warm "
-            f"{fs(mfa['load_fresh_warm_cache_s'])}"
-        )
-    if ok(npi):
-        out.append(
-            f"numpy (anchors venv): np.save {fs(npi['np_save_s'])}, np.load in-process "
-            f"{fs(npi['np_load_inproc_s'])}, in a fresh process {fs(npi['np_load_fresh_s'])}"
-        )
-    mfr = r.get("mf_list", {})
-    if ok(mfr):
-        out.append(
-            f"Metaflow client, {mfr['runs']} runs: list {fs(mfr['list_s'])} (first call "
-            f"{fs(mfr['list_first_call_s'])}; with id/successful/created_at "
-            f"{fs(mfr['list_with_status_s'])}; whole process {fs(mfr['list_whole_process_s'])})"
-        )
-    if ok(imp):
-        out.append(
-            f"imports (anchors venv, whole process): pass {fs(imp['pass_s'])}, metaflow "
-            f"{fs(imp['metaflow_s'])}, papermill {fs(imp['papermill_s'])}"
-        )
-    nbl, nbf, nba, nbs, nbr = (
-        r.get(k, {}) for k in ("nb_linear", "nb_foreach", "nb_array", "nb_startup", "nb_runs_list")
-    )
-    if ok(nbl):
-        out.append(
-            f"nbflow linear: runs {', '.join(fs(x) for x in nbl['runs_s'])} (first "
-            f"{fs(nbl['first_run_s'])}); a step cell {fs(nbl['step_cell_s'])}; tasks "
-            f"{nbl['task_statuses']}"
-        )
-    if ok(nbf):
-        out.append(
-            f"nbflow foreach: runs {', '.join(fs(x) for x in nbf['runs_s'])}; "
-            f"{fs(nbf['per_element_s'])} per element; {fbytes(nbf['bytes_per_run'])} and "
-            f"{nbf['files_per_run']:.0f} files per run; tasks {nbf['task_statuses']}"
-        )
-    if ok(nba):
-        out.append(
-            f"nbflow array: whole-cell difference {fs(nba['persist_extra_whole_cell_s'])}; "
-            f"first pass over the loaded array {fs(nba['load_first_pass_s'])} (np.load's "
-            f"{fs(nba['np_load_first_pass_s'])}); loaded as {nba['loaded_type']}"
-        )
-    if ok(nbs):
-        out.append(
-            f"nbflow start-up: import {fs(nbs['import_whole_process_s'])} whole process "
-            f"(pass {fs(nbs['pass_s'])}); first step cell after %load_ext "
-            f"{fs(nbs['first_step_cell_s'])}"
-        )
-    if ok(nbr):
-        out.append(
-            f"nbflow runs: first call {fs(nbr['list_first_call_s'])}; with id/status/start "
-            f"{fs(nbr['list_with_status_s'])}; a 1-step `%flow run` "
-            f"{fs(nbr['flow_run_1step_s'])}"
-        )
-    return out
+    return [say(r[name]) for name, say in DETAILS if ok(r.get(name, {}))]
 
 
 def main() -> None:

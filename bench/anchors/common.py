@@ -17,39 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent.parent
-if str(BENCH) not in sys.path:  # benchlib, whichever folder this is run from
-    sys.path.insert(0, str(BENCH))
+# bench/, for benchlib (shared with bench/kernel), whichever folder this is run from
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchlib
-from benchlib import (
-    ANCHORS_PY,
-    dir_size,
-    emit,
-    file_count,
-    last_json,
-    log,
-    median,
-    rmtree,
-    run_timed,
-    scratch,
-)
-
-__all__ = [
-    "cli",
-    "dir_size",
-    "emit",
-    "file_count",
-    "last_json",
-    "log",
-    "median",
-    "metaflow_flow",
-    "rmtree",
-    "run_client",
-    "run_flow",
-    "run_python",
-    "scratch",
-]
+from benchlib import *  # noqa: F403  (passed on to the scripts: dir_size, emit, median, ...)
+from benchlib import ANCHORS_PY, last_json, run_timed, scratch
 
 
 def anchors_python() -> str:

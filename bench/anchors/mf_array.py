@@ -13,59 +13,28 @@ Per repetition, in a fresh local datastore, with a distinct seed (so nothing is 
 
 from __future__ import annotations
 
-import json
-
-from common import (
-    cli,
-    dir_size,
-    emit,
-    log,
-    median,
-    metaflow_env,
-    rmtree,
-    run_flow,
-    run_python,
-    scratch_dir,
-    write_flow,
-)
+from common import cli, dir_size, emit, log, median, metaflow_flow, rmtree, run_client, run_flow
 
 N = 32 * 1024 * 1024  # 256 MiB of float64
 
-SOURCE = f"""
-import numpy as np
-from metaflow import FlowSpec, Parameter, step
+HEADER = "import numpy as np\n"
+BODY = f"""
+seed = Parameter("seed", default=0, type=int)
+bind = Parameter("bind", default=1, type=int)
 
-
-class ArrayFlow(FlowSpec):
-    seed = Parameter("seed", default=0, type=int)
-    bind = Parameter("bind", default=1, type=int)
-
-    @step
-    def start(self):
-        a = np.random.default_rng(self.seed).random({N})
-        if self.bind:
-            self.a = a
-        else:
-            self.a = float(a[0])
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-
-if __name__ == "__main__":
-    ArrayFlow()
+@step
+def start(self):
+    a = np.random.default_rng(self.seed).random({N})
+    if self.bind:
+        self.a = a
+    else:
+        self.a = float(a[0])
+    self.next(self.end)
 """
 
-# numpy is imported before the clock starts (as in nbflow's loader): the figure is the load.
+# After the client's import (common.CLIENT); numpy is imported before the clock starts (as in
+# nbflow's loader): the figure is the load.
 LOAD = """
-import json, time
-import numpy
-t0 = time.perf_counter()
-from metaflow import Flow, namespace
-namespace(None)
-t1 = time.perf_counter()
 task = Flow("ArrayFlow").latest_run["start"].task
 t2 = time.perf_counter()
 a = task.data.a
@@ -80,9 +49,7 @@ def main() -> None:
     persist, rebind, rebind_bytes, load_cold, load_warm = [], [], [], [], []
     t_tiny, t_big = [], []
     for r in range(args.repeat):
-        home = scratch_dir("mf-array")
-        try:
-            flow = write_flow(home, "ArrayFlow", SOURCE)
+        with metaflow_flow("mf-array", "ArrayFlow", BODY, HEADER) as (home, flow):
             seed = 1000 + r
             order = [0, 1] if r % 2 == 0 else [1, 0]
             t = {}
@@ -95,20 +62,15 @@ def main() -> None:
             t_again = run_flow(home, flow, "--seed", str(seed), "--bind", "1")
             rebind_bytes.append(dir_size(home / "store") - before)
             rebind.append(t_again - t[0])
-            env = metaflow_env(home)
             rmtree(home / "client-cache")
-            _, out = run_python(LOAD, env=env, cwd=home)
-            load_cold.append(json.loads(out.strip().splitlines()[-1])["load_s"])
-            _, out = run_python(LOAD, env=env, cwd=home)
-            load_warm.append(json.loads(out.strip().splitlines()[-1])["load_s"])
+            load_cold.append(run_client(home, LOAD, setup="import numpy")[1]["load_s"])
+            load_warm.append(run_client(home, LOAD, setup="import numpy")[1]["load_s"])
             log(
                 f"metaflow array rep {r + 1}/{args.repeat}: run tiny {t[0]:.2f} s, big {t[1]:.2f} s"
                 f" -> persist {persist[-1]:.2f} s; rebind +{rebind[-1]:.2f} s"
                 f" ({rebind_bytes[-1]} new bytes); load cold {load_cold[-1]:.2f} s,"
                 f" warm {load_warm[-1]:.2f} s"
             )
-        finally:
-            rmtree(home)
     emit(
         {
             "anchor": "metaflow_array",

@@ -9,48 +9,32 @@ Metaflow's default --max-workers (16) is kept: what a user gets. One run of each
 
 from __future__ import annotations
 
-from common import cli, emit, file_count, log, median, rmtree, run_flow, scratch_dir, write_flow
+from common import cli, emit, file_count, log, median, metaflow_flow, run_flow
 
-SOURCE = """
-from metaflow import FlowSpec, Parameter, step
+BODY = """
+n = Parameter("n", default=100, type=int)
 
+@step
+def start(self):
+    self.items = list(range(self.n))
+    self.next(self.body, foreach="items")
 
-class ForeachFlow(FlowSpec):
-    n = Parameter("n", default=100, type=int)
+@step
+def body(self):
+    self.y = self.input * 2
+    self.next(self.join)
 
-    @step
-    def start(self):
-        self.items = list(range(self.n))
-        self.next(self.body, foreach="items")
-
-    @step
-    def body(self):
-        self.y = self.input * 2
-        self.next(self.join)
-
-    @step
-    def join(self, inputs):
-        self.total = sum(i.y for i in inputs)
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-
-if __name__ == "__main__":
-    ForeachFlow()
+@step
+def join(self, inputs):
+    self.total = sum(i.y for i in inputs)
+    self.next(self.end)
 """
 
 
 def run_n(n: int) -> tuple[float, int]:
-    home = scratch_dir(f"mf-foreach{n}")
-    try:
-        flow = write_flow(home, "ForeachFlow", SOURCE)
+    with metaflow_flow(f"mf-foreach{n}", "ForeachFlow", BODY) as (home, flow):
         dt = run_flow(home, flow, "--n", str(n), "--max-num-splits", str(max(n, 100)))
         return dt, file_count(home / "store")
-    finally:
-        rmtree(home)
 
 
 def main() -> None:

@@ -9,46 +9,17 @@ the same listing with each run's id, `successful` and `created_at` (what a run b
 
 from __future__ import annotations
 
-import json
+from common import cli, emit, log, median, metaflow_flow, run_client, run_flow
 
-from common import (
-    cli,
-    emit,
-    log,
-    median,
-    metaflow_env,
-    rmtree,
-    run_flow,
-    run_python,
-    scratch_dir,
-    write_flow,
-)
-
-SOURCE = """
-from metaflow import FlowSpec, step
-
-
-class ListFlow(FlowSpec):
-    @step
-    def start(self):
-        self.x = 1
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-
-if __name__ == "__main__":
-    ListFlow()
+BODY = """
+@step
+def start(self):
+    self.x = 1
+    self.next(self.end)
 """
 
+# after the client's import (common.CLIENT)
 LIST = """
-import json, time
-t0 = time.perf_counter()
-from metaflow import Flow, namespace
-namespace(None)
-t1 = time.perf_counter()
 runs = list(Flow("ListFlow").runs())
 t2 = time.perf_counter()
 assert len(runs) == __RUNS__, len(runs)
@@ -70,18 +41,15 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=50)
     p.set_defaults(repeat=5)
     args = p.parse_args()
-    home = scratch_dir("mf-list")
-    try:
-        flow = write_flow(home, "ListFlow", SOURCE)
+    with metaflow_flow("mf-list", "ListFlow", BODY) as (home, flow):
         # One at a time: two runs started at once can end up as one run in Metaflow's local
         # metadata (seen here: 50 runs made two at a time, 49 listed).
         made = [run_flow(home, flow) for _ in range(args.runs)]
         code = LIST.replace("__RUNS__", str(args.runs)).replace("__REPEAT__", str(args.repeat))
         whole = []
         for _ in range(3):
-            wall, out = run_python(code, env=metaflow_env(home), cwd=home)
+            wall, res = run_client(home, code)
             whole.append(wall)
-        res = json.loads(out.strip().splitlines()[-1])
         result = {
             "anchor": "metaflow_list",
             "runs": args.runs,
@@ -97,8 +65,6 @@ def main() -> None:
             f"whole process {result['list_whole_process_s']:.2f} s)"
         )
         emit(result, args.json)
-    finally:
-        rmtree(home)
 
 
 if __name__ == "__main__":

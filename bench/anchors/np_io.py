@@ -10,9 +10,7 @@ lands at random; before each timed call 1 GiB is touched and freed (as bench/ker
 
 from __future__ import annotations
 
-import json
-
-from common import cli, emit, log, median, rmtree, run_python, scratch_dir
+from common import cli, emit, last_json, log, median, run_python, scratch
 
 N = 32 * 1024 * 1024
 
@@ -52,17 +50,16 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1}))
 
 
 def measure(python: str | None, repeat: int) -> dict:
-    d = scratch_dir("npy")
-    try:
+    with scratch("npy") as d:
         code = f"import sys; sys.argv[1:] = [{str(d)!r}, {str(repeat)!r}]\n" + IN_PROCESS
         _, out = run_python(code, python=python)
-        res = json.loads(out.strip().splitlines()[-1])
+        res = last_json(out)
         fresh = []
         for i in range(repeat + 1):  # the first is a warm-up
             code = f"import sys; sys.argv[1:] = [{res['last']!r}]\n" + FRESH_LOAD
             _, out = run_python(code, python=python)
             if i:
-                fresh.append(json.loads(out.strip().splitlines()[-1])["load_s"])
+                fresh.append(last_json(out)["load_s"])
         return {
             "np_save_s": median(res["save"]),
             "np_load_inproc_s": median(res["load"]),
@@ -70,8 +67,6 @@ def measure(python: str | None, repeat: int) -> dict:
             "np_save_runs_s": res["save"],
             "np_load_fresh_runs_s": fresh,
         }
-    finally:
-        rmtree(d)
 
 
 def main() -> None:

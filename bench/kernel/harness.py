@@ -11,35 +11,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent.parent
-REPO = BENCH.parent
-SCRATCH = Path(tempfile.gettempdir())
+# bench/, for benchlib (shared with bench/anchors), whichever folder this is run from
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import benchlib
+from benchlib import *  # noqa: F403  (passed on to the scripts: dir_size, emit, median, ...)
+from benchlib import REPO, BenchError
 
 if str(REPO) not in sys.path:  # nbflow from this tree, whether or not it is pip-installed
     sys.path.insert(0, str(REPO))
 
 
-class BenchError(RuntimeError):
-    pass
-
-
-def median(xs: list[float]) -> float:
-    return statistics.median(xs)
-
-
-def scratch_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"nbflow-bench-{prefix}-", dir=SCRATCH))
+def cli(description: str | None) -> argparse.ArgumentParser:
+    return benchlib.cli(description, repeat=5)
 
 
 def child_env(datastore: Path | None = None) -> dict[str, str]:
@@ -102,51 +92,10 @@ def prefault(mib: int = 1024) -> None:
 
 
 def run_python(
-    code: str, datastore: Path | None = None, cwd: Path | None = None, timeout: float = 600
+    code: str, datastore: Path | None = None, cwd: Path | None = None
 ) -> tuple[float, str]:
     """`python -c code` in a fresh process of this venv; returns (wall seconds, stdout)."""
-    cmd = [sys.executable, "-c", code]
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        cmd,
-        env=child_env(datastore),
-        cwd=cwd or SCRATCH,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise BenchError(
-            f"python -c failed (exit {proc.returncode}):\n{code[:800]}\n"
-            f"--- stderr ---\n{proc.stderr[-4000:]}"
-        )
-    return dt, proc.stdout
-
-
-def last_json(stdout: str) -> dict[str, Any]:
-    for line in reversed(stdout.splitlines()):
-        if line.strip().startswith("{"):
-            return json.loads(line)
-    raise BenchError(f"no JSON line in:\n{stdout[-2000:]}")
-
-
-def dir_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
-            with contextlib.suppress(FileNotFoundError):
-                total += os.lstat(os.path.join(root, f)).st_size
-    return total
-
-
-def file_count(path: Path) -> int:
-    return sum(len(files) for _r, _d, files in os.walk(path))
-
-
-def rmtree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    return benchlib.run_python(code, sys.executable, env=child_env(datastore), cwd=cwd)
 
 
 def run_statuses(flow: str, steps: list[str]) -> dict[str, Any]:
@@ -159,23 +108,3 @@ def run_statuses(flow: str, steps: list[str]) -> dict[str, Any]:
         for task in run[step].tasks():
             tasks[task.status] = tasks.get(task.status, 0) + 1
     return {"run_id": run.id, "run_status": run.status, "task_statuses": tasks}
-
-
-def cli(description: str | None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--json", action="store_true", help="print one JSON object (for bench/run)")
-    p.add_argument("--repeat", type=int, default=5, help="repetitions; the median is reported")
-    return p
-
-
-def emit(result: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result))
-        return
-    for k, v in result.items():
-        shown = f"{v:.4g}" if isinstance(v, float) else v
-        print(f"{k:>32}: {shown}")
-
-
-def log(msg: str) -> None:
-    print(f"  [{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

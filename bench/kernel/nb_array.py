@@ -27,7 +27,6 @@ backed memory otherwise adds ~0.6 s at random to whichever operation needs fresh
 
 from __future__ import annotations
 
-import json
 import time
 
 from harness import (
@@ -35,12 +34,12 @@ from harness import (
     cli,
     dir_size,
     emit,
+    last_json,
     log,
     median,
     prefault,
-    rmtree,
     run_python,
-    scratch_dir,
+    scratch,
 )
 
 FLOW = "bench_array"
@@ -125,10 +124,9 @@ def after_code(k: Kernel, source: str) -> tuple[float, float]:
 
 def main() -> None:
     args = cli(__doc__).parse_args()
-    root = scratch_dir("nb-array")
-    store, npdir = root / "store", root / "npy"
-    npdir.mkdir()
-    try:
+    with scratch("nb-array") as root:
+        store, npdir = root / "store", root / "npy"
+        npdir.mkdir()
         k = Kernel(store)
         k.cell("import numpy as np")
         k.cell(f"%flow name {FLOW}")
@@ -176,14 +174,14 @@ def main() -> None:
         for i in range(args.repeat + 1):  # the first of each is a warm-up
             prefault()
             _, out = run_python(NB_LOAD, datastore=store)
-            res = json.loads(out.strip().splitlines()[-1])
+            res = last_json(out)
             if res["first"] != expected_first:
                 raise SystemExit(f"loaded the wrong array: a[0]={res['first']} != {expected_first}")
             prefault()
             _, out2 = run_python(NP_LOAD.replace("__PATH__", repr(npy_file)))
             if i:
                 nb.append(res)
-                npl.append(json.loads(out2.strip().splitlines()[-1]))
+                npl.append(last_json(out2))
         kinds = nb[-1]["kinds"]
         result = {
             "bench": "nbflow_array",
@@ -219,8 +217,6 @@ def main() -> None:
             f"({result['loaded_type']})"
         )
         emit(result, args.json)
-    finally:
-        rmtree(root)
 
 
 if __name__ == "__main__":

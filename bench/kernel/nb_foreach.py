@@ -17,9 +17,8 @@ from harness import (
     file_count,
     log,
     median,
-    rmtree,
     run_statuses,
-    scratch_dir,
+    scratch,
 )
 
 FLOW = "bench_foreach"
@@ -31,8 +30,7 @@ def main() -> None:
     p.set_defaults(repeat=3)
     args = p.parse_args()
     n = args.n
-    store = scratch_dir("nb-foreach")
-    try:
+    with scratch("nb-foreach") as store:
         k = Kernel(store)
         k.cell(f"%flow name {FLOW}")
         register = [
@@ -69,8 +67,6 @@ def main() -> None:
             },
             args.json,
         )
-    finally:
-        rmtree(store)
 
 
 if __name__ == "__main__":

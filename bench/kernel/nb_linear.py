@@ -9,7 +9,7 @@ Target (issue 2): at most 50 ms.
 
 from __future__ import annotations
 
-from harness import Kernel, cli, emit, log, median, rmtree, run_statuses, scratch_dir
+from harness import Kernel, cli, emit, log, median, run_statuses, scratch
 
 STEPS = 10
 FLOW = "bench_linear"
@@ -32,8 +32,7 @@ def main() -> None:
     p = cli(__doc__)
     p.set_defaults(repeat=11)
     args = p.parse_args()
-    store = scratch_dir("nb-linear")
-    try:
+    with scratch("nb-linear") as store:
         k = Kernel(store)
         k.cell(f"%flow name {FLOW}")
         cells = step_cells()
@@ -62,8 +61,6 @@ def main() -> None:
             },
             args.json,
         )
-    finally:
-        rmtree(store)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,9 @@ result is checked to hold all the runs. Target (issue 2): at most 50 ms for 1,00
 
 from __future__ import annotations
 
-import json
 import time
 
-from harness import Kernel, cli, emit, log, median, rmtree, run_python, scratch_dir
+from harness import Kernel, cli, emit, last_json, log, median, run_python, scratch
 
 FLOW = "bench_runs"
 
@@ -46,8 +45,7 @@ def main() -> None:
     p = cli(__doc__)
     p.add_argument("--runs", type=int, default=1000)
     args = p.parse_args()
-    store = scratch_dir("nb-runs")
-    try:
+    with scratch("nb-runs") as store:
         k = Kernel(store)
         k.cell(f"%flow name {FLOW}")
         k.cell("%%step start\nx = 1")
@@ -61,7 +59,7 @@ def main() -> None:
         if n != args.runs:
             raise SystemExit(f"expected {args.runs} runs, the client lists {n}")
         _, out = run_python(LIST % {"flow": FLOW, "n": n, "repeat": args.repeat}, datastore=store)
-        res = json.loads(out.strip().splitlines()[-1])
+        res = last_json(out)
         result = {
             "bench": "nbflow_runs_list",
             "runs": n,
@@ -80,8 +78,6 @@ def main() -> None:
             f"({(result['flow_run_1step_s'] or 0) * 1e3:.1f} ms per 1-step %flow run)"
         )
         emit(result, args.json)
-    finally:
-        rmtree(store)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import json
-
-from harness import REPO, cli, emit, log, median, rmtree, run_python, scratch_dir
+from harness import REPO, cli, emit, last_json, log, median, run_python, scratch
 
 LOAD_EXT = """
 import json, time
@@ -44,12 +42,9 @@ def main() -> None:
 
     load_ext, first_cell = [], []
     for i in range(args.repeat + 1):
-        store = scratch_dir("nb-startup")
-        try:
+        with scratch("nb-startup") as store:
             _, out = run_python(LOAD_EXT, datastore=store, cwd=REPO)
-        finally:
-            rmtree(store)
-        res = json.loads(out.strip().splitlines()[-1])
+        res = last_json(out)
         if i:  # the first is a warm-up
             load_ext.append(res["load_ext_s"])
             first_cell.append(res["first_step_cell_s"])

@@ -1,0 +1,183 @@
+"""One task's body: build its namespace, run its code, find and store what it bound.
+
+The same body runs in the kernel and in a worker process. What differs is injected: how a
+value is loaded (the kernel reuses objects it holds), how it is saved, and how output is shown.
+A payload is everything a worker needs, so it travels with cloudpickle; a result is small
+(blob keys, previews, logs) and goes back to the kernel, which alone writes metadata.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import time
+import traceback
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbflow.datastore import Stored, UnstorableValue
+from nbflow.exceptions import ArtifactError, StepError
+from nbflow.executors.kernel import Display, FormatTraceback, compile_cell, execute
+from nbflow.executors.timeout import time_limit
+from nbflow.inputs import Inputs, InputView, merge
+
+Load = Callable[[str, bool], Any]  # (blob key, fresh copy?) -> value
+Save = Callable[[Any], Stored]
+
+
+@dataclass(frozen=True)
+class JoinInput:
+    step: str
+    task_id: int
+    artifacts: dict[str, str]  # name -> blob key
+
+
+@dataclass(frozen=True)
+class TaskPayload:
+    """Everything one task needs to run anywhere."""
+
+    task_id: int
+    step: str
+    code: str  # the cell's code, blank lines in place of the `%%step` line
+    loads: dict[str, str]  # names to load from the store: inherited artifacts, context values
+    values: dict[str, Any]  # names given as they are: parameters, the item, notebook code
+    fresh: frozenset[str] = frozenset()  # private copies the code changes in place: results
+    new: frozenset[str] = frozenset()  # given and always results (the foreach item)
+    join_inputs: tuple[JoinInput, ...] | None = None
+    transient: frozenset[str] = frozenset()
+    out: frozenset[str] | None = None
+    imports: frozenset[str] = frozenset()
+    hints: dict[str, str] = field(default_factory=dict)  # name -> step that binds it
+    timeout: float | None = None
+    inline: dict[str, bytes] = field(default_factory=dict)  # small blobs, so no database
+
+
+@dataclass
+class TaskResult:
+    task_id: int
+    outputs: dict[str, Stored] = field(default_factory=dict)
+    stdout: str = ""
+    stderr: str = ""
+    displays: list[dict[str, Any]] = field(default_factory=list)  # rich outputs (workers)
+    error: dict[str, Any] | None = None  # ename, evalue, traceback (text), line
+    rendered: list[str] = field(default_factory=list)  # the traceback as the notebook shows it
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def filename_of(step: str) -> str:
+    return f"<step {step}>"
+
+
+@functools.lru_cache(maxsize=256)
+def compiled_code(code: str, step: str) -> tuple[Any, Any]:
+    return compile_cell(code, filename_of(step))
+
+
+def run_body(
+    payload: TaskPayload,
+    *,
+    load: Load,
+    save: Save,
+    display: Display,
+    format_traceback: FormatTraceback,
+) -> TaskResult:
+    """Run the task's code in a namespace of its own and store what it bound."""
+    result = TaskResult(payload.task_id, started_at=time.time())
+    namespace, given = _namespace(payload, load)
+    with time_limit(payload.timeout):
+        outcome = execute(
+            compiled_code(payload.code, payload.step),
+            namespace,
+            display=display,
+            format_traceback=format_traceback,
+        )
+    result.stdout, result.stderr = outcome.stdout, outcome.stderr
+    if outcome.error is not None:
+        result.error = error_record(outcome.error, payload)
+        result.rendered = outcome.traceback
+    else:
+        try:
+            result.outputs = _save_all(payload, _outputs(payload, namespace, given), save)
+        except (ArtifactError, StepError) as error:
+            result.error = error_record(error, payload)
+            result.rendered = [f"{type(error).__name__}: {error}"]
+    result.finished_at = time.time()
+    return result
+
+
+def _namespace(payload: TaskPayload, load: Load) -> tuple[dict[str, Any], dict[str, Any]]:
+    given = {name: load(key, name in payload.fresh) for name, key in payload.loads.items()}
+    given.update(payload.values)
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, **given}
+    if payload.join_inputs is not None:
+        views = [
+            InputView(j.step, j.task_id, i, j.artifacts, lambda key: load(key, False))
+            for i, j in enumerate(payload.join_inputs)
+        ]
+        namespace["inputs"] = Inputs(views)
+        namespace["merge"] = functools.partial(merge, into=namespace)
+    return namespace, given
+
+
+def _outputs(
+    payload: TaskPayload, namespace: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    outputs: dict[str, Any] = {}
+    for name, value in namespace.items():
+        if name.startswith("_") or name in payload.transient or name in payload.imports:
+            continue
+        if isinstance(value, (types.ModuleType, InputView, Inputs)) or name == "merge":
+            # Handles, not values: a module, or a view of a parent task that is stored already.
+            continue
+        if payload.out is not None and name not in payload.out:
+            continue
+        unchanged = name in given and given[name] is value
+        if unchanged and name not in payload.new and name not in payload.fresh:
+            continue
+        outputs[name] = value
+    missing = sorted((payload.out or set()) - outputs.keys() - given.keys())
+    if missing:
+        raise StepError(
+            f"--out names {', '.join(missing)}, which the step does not bind. "
+            "Bind them in the cell, or fix --out.",
+            step=payload.step,
+        )
+    return outputs
+
+
+def _save_all(payload: TaskPayload, values: Mapping[str, Any], save: Save) -> dict[str, Stored]:
+    stored: dict[str, Stored] = {}
+    problems: dict[str, str] = {}
+    for name, value in values.items():
+        try:
+            stored[name] = save(value)
+        except UnstorableValue as error:
+            problems[name] = f"{type(value).__module__}.{type(value).__qualname__}: {error}"
+    if problems:
+        raise ArtifactError(payload.step, problems)
+    return stored
+
+
+def error_record(error: BaseException, payload: TaskPayload) -> dict[str, Any]:
+    evalue = str(error)
+    name = getattr(error, "name", None)
+    if isinstance(error, NameError) and name in payload.hints:
+        step = payload.hints[name]
+        evalue += f" ('{name}' is bound by step '{step}'; to read it here, add --after {step})"
+    line = None
+    for frame, lineno in traceback.walk_tb(error.__traceback__):
+        if frame.f_code.co_filename == filename_of(payload.step):
+            line = lineno
+    return {
+        "ename": type(error).__name__,
+        "evalue": evalue,
+        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        "line": line,
+    }
