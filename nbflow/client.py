@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbflow.exceptions import NotFound
 from nbflow.metadata import ArtifactRecord, RunRecord, TaskRecord
-from nbflow.metadata.records import FINISHED_OK
+from nbflow.metadata.records import FINISHED_OK, latest_attempts
 from nbflow.storage import Store, open_store
 
 if TYPE_CHECKING:
@@ -177,20 +177,25 @@ class Step:
         self._tasks = tasks
 
     def tasks(self) -> list[Task]:
-        return [Task(t, store=self.run._store, spec=self.spec) for t in self._tasks]
+        """One task per element (the last attempt where a task was retried), in element order."""
+        return [Task(t, store=self.run._store, spec=self.spec) for t in self._final]
+
+    @cached_property
+    def _final(self) -> list[TaskRecord]:
+        return latest_attempts(self._tasks)
 
     @property
     def task(self) -> Task:
-        if len(self._tasks) != 1:
+        if len(self._final) != 1:
             raise NotFound(
-                f"step '{self.name}' of run {self.run.id} has {len(self._tasks)} tasks; "
+                f"step '{self.name}' of run {self.run.id} has {len(self._final)} tasks; "
                 "use .tasks() to get them all"
             )
         return self.tasks()[0]
 
     @property
     def status(self) -> str:
-        statuses = {t.status for t in self._tasks}
+        statuses = {t.status for t in self._final}
         if "failed" in statuses:
             return "failed"
         if "running" in statuses:
@@ -206,7 +211,7 @@ class Step:
         }
 
     def __repr__(self) -> str:
-        return f"Step('{self.run.id}/{self.name}') {self.status} · {len(self._tasks)} task(s)"
+        return f"Step('{self.run.id}/{self.name}') {self.status} · {len(self._final)} task(s)"
 
 
 class Task:
@@ -251,6 +256,20 @@ class Task:
         if r.started_at is None or r.finished_at is None:
             return None
         return r.finished_at - r.started_at
+
+    @property
+    def attempt(self) -> int:
+        return self._record.attempt
+
+    @property
+    def attempts(self) -> list[Task]:
+        """Every attempt at this task, first to last (more than one when --retry was used)."""
+        meta = self._store.meta
+        same = [
+            t for t in meta.tasks(self._record.flow, self._record.run_id, self._record.step)
+            if t.path == self._record.path
+        ]  # fmt: skip
+        return [Task(t, store=self._store, spec=self._spec) for t in same]
 
     @property
     def origin(self) -> Task | None:

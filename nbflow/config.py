@@ -9,6 +9,7 @@ from pathlib import Path
 from nbflow.exceptions import NbflowError
 
 ENV_PREFIX = "NBFLOW_"
+EXECUTORS = ("kernel", "processes")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Config:
     metadata: str = ""  # a SQLite file; empty: `metadata.sqlite` inside the datastore
     executor: str = "kernel"
     workers: int = 0  # 0: the number of CPU cores
+    cache: str = "on"  # "off": full runs never reuse earlier tasks
 
     @classmethod
     def from_env(cls) -> Config:
@@ -39,6 +41,10 @@ class Config:
         parsed: dict[str, object] = dict(values)
         if "workers" in values:
             parsed["workers"] = _positive_int("workers", values["workers"])
+        if "executor" in values:
+            parsed["executor"] = _choice("executor", values["executor"], EXECUTORS)
+        if "cache" in values:
+            parsed["cache"] = _choice("cache", values["cache"].lower(), ("on", "off"))
         return replace(self, **parsed)  # type: ignore[arg-type]
 
     @property
@@ -64,4 +70,10 @@ def _positive_int(key: str, text: str | int) -> int:
         value = 0
     if value < 1:
         raise NbflowError(f"{key} must be a positive whole number, not {text!r}.")
+    return value
+
+
+def _choice(key: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise NbflowError(f"{key} must be one of {', '.join(choices)}, not {value!r}.")
     return value

@@ -82,8 +82,13 @@ class StepFailed(NbflowError):
 
     def _render_traceback_(self) -> list[str]:
         # IPython calls this instead of printing our own frames: the user sees their
-        # traceback once, followed by where it happened in the flow.
-        return [*self.traceback, f"nbflow: {self}"]
+        # traceback once (it ends with the error), followed by where it happened in the flow.
+        at = f" at cell line {self.line}" if self.line is not None else ""
+        return [*self.traceback, f"nbflow: step '{self.step}' failed{at} in task {self.where}"]
+
+    @property
+    def where(self) -> str:
+        return f"{self.run}/{self.step}/{self.task_id}"
 
 
 class ArtifactError(NbflowError):

@@ -14,6 +14,8 @@ from typing import Any
 from nbflow.exceptions import GraphError
 
 RESERVED_NAMES = frozenset({"inputs", "merge"})
+# How a step's tasks run (not what they compute): recorded as they are.
+OPTIONS = ("when", "retry", "retry_delay", "timeout", "catch", "resources", "cache")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,13 @@ class StepSpec:
     join: bool = False
     transient: frozenset[str] = frozenset()
     out: frozenset[str] | None = None
+    when: str | None = None  # run only where this expression over the parent's artifacts holds
+    retry: int = 0
+    retry_delay: float = 0.0
+    timeout: float | None = None
+    catch: str | None = None  # store the last attempt's exception here and go on
+    resources: str = ""  # as written: "cpu=2,memory=4G,gpu=1"
+    cache: bool = True
     line: int | None = None  # cell line of the `%%step` line, for error messages
 
     @property
@@ -50,6 +59,7 @@ class StepSpec:
             join=data["join"],
             transient=frozenset(data["transient"]),
             out=frozenset(data["out"]) if data["out"] is not None else None,
+            **{key: data[key] for key in OPTIONS if key in data},
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,6 +71,7 @@ class StepSpec:
             "join": self.join,
             "transient": sorted(self.transient),
             "out": sorted(self.out) if self.out is not None else None,
+            **{key: getattr(self, key) for key in OPTIONS},
         }
 
 

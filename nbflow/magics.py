@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import time
@@ -21,7 +22,7 @@ from nbflow.graph import StepSpec
 from nbflow.runner import Runner
 from nbflow.session import Session
 
-FLOW_COMMANDS = ("name", "run", "config", "show", "runs")
+FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +45,13 @@ def step_parser() -> _Parser:
     parser.add_argument("--join", action="store_true")
     parser.add_argument("--transient", default="", metavar="NAME,...")
     parser.add_argument("--out", default=None, metavar="NAME,...")
+    parser.add_argument("--when", default=None, metavar="EXPR")
+    parser.add_argument("--retry", default="0", metavar="N")
+    parser.add_argument("--retry-delay", default="0", metavar="SECONDS")
+    parser.add_argument("--timeout", default=None, metavar="SECONDS")
+    parser.add_argument("--catch", default=None, metavar="VAR")
+    parser.add_argument("--resources", default="", metavar="cpu=N,memory=SIZE,gpu=N")
+    parser.add_argument("--no-cache", action="store_true")
     return parser
 
 
@@ -52,6 +60,12 @@ def parse_step_line(line: str, code: str) -> StepSpec:
     parents = tuple(p for group in args.after for p in _names(group))
     if args.foreach_as != "item" and not args.foreach:
         raise StepError("--as names the foreach element, so it needs --foreach.", step=args.name)
+    if args.catch is not None and not args.catch.isidentifier():
+        raise StepError(f"--catch {args.catch}: name a variable to hold the error.", step=args.name)
+    if args.resources:
+        from nbflow.resources import parse_resources
+
+        parse_resources(args.resources, step=args.name)  # bad input is refused here, at once
     return StepSpec(
         name=args.name,
         code=code,
@@ -61,8 +75,27 @@ def parse_step_line(line: str, code: str) -> StepSpec:
         join=args.join,
         transient=frozenset(_names(args.transient)),
         out=frozenset(_names(args.out)) if args.out is not None else None,
+        when=args.when,
+        retry=int(_number("--retry", args.retry, args.name, whole=True, zero=True)),
+        retry_delay=_number("--retry-delay", args.retry_delay, args.name, zero=True),
+        timeout=_number("--timeout", args.timeout, args.name) if args.timeout else None,
+        catch=args.catch,
+        resources=args.resources,
+        cache=not args.no_cache,
         line=1,
     )
+
+
+def _number(option: str, text: str, step: str, *, whole: bool = False, zero: bool = False) -> float:
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = -1
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        kind = "whole number" if whole else "number of seconds"
+        least = "0 or more" if zero else "more than 0"
+        raise StepError(f"{option} {text}: expected a {kind}, {least}.", step=step)
+    return value
 
 
 def parse_value(text: str) -> Any:
@@ -85,6 +118,7 @@ class FlowMagics(Magics):
             flow=_default_flow_name(shell),
             notebook=_notebook_path(shell),
             display=display,
+            display_bundle=_display_bundle,
             format_traceback=self._format_traceback,
             param_overrides=json.loads(os.environ.get("NBFLOW_PARAMS", "{}")),
         )
@@ -151,6 +185,7 @@ class FlowMagics(Magics):
     def _flow_run(self, args: list[str]) -> Any:
         parser = _Parser(prog="%flow run", add_help=False)
         parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+        _executor_options(parser)
         parsed = parser.parse_args(args)
         overrides = {}
         for item in parsed.param:
@@ -161,7 +196,35 @@ class FlowMagics(Magics):
                     f"-p {item}: expected NAME=VALUE with a known parameter ({known})."
                 )
             overrides[name] = parse_value(value)
-        runner = self.session.run_flow(overrides)
+        runner = self.session.run_flow(overrides, executor=parsed.executor, workers=parsed.workers)
+        return self._run_view(runner)
+
+    def _flow_resume(self, args: list[str]) -> Any:
+        parser = _Parser(prog="%flow resume", add_help=False)
+        parser.add_argument("run", nargs="?", default=None, metavar="RUN")
+        parser.add_argument("--from", dest="from_step", default=None, metavar="STEP")
+        _executor_options(parser)
+        parsed = parser.parse_args(args)
+        run_id = None
+        if parsed.run is not None:
+            text = parsed.run.rsplit("/", 1)[-1]
+            if not text.isdigit():
+                raise NbflowError(
+                    f"'{parsed.run}' is not a run (say 12 or {self.session.flow}/12)."
+                )
+            run_id = int(text)
+        runner = self.session.resume(
+            run_id, from_step=parsed.from_step, executor=parsed.executor, workers=parsed.workers
+        )
+        return self._run_view(runner)
+
+    def _flow_load(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise NbflowError("usage: %flow load RUN/STEP[/TASK], for example %flow load 12/train")
+        values = self.session.load_task(args[0])
+        print(f"bound {len(values)} names as the task saw them: {', '.join(sorted(values))}")
+
+    def _run_view(self, runner: Runner) -> Any:
         from nbflow.client import Run
 
         return Run(f"{runner.flow}/{runner.run_id}", store=self.session.store)
@@ -188,6 +251,11 @@ class FlowMagics(Magics):
         return Flow(self.session.flow, store=self.session.store)
 
 
+def _executor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", default=None, choices=("kernel", "processes"))
+    parser.add_argument("--workers", type=int, default=None, metavar="N")
+
+
 def _default_flow_name(shell: InteractiveShell) -> str:
     path = _notebook_path(shell)
     stem = Path(path).stem if path else ""
@@ -197,6 +265,10 @@ def _default_flow_name(shell: InteractiveShell) -> str:
 def _notebook_path(shell: InteractiveShell) -> str | None:
     # Jupyter sets these to the notebook's path; absent in plain IPython and nbclient.
     return shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME") or None
+
+
+def _display_bundle(shown: dict[str, Any]) -> None:
+    display(shown["data"], metadata=shown.get("metadata") or {}, raw=True)
 
 
 def _duration(seconds: float) -> str:

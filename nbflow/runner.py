@@ -1,47 +1,31 @@
-"""Running the steps of one run: plan the tasks, build each task's namespace, run, commit.
+"""Running steps into one run: plan their tasks, hand them to an executor, commit the results.
 
 A task sees only what it reads: its parents' artifacts, the run's parameters, the foreach
 item, `inputs` for a join, and the notebook's code. Plain data it reads from the notebook is
-recorded as a context value. Its results are stored first and its record committed last.
+recorded as a context value. Its results are stored first and its record committed last, by
+this process alone, whichever executor ran it.
 """
 
 from __future__ import annotations
 
-import builtins
-import functools
+import copy
 import sys
-import traceback
-import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbflow.cache import cache_key, is_code
 from nbflow.cells import CellAnalysis, analyze
-from nbflow.datastore import UnstorableValue
-from nbflow.exceptions import ArtifactError, StepError, StepFailed
-from nbflow.executors.kernel import (
-    Display,
-    FormatTraceback,
-    Outcome,
-    compile_cell,
-    default_format_traceback,
-    execute,
-)
+from nbflow.datastore import Stored
+from nbflow.exceptions import NbflowError, StepError, StepFailed
+from nbflow.executors.kernel import Display, FormatTraceback, compile_cell
 from nbflow.graph import FlowGraph, StepSpec
-from nbflow.inputs import Inputs, InputView, merge, split_conflicts
-from nbflow.metadata import RunRecord, StoredObject, TaskRecord
+from nbflow.inputs import split_conflicts
+from nbflow.metadata import RunRecord, TaskRecord
 from nbflow.scheduler import PlannedTask, TaskRef, plan_step
 from nbflow.storage import Store
-
-CODE_TYPES = (
-    types.ModuleType,
-    types.FunctionType,
-    types.BuiltinFunctionType,
-    types.MethodType,
-    functools.partial,
-    type,
-)
-INJECTED = frozenset({"inputs", "merge", "item_index"})
+from nbflow.task import JoinInput, TaskPayload, TaskResult, filename_of
+from nbflow.when import skips
 
 
 def _print_note(text: str) -> None:
@@ -50,34 +34,39 @@ def _print_note(text: str) -> None:
 
 @dataclass(frozen=True)
 class PreparedStep:
-    """A step with its code analysed and compiled once."""
+    """A step with its code analysed and checked once, at registration."""
 
     spec: StepSpec
     analysis: CellAnalysis
-    compiled: tuple[Any, Any]
-    filename: str
+    code: str  # blank lines in place of the `%%step` line: tracebacks give cell line numbers
 
 
 def prepare(spec: StepSpec) -> PreparedStep:
-    filename = f"<step {spec.name}>"
-    # Blank lines in place of the `%%step` line: tracebacks then give the cell's own line numbers.
-    source = "\n" * (spec.line or 1) + spec.code
+    code = "\n" * (spec.line or 1) + spec.code
     try:
-        return PreparedStep(spec, analyze(spec.code), compile_cell(source, filename), filename)
+        compile_cell(code, filename_of(spec.name))
+        if spec.when:
+            compile(spec.when, "--when", "eval")
     except SyntaxError as error:
-        line = error.lineno
+        where = "--when" if error.filename == "--when" else "the cell"
         raise StepError(
-            f"has a syntax error: {error.msg}. Fix the cell.", step=spec.name, line=line
+            f"has a syntax error in {where}: {error.msg}. Fix {where}.",
+            step=spec.name,
+            line=error.lineno if where == "the cell" else spec.line,
         ) from None
+    return PreparedStep(spec, analyze(spec.code), code)
 
 
 @dataclass
-class Provided:
-    """A name put into a task's namespace, and where it came from."""
+class Attempt:
+    """A planned task on its way through the executor."""
 
-    value: Any
-    kind: str  # "artifact", "param", "code", "context", "item"
-    stored: StoredObject | None = None  # a context value, as recorded with the task
+    planned: PlannedTask
+    number: int = 1
+    not_before: float = 0.0
+    task_id: int = 0
+    inherited: dict[str, str] = field(default_factory=dict)
+    context: dict[str, Stored] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,20 +79,29 @@ class Runner:
     prepared: Mapping[str, PreparedStep]
     params: Mapping[str, Any]
     notebook_ns: Mapping[str, Any]
+    executor: Any = None  # an executor (see nbflow.executors); None: the kernel executor
     # Notebook names that hold a step's result (bound for inspection): never context values.
     step_bound: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
     display: Display = print
-    format_traceback: FormatTraceback = default_format_traceback
+    display_bundle: Callable[[dict[str, Any]], None] = print  # a worker's rich output, replayed
+    format_traceback: FormatTraceback | None = None
     notes: Callable[[str], None] = _print_note
+    use_cache: bool = False  # full runs reuse earlier identical tasks; a step cell never does
+    resume: Resume | None = None
     tasks_of: dict[str, list[TaskRef]] = field(default_factory=dict)
     visible: dict[int, dict[str, str]] = field(default_factory=dict)
-    # Per step, the tasks that actually computed its results (a reused task's origin).
-    data_ids: dict[str, set[int]] = field(default_factory=dict)
+    # For each task of this run, the task that actually computed its results.
+    data_id_of: dict[int, int] = field(default_factory=dict)
     _values: dict[str, Any] = field(default_factory=dict)  # blob key -> value held in memory
     _inline: dict[str, bytes] = field(default_factory=dict)
-    # Notebook values recorded as context during one step, by name: (the object, its record).
-    # A foreach of a thousand tasks that reads one big frame hashes it once.
-    _context: dict[str, tuple[Any, StoredObject]] = field(default_factory=dict)
+    _context: dict[str, tuple[Any, Stored]] = field(default_factory=dict)
+    _noted: set[tuple[str, str]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.executor is None:
+            from nbflow.executors.inkernel import KernelExecutor
+
+            self.executor = KernelExecutor(self)
 
     @property
     def flow(self) -> str:
@@ -113,35 +111,41 @@ class Runner:
     def run_id(self) -> int:
         return self.run.run_id
 
+    def data_ids(self, step: str) -> set[int]:
+        return {self.data_id_of[t.task_id] for t in self.tasks_of.get(step, [])}
+
     # -- reuse ----------------------------------------------------------------------------------
 
-    def adopt(self, records: list[TaskRecord]) -> None:
+    def adopt(self, records: list[TaskRecord]) -> list[TaskRef]:
         """Take finished tasks of another run into this one by reference (status `cached`)."""
         mapping = self.store.meta.reuse_tasks(self.flow, self.run_id, records)
+        refs = []
         for record in records:
             new_id = mapping[record.task_id]
             artifacts = self.store.meta.artifacts(record)
             self.visible[new_id] = {a.name: a.key for a in artifacts}
-            self.tasks_of.setdefault(record.step, []).append(
-                TaskRef(record.step, new_id, record.path)
-            )
-            self.data_ids.setdefault(record.step, set()).add(record.data_task_id)
+            self.data_id_of[new_id] = record.data_task_id
+            ref = TaskRef(record.step, new_id, record.path, record.status == "skipped")
+            self.tasks_of.setdefault(record.step, []).append(ref)
+            refs.append(ref)
+        return refs
 
     # -- running --------------------------------------------------------------------------------
 
     def run_step(self, name: str) -> list[TaskRef]:
-        return self.run_planned(name, self.plan(name))
+        self.run_steps([name])
+        return self.tasks_of[name]
 
     def plan(self, name: str) -> list[PlannedTask]:
         """The step's tasks; raises StepError (a bad --foreach, say) before anything runs."""
         return plan_step(self.graph, name, self.tasks_of, self._elements(self.graph[name]))
 
-    def run_planned(self, name: str, planned: list[PlannedTask]) -> list[TaskRef]:
-        self.tasks_of[name], self.data_ids[name] = [], set()
-        self._context.clear()  # the notebook may have changed a value in place since
-        for task in planned:
-            self.tasks_of[name].append(self._run_task(self.prepared[name], task))
-        return self.tasks_of[name]
+    def run_steps(self, names: Iterable[str], first: list[PlannedTask] | None = None) -> None:
+        """Run steps (in DAG order) as their parents complete; independent tasks overlap on
+        executors that run several at once. Raises the first failure once nothing is running."""
+        from nbflow.schedule import Schedule  # the schedule drives a runner: imported late
+
+        Schedule(self, list(names), first).run()
 
     def _elements(self, spec: StepSpec) -> Callable[[TaskRef], list[Any]]:
         def elements(parent: TaskRef) -> list[Any]:
@@ -171,158 +175,199 @@ class Runner:
 
         return elements
 
-    def _run_task(self, prep: PreparedStep, task: PlannedTask) -> TaskRef:
-        meta = self.store.meta
-        task_id = meta.start_task(
-            self.flow, self.run_id, task.step, task.path, [p.task_id for p in task.parents]
-        )
-        try:
-            inherited = self._inherited(task)
-            namespace, provided = self._namespace(prep, task, inherited)
-            outcome = execute(
-                prep.compiled,
-                namespace,
-                display=self.display,
-                format_traceback=self.format_traceback,
-            )
-            if outcome.error is not None:
-                raise self._failed(prep, task_id, outcome)
-            outputs = self._save(prep.spec.name, self._outputs(prep, namespace, provided))
-        except BaseException as error:
-            if not isinstance(error, StepFailed):
-                meta.commit_task(task_id, status="failed", error=_error_record(error))
-            raise
-        context = {n: p.stored for n, p in provided.items() if p.stored is not None}
-        visible = {**inherited, **{name: obj.key for name, obj in outputs.items()}}
-        rows = [
-            (name, key, "output" if name in outputs else "inherited")
-            for name, key in visible.items()
-        ] + [(name, obj.key, "context") for name, obj in context.items()]
-        meta.commit_task(
-            task_id,
-            status="done",
-            objects=[*outputs.values(), *context.values()],
-            artifacts=rows,
-            stdout=outcome.stdout,
-            stderr=outcome.stderr,
-        )
-        self.visible[task_id] = visible
-        self.data_ids.setdefault(task.step, set()).add(task_id)
-        return TaskRef(task.step, task_id, task.path)
+    # -- one attempt: before ---------------------------------------------------------------------
 
-    def _inherited(self, task: PlannedTask) -> dict[str, str]:
+    def inherited(self, task: PlannedTask) -> dict[str, str]:
         if not self.graph[task.step].gets_inputs:
             return dict(self.visible[task.parents[0].task_id]) if task.parents else {}
         agreed, conflicts = split_conflicts(self.visible[p.task_id] for p in task.parents)
         base = self.visible[task.split.task_id] if task.split else {}
         return {**{k: v for k, v in base.items() if k not in conflicts}, **agreed}
 
-    def _namespace(
-        self, prep: PreparedStep, task: PlannedTask, inherited: Mapping[str, str]
-    ) -> tuple[dict[str, Any], dict[str, Provided]]:
-        provided: dict[str, Provided] = {}
-        mutates = prep.analysis.mutates
-        for name in prep.analysis.reads:
-            if name in inherited:
-                key = inherited[name]
-                provided[name] = Provided(self.load(key, fresh=name in mutates), "artifact")
+    def skips(self, attempt: Attempt) -> bool:
+        """Whether the step's --when is false for this task (evaluated over its inputs)."""
+        spec = self.graph[attempt.planned.step]
+        if attempt.planned.skip:
+            return True
+        if not spec.when:
+            return False
+        return skips(spec, attempt.inherited, self.params, self.load)
+
+    def payload(self, attempt: Attempt, *, inline: bool) -> TaskPayload:
+        """What the task reads, resolved: artifacts and context by key, the rest by value."""
+        task, prep = attempt.planned, self.prepared[attempt.planned.step]
+        spec, reads, mutates = prep.spec, prep.analysis.reads, prep.analysis.mutates
+        loads: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        for name in sorted(reads):
+            if name in attempt.inherited:
+                loads[name] = attempt.inherited[name]
             elif name in self.params:
-                provided[name] = Provided(self.params[name], "param")
+                value = self.params[name]
+                values[name] = copy.deepcopy(value) if name in mutates else value
             elif name in self.notebook_ns and not self._is_step_result(name):
-                provided[name] = self._from_notebook(name, fresh=name in mutates)
+                value = self.notebook_ns[name]
+                if is_code(value):
+                    values[name] = value
+                else:
+                    attempt.context[name] = self._record_context(task, name, value)
+                    loads[name] = attempt.context[name].key
+        new = set()
         if task.has_item:
-            provided[prep.spec.foreach_as] = Provided(task.item, "item")
-            provided["item_index"] = Provided(task.path[-1], "item")
-        namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-        namespace.update((name, p.value) for name, p in provided.items())
-        if prep.spec.gets_inputs:
-            inputs = Inputs(
-                [
-                    InputView(p.step, p.task_id, i, self.visible[p.task_id], self.load)
-                    for i, p in enumerate(task.parents)
-                ]
+            values[spec.foreach_as], values["item_index"] = task.item, task.path[-1]
+            new = {spec.foreach_as, "item_index"}
+        self._note_mutations(spec.name, mutates & (loads.keys() | values.keys()))
+        join = None
+        if spec.gets_inputs:
+            join = tuple(
+                JoinInput(p.step, p.task_id, self.visible[p.task_id]) for p in task.parents
             )
-            namespace["inputs"] = inputs
-            namespace["merge"] = functools.partial(merge, into=namespace)
-        for name in sorted(mutates & provided.keys()):
-            if provided[name].kind in ("artifact", "context"):
+        return TaskPayload(
+            task_id=attempt.task_id,
+            step=spec.name,
+            code=prep.code,
+            loads=loads,
+            values=values,
+            fresh=frozenset(mutates & loads.keys()),
+            new=frozenset(new),
+            join_inputs=join,
+            transient=spec.transient,
+            out=spec.out,
+            imports=prep.analysis.imports,
+            hints={name: step for name, (step, _) in self.step_bound.items()},
+            timeout=spec.timeout,
+            inline=self._inline_bytes(loads, join) if inline else {},
+        )
+
+    def cache_key(self, attempt: Attempt, payload: TaskPayload) -> str | None:
+        spec = self.graph[attempt.planned.step]
+        if not (self.use_cache and spec.cache):
+            return None
+        return cache_key(payload, self.prepared[spec.name].spec)
+
+    def _record_context(self, task: PlannedTask, name: str, value: Any) -> Stored:
+        # A resumed task sees the context its first attempt saw, not today's notebook.
+        if self.resume is not None:
+            recorded = self.resume.context.get((task.step, task.path), {}).get(name)
+            if recorded is not None:
+                return recorded
+        cached = self._context.get(name)
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        stored = self.save(value)
+        self._context[name] = (value, stored)
+        return stored
+
+    def _note_mutations(self, step: str, names: set[str]) -> None:
+        for name in sorted(names):
+            if (step, name) not in self._noted:
+                self._noted.add((step, name))
                 self.notes(
-                    f"nbflow: step '{prep.spec.name}' changes '{name}' in place; it got its own "
-                    f"copy, and the changed value is stored as a new version of '{name}'."
+                    f"nbflow: step '{step}' changes '{name}' in place; it gets its own copy, "
+                    f"and the changed value is stored as a new version of '{name}'."
                 )
-        return namespace, provided
 
     def _is_step_result(self, name: str) -> bool:
         bound = self.step_bound.get(name)
         return bound is not None and bound[1] is self.notebook_ns.get(name)
 
-    def _from_notebook(self, name: str, *, fresh: bool) -> Provided:
-        value = self.notebook_ns[name]
-        if isinstance(value, CODE_TYPES):
-            return Provided(value, "code")
-        cached = self._context.get(name)
-        if cached is not None and cached[0] is value:
-            stored = cached[1]
-        else:
-            stored = self._save_one(name, value)
-            self._context[name] = (value, stored)
-        return Provided(self.load(stored.key, fresh=True) if fresh else value, "context", stored)
+    def _inline_bytes(
+        self, loads: Mapping[str, str], join: tuple[JoinInput, ...] | None
+    ) -> dict[str, bytes]:
+        keys = set(loads.values())
+        for given in join or ():
+            keys |= set(given.artifacts.values())
+        found = {}
+        for key in keys:
+            inline = self._inline.get(key) or self.store.meta.inline(key)
+            if inline is not None:
+                found[key] = inline
+        return found
 
-    def _outputs(
-        self, prep: PreparedStep, namespace: Mapping[str, Any], provided: Mapping[str, Provided]
-    ) -> dict[str, Any]:
-        spec = prep.spec
-        outputs: dict[str, Any] = {}
-        for name, value in namespace.items():
-            if name.startswith("_") or name in spec.transient or name in prep.analysis.imports:
-                continue
-            if name in ("inputs", "merge") and spec.gets_inputs:
-                continue
-            if isinstance(value, (types.ModuleType, InputView, Inputs)):
-                # Handles, not values: a module, or a view of a parent task that is stored already.
-                continue
-            if spec.out is not None and name not in spec.out:
-                continue
-            source = provided.get(name)
-            unchanged = source is not None and source.value is value
-            if unchanged and source.kind != "item" and name not in prep.analysis.mutates:
-                continue
-            if unchanged and source.kind == "code":
-                continue
-            outputs[name] = value
-        missing = sorted((spec.out or set()) - outputs.keys() - provided.keys())
-        if missing:
-            raise StepError(
-                f"--out names {', '.join(missing)}, which the step does not bind. "
-                "Bind them in the cell, or fix --out.",
-                step=spec.name,
-                line=spec.line,
-            )
-        return outputs
+    # -- one attempt: after ----------------------------------------------------------------------
+
+    def commit(self, attempt: Attempt, result: TaskResult, status: str = "done") -> TaskRef:
+        """Record a finished task: its outputs, what it inherited and the context it read."""
+        outputs = result.outputs
+        for obj in outputs.values():
+            self._remember(obj)
+        visible = {**attempt.inherited, **{name: obj.key for name, obj in outputs.items()}}
+        rows = [
+            (name, key, "output" if name in outputs else "inherited")
+            for name, key in visible.items()
+        ] + [(name, obj.key, "context") for name, obj in attempt.context.items()]
+        self.store.meta.commit_task(
+            attempt.task_id,
+            status=status,
+            objects=[*outputs.values(), *attempt.context.values()],
+            artifacts=rows,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            error=result.error,
+        )
+        return self._committed(attempt, visible)
+
+    def commit_skipped(self, attempt: Attempt) -> TaskRef:
+        self.store.meta.commit_task(attempt.task_id, status="skipped")
+        return self._committed(attempt, {}, skipped=True)
+
+    def commit_reused(self, attempt: Attempt, origin: TaskRecord) -> TaskRef:
+        """A cache hit: the origin's results over this task's own inputs (rows of its own)."""
+        meta = self.store.meta
+        outputs = {a.name: a.key for a in meta.artifacts(origin, kinds=("output",))}
+        visible = {**attempt.inherited, **outputs}
+        rows = [
+            (name, key, "output" if name in outputs else "inherited")
+            for name, key in visible.items()
+        ]
+        meta.commit_task(attempt.task_id, status="cached", artifacts=rows)
+        return self._committed(attempt, visible)
+
+    def fail(self, attempt: Attempt, result: TaskResult) -> NbflowError:
+        self.store.meta.commit_task(
+            attempt.task_id,
+            status="failed",
+            stdout=result.stdout,
+            stderr=result.stderr,
+            error=result.error,
+        )
+        if result.refusal is not None:
+            return result.refusal
+        error = result.error or {}
+        return StepFailed(
+            step=attempt.planned.step,
+            task_id=str(attempt.task_id),
+            run=f"{self.flow}/{self.run_id}",
+            ename=error.get("ename", "Error"),
+            evalue=error.get("evalue", ""),
+            traceback=result.rendered or [error.get("traceback", "")],
+            line=error.get("line"),
+        )
+
+    def _committed(
+        self, attempt: Attempt, visible: dict[str, str], *, skipped: bool = False
+    ) -> TaskRef:
+        task = attempt.planned
+        self.visible[attempt.task_id] = visible
+        self.data_id_of[attempt.task_id] = attempt.task_id
+        ref = TaskRef(task.step, attempt.task_id, task.path, skipped)
+        self.tasks_of.setdefault(task.step, []).append(ref)
+        return ref
 
     # -- values ---------------------------------------------------------------------------------
 
-    def _save(self, step: str, values: Mapping[str, Any]) -> dict[str, StoredObject]:
-        stored: dict[str, StoredObject] = {}
-        problems: dict[str, str] = {}
-        for name, value in values.items():
-            try:
-                stored[name] = self._save_one(name, value)
-            except UnstorableValue as error:
-                problems[name] = f"{type(value).__module__}.{type(value).__qualname__}: {error}"
-        if problems:
-            raise ArtifactError(step, problems)
+    def save(self, value: Any) -> Stored:
+        stored = self.store.save(value)
+        self._remember(stored, value)
         return stored
 
-    def _save_one(self, name: str, value: Any) -> StoredObject:
-        obj = self.store.save(value)
-        if obj.inline is not None:
-            self._inline[obj.key] = obj.inline
-        else:
-            self._values[obj.key] = value
-        return obj
+    def _remember(self, stored: Stored, value: Any = None) -> None:
+        if stored.inline is not None:
+            self._inline[stored.key] = stored.inline
+        elif value is not None:
+            self._values[stored.key] = value
 
-    def load(self, key: str, *, fresh: bool = False) -> Any:
+    def load(self, key: str, fresh: bool = False) -> Any:
         # Large values this kernel already holds are passed as they are (no copy, no reload);
         # small ones are unpickled from their bytes, so a task never aliases another's object.
         if not fresh and key in self._values:
@@ -335,45 +380,12 @@ class Runner:
             self._values[key] = value
         return value
 
-    def _hint(self, error: BaseException) -> str:
-        name = getattr(error, "name", None)
-        if isinstance(error, NameError) and name in self.step_bound:
-            step = self.step_bound[name][0]
-            return f" ('{name}' is bound by step '{step}'; to read it here, add --after {step})"
-        return ""
 
-    def _failed(self, prep: PreparedStep, task_id: int, outcome: Outcome) -> StepFailed:
-        error = outcome.error
-        assert error is not None
-        self.store.meta.commit_task(
-            task_id,
-            status="failed",
-            stdout=outcome.stdout,
-            stderr=outcome.stderr,
-            error=_error_record(error),
-        )
-        return StepFailed(
-            step=prep.spec.name,
-            task_id=str(task_id),
-            run=f"{self.flow}/{self.run_id}",
-            ename=type(error).__name__,
-            evalue=str(error) + self._hint(error),
-            traceback=outcome.traceback,
-            line=_cell_line(error, prep),
-        )
+@dataclass
+class Resume:
+    """What a resumed run may take over from the run it resumes."""
 
-
-def _error_record(error: BaseException) -> dict[str, Any]:
-    return {
-        "ename": type(error).__name__,
-        "evalue": str(error),
-        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
-    }
-
-
-def _cell_line(error: BaseException, prep: PreparedStep) -> int | None:
-    line = None
-    for frame, lineno in traceback.walk_tb(error.__traceback__):
-        if frame.f_code.co_filename == prep.filename:
-            line = lineno
-    return line
+    tasks: dict[tuple[str, tuple[int, ...]], TaskRecord]  # finished tasks by (step, path)
+    parents: dict[int, int]  # origin-run task id -> the task that computed it
+    rerun: set[str]  # steps to run again whatever happened (--from and below)
+    context: dict[tuple[str, tuple[int, ...]], dict[str, Stored]]

@@ -1,5 +1,8 @@
 """Planning: which tasks a step has, given the tasks of its parents.
 
+A skipped task (its --when was false) feeds nothing: a task whose every input was skipped is
+skipped too, a join gets only the inputs that ran, and a foreach after a skipped task is empty.
+
 Pure. A task lives at a *path*: one element index per open foreach level, outermost first
 (a root step's task has path ``()``; the 3rd element of a foreach has ``(2,)``; nested:
 ``(2, 0)``). The runner asks `plan_step` for the tasks of a step once its parents have run.
@@ -23,6 +26,7 @@ class TaskRef:
     step: str
     task_id: int
     path: Path
+    skipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class PlannedTask:
     split: TaskRef | None = None  # a foreach join: the task that opened the foreach
     item: Any = None  # a foreach step: the element it gets
     has_item: bool = False
+    skip: bool = False  # everything that feeds it was skipped (a --when was false)
 
 
 Elements = Callable[[TaskRef], Sequence[Any]]
@@ -53,12 +58,16 @@ def plan_step(
         return _plan_foreach(step, tasks_of[spec.parents[0]], elements)
     if spec.is_static_join:
         return _plan_static_join(step, [tasks_of[p] for p in spec.parents])
-    return [PlannedTask(step, t.path, (t,)) for t in _by_path(tasks_of[spec.parents[0]])]
+    return [
+        PlannedTask(step, t.path, (t,), skip=t.skipped) for t in _by_path(tasks_of[spec.parents[0]])
+    ]
 
 
 def _plan_foreach(step: str, parents: Sequence[TaskRef], elements: Elements) -> list[PlannedTask]:
     planned = []
     for parent in _by_path(parents):
+        if parent.skipped:
+            continue
         for index, element in enumerate(elements(parent)):
             planned.append(
                 PlannedTask(step, (*parent.path, index), (parent,), item=element, has_item=True)
@@ -78,8 +87,9 @@ def _plan_foreach_join(
         PlannedTask(
             step,
             split.path,
-            tuple(t for t in body if t.path[:-1] == split.path),
+            tuple(t for t in body if t.path[:-1] == split.path and not t.skipped),
             split=split,
+            skip=split.skipped,
         )
         for split in splits
     ]
@@ -90,7 +100,11 @@ def _plan_static_join(step: str, parent_tasks: Sequence[Sequence[TaskRef]]) -> l
     for tasks in parent_tasks:
         for task in tasks:
             by_path.setdefault(task.path, []).append(task)
-    return [PlannedTask(step, path, tuple(by_path[path])) for path in sorted(by_path)]
+    planned = []
+    for path in sorted(by_path):
+        ran = tuple(t for t in by_path[path] if not t.skipped)
+        planned.append(PlannedTask(step, path, ran or tuple(by_path[path]), skip=not ran))
+    return planned
 
 
 def _by_path(tasks: Sequence[TaskRef]) -> list[TaskRef]:

@@ -15,10 +15,13 @@ from typing import Any
 
 from nbflow.config import Config
 from nbflow.exceptions import NbflowError, StepError
+from nbflow.executors import make_executor
 from nbflow.executors.kernel import Display, FormatTraceback, default_format_traceback
 from nbflow.graph import FlowGraph, StepSpec, check_graph, check_step
+from nbflow.load import task_inputs
 from nbflow.metadata import TaskRecord
 from nbflow.metadata.records import FINISHED_OK
+from nbflow.resume import find_origin, resume_plan
 from nbflow.runner import PreparedStep, Runner, prepare
 from nbflow.storage import Store, open_store
 
@@ -32,6 +35,7 @@ class Session:
     notebook: str | None = None
     config: Config = field(default_factory=Config.from_env)
     display: Display = print
+    display_bundle: Callable[[dict[str, Any]], None] = print
     format_traceback: FormatTraceback = default_format_traceback
     echo: Echo = print
     graph: FlowGraph = field(default_factory=FlowGraph)
@@ -108,8 +112,9 @@ class Session:
         self.store.meta.save_steps(self.flow, runner.run_id, self._step_rows(steps))
         self.store.meta.reopen_run(self.flow, runner.run_id)
         self.working = runner
+        runner.use_cache = False  # a step cell run by hand always runs
         try:
-            runner.run_planned(spec.name, planned)
+            runner.run_steps([spec.name], first=planned)
         except BaseException:
             self.store.meta.finish_run(self.flow, runner.run_id, "failed")
             raise
@@ -125,7 +130,8 @@ class Session:
         same_params = working is not None and _same(working.params, self.params)
         if working is not None and same_params and self._can_grow(working, spec.name):
             missing = [p for p in spec.parents if p not in working.tasks_of]
-            working.adopt(self._from_history(spec, missing, working.data_ids))
+            held = {step: working.data_ids(step) for step in working.tasks_of}
+            working.adopt(self._from_history(spec, missing, held))
             return working
         reuse = self._upstream_in(working, spec.name) if working and same_params else []
         held = {r.step for r in reuse}
@@ -189,36 +195,89 @@ class Session:
 
     # -- a whole run ----------------------------------------------------------------------------
 
-    def run_flow(self, overrides: Mapping[str, Any] | None = None) -> Runner:
-        """A new run of every registered step, in DAG order, in this kernel."""
+    def run_flow(
+        self,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        executor: str | None = None,
+        workers: int | None = None,
+    ) -> Runner:
+        """A new run of every registered step, in DAG order, on the executor."""
+        self._check_registered()
+        params = {**self.params, **(overrides or {})}
+        return self._run_all(self._new_runner(self.graph, params), executor, workers)
+
+    def resume(
+        self,
+        run_id: int | None = None,
+        *,
+        from_step: str | None = None,
+        executor: str | None = None,
+        workers: int | None = None,
+    ) -> Runner:
+        """A new run that takes over every finished task of RUN and runs the rest."""
+        meta = self.store.meta
+        origin = find_origin(meta, self.flow, run_id, from_step)
+        if not len(self.graph):  # a fresh kernel: the steps as the origin run recorded them
+            self._recall_steps([spec["name"] for _, spec, _ in meta.steps(self.flow, origin)])
+        self._check_registered()
+        plan = resume_plan(self.store, self.graph, self.flow, origin, from_step)
+        params = meta.run(self.flow, origin).params
+        runner = self._new_runner(self.graph, params, origin_run=origin)
+        runner.resume = plan
+        self.echo(f"resuming run {self.flow}/{origin} as {self.flow}/{runner.run_id}")
+        return self._run_all(runner, executor, workers)
+
+    def _check_registered(self) -> None:
         if not len(self.graph):
             raise StepError(
                 "no steps are registered in this kernel yet. Run the notebook's %%step cells "
                 "(Run All), then %flow run."
             )
         check_graph(self.graph)
-        params = {**self.params, **(overrides or {})}
-        runner = self._new_runner(self.graph, params)
+
+    def _run_all(self, runner: Runner, executor: str | None, workers: int | None) -> Runner:
         meta = self.store.meta
         meta.save_steps(self.flow, runner.run_id, self._step_rows(self.graph.steps))
         self.working = runner
+        runner.use_cache = self.config.cache == "on"
+        kernel_executor = runner.executor
+        runner.executor = make_executor(
+            executor or self.config.executor, workers or self.config.worker_count, runner
+        )
         try:
-            for name in self.graph.order():
-                runner.run_step(name)
+            runner.run_steps(self.graph.order())
         except BaseException:
             meta.finish_run(self.flow, runner.run_id, "failed")
             raise
+        finally:
+            runner.executor.close()
+            runner.executor = kernel_executor  # step cells run later go on in the kernel
         meta.finish_run(self.flow, runner.run_id, "done")
         return runner
+
+    def load_task(self, pathspec: str) -> dict[str, Any]:
+        """Bind what a task saw into the notebook, to run its step's body by hand."""
+        values = task_inputs(self.store, pathspec, default_flow=self.flow)
+        self.notebook_ns.update(values)
+        return values
 
     def _step_rows(self, names: Iterable[str]) -> list[tuple[int, dict[str, Any], str]]:
         positions = {name: i for i, name in enumerate(self.graph.steps)}
         specs = [self._prepared[name].spec for name in names]
         return [(positions[spec.name], spec.as_dict(), spec.code) for spec in specs]
 
-    def _new_runner(self, graph: FlowGraph, params: Mapping[str, Any] | None = None) -> Runner:
+    def _new_runner(
+        self,
+        graph: FlowGraph,
+        params: Mapping[str, Any] | None = None,
+        *,
+        origin_run: int | None = None,
+    ) -> Runner:
         params = dict(self.params if params is None else params)
-        run = self.store.meta.create_run(self.flow, _normalized(params), notebook=self.notebook)
+        run = self.store.meta.create_run(
+            self.flow, _normalized(params), notebook=self.notebook, origin_run=origin_run
+        )
         return Runner(
             store=self.store,
             run=run,
@@ -228,6 +287,7 @@ class Session:
             notebook_ns=self.notebook_ns,
             step_bound=self.bound_by_step,
             display=self.display,
+            display_bundle=self.display_bundle,
             format_traceback=self.format_traceback,
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from nbflow.config import Config
 from nbflow.datastore import ArtifactStore, LocalBlobStore, Stored
-from nbflow.metadata import MetadataStore, StoredObject
+from nbflow.metadata import MetadataStore
 
 
 @dataclass
@@ -18,11 +18,8 @@ class Store:
     values: ArtifactStore
     meta: MetadataStore
 
-    def save(self, value: Any) -> StoredObject:
-        stored: Stored = self.values.save(value)
-        return StoredObject(
-            stored.key, stored.size, stored.type_name, stored.preview, stored.inline
-        )
+    def save(self, value: Any) -> Stored:
+        return self.values.save(value)
 
     def load(self, key: str) -> Any:
         return self.values.load(key, self.meta.inline(key))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbflow.datastore import Stored, UnstorableValue
-from nbflow.exceptions import ArtifactError, StepError
+from nbflow.exceptions import ArtifactError, NbflowError, StepError
 from nbflow.executors.kernel import Display, FormatTraceback, compile_cell, execute
 from nbflow.executors.timeout import time_limit
 from nbflow.inputs import Inputs, InputView, merge
@@ -63,6 +63,9 @@ class TaskResult:
     displays: list[dict[str, Any]] = field(default_factory=list)  # rich outputs (workers)
     error: dict[str, Any] | None = None  # ename, evalue, traceback (text), line
     rendered: list[str] = field(default_factory=list)  # the traceback as the notebook shows it
+    # nbflow's own error about the results (an unstorable value, a bad --out): raised as it is,
+    # since its message already says what is wrong and how to fix it. Picklable.
+    refusal: NbflowError | None = None
     started_at: float = 0.0
     finished_at: float = 0.0
 
@@ -107,7 +110,7 @@ def run_body(
             result.outputs = _save_all(payload, _outputs(payload, namespace, given), save)
         except (ArtifactError, StepError) as error:
             result.error = error_record(error, payload)
-            result.rendered = [f"{type(error).__name__}: {error}"]
+            result.refusal = error
     result.finished_at = time.time()
     return result
 

@@ -1,0 +1,27 @@
+"""Executors run task payloads: `kernel` (in this process), `processes` (a local pool).
+
+Every executor has the same small surface: `has_room()`, `submit(payload, env=, timeout=)`,
+`poll(timeout) -> [TaskResult]`, `running()`, `close()`, and `in_process` (whether values
+pass as objects, or through the datastore).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nbflow.exceptions import NbflowError
+
+if TYPE_CHECKING:
+    from nbflow.runner import Runner
+
+
+def make_executor(name: str, workers: int, runner: Runner) -> Any:
+    if name == "kernel":
+        from nbflow.executors.inkernel import KernelExecutor
+
+        return KernelExecutor(runner)
+    if name == "processes":
+        from nbflow.executors.processes import ProcessExecutor
+
+        return ProcessExecutor(workers, str(runner.store.root))
+    raise NbflowError(f"unknown executor '{name}'. Use kernel or processes.")

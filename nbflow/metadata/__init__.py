@@ -1,6 +1,6 @@
 """Run, step, task and artifact records (SQLite by default)."""
 
-from nbflow.metadata.records import ArtifactRecord, RunRecord, StoredObject, TaskRecord
+from nbflow.metadata.records import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.metadata.store import MetadataStore
 
-__all__ = ["ArtifactRecord", "MetadataStore", "RunRecord", "StoredObject", "TaskRecord"]
+__all__ = ["ArtifactRecord", "MetadataStore", "RunRecord", "TaskRecord"]

@@ -41,11 +41,16 @@ class TaskRecord:
     stdout: str
     stderr: str
     error: dict[str, Any] | None
+    attempt: int = 1
+    # The task whose artifact rows this one reads: the origin when it was taken over whole
+    # (resume, a re-run cell), None when it has rows of its own (a cache hit on new inputs).
+    data_from: int | None = None
+    cache_key: str | None = None
 
     @property
     def data_task_id(self) -> int:
         """The task that owns the artifact rows (itself, or the one it reuses)."""
-        return self.origin if self.origin is not None else self.task_id
+        return self.data_from if self.data_from is not None else self.task_id
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "path": list(self.path), "parents": list(self.parents)}
@@ -64,12 +69,9 @@ class ArtifactRecord:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    """A value's content record: one row per distinct blob key, however many artifacts use it."""
-
-    key: str
-    size: int
-    type_name: str
-    preview: dict[str, Any]
-    inline: bytes | None
+def latest_attempts(tasks: list[TaskRecord]) -> list[TaskRecord]:
+    """One task per place: the last attempt (retries leave earlier ones on record)."""
+    latest: dict[tuple[int, ...], TaskRecord] = {}
+    for task in sorted(tasks, key=lambda t: t.task_id):
+        latest[task.path] = task
+    return [latest[path] for path in sorted(latest)]

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from nbflow.datastore.store import Stored
 from nbflow.exceptions import DatastoreError, NotFound
-from nbflow.metadata.records import ArtifactRecord, RunRecord, StoredObject, TaskRecord
+from nbflow.metadata.records import ArtifactRecord, RunRecord, TaskRecord
 
 SCHEMA_VERSION = 1
 
@@ -37,8 +38,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     task_id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, run_id INTEGER NOT NULL,
     step TEXT NOT NULL, status TEXT NOT NULL, path TEXT NOT NULL, parents TEXT NOT NULL,
     origin INTEGER, started_at REAL, finished_at REAL,
-    stdout TEXT NOT NULL DEFAULT '', stderr TEXT NOT NULL DEFAULT '', error TEXT);
+    stdout TEXT NOT NULL DEFAULT '', stderr TEXT NOT NULL DEFAULT '', error TEXT,
+    attempt INTEGER NOT NULL DEFAULT 1, data_from INTEGER, cache_key TEXT);
 CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (flow, run_id, step);
+CREATE INDEX IF NOT EXISTS tasks_by_cache_key ON tasks (flow, step, cache_key);
 CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY, size INTEGER NOT NULL, type TEXT NOT NULL, preview TEXT NOT NULL,
     inline BLOB);
@@ -49,7 +52,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
 
 TASK_COLUMNS = (
     "task_id, flow, run_id, step, status, path, parents, origin, started_at, finished_at, "
-    "stdout, stderr, error"
+    "stdout, stderr, error, attempt, data_from, cache_key"
 )
 RUN_COLUMNS = "flow, run_id, status, started_at, finished_at, params, tags, notebook, origin_run"
 
@@ -212,14 +215,26 @@ class MetadataStore:
     # -- tasks ----------------------------------------------------------------------------------
 
     def start_task(
-        self, flow: str, run_id: int, step: str, path: Sequence[int], parents: Sequence[int]
+        self,
+        flow: str,
+        run_id: int,
+        step: str,
+        path: Sequence[int],
+        parents: Sequence[int],
+        *,
+        attempt: int = 1,
+        cache_key: str | None = None,
+        origin: int | None = None,
     ) -> int:
         with self._write() as conn:
             cursor = conn.execute(
-                "INSERT INTO tasks (flow, run_id, step, status, path, parents, started_at) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?)",
-                (flow, run_id, step, _json(list(path)), _json(list(parents)), time.time()),
-            )
+                "INSERT INTO tasks (flow, run_id, step, status, path, parents, started_at, "
+                "attempt, cache_key, origin) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (
+                    flow, run_id, step, _json(list(path)), _json(list(parents)), time.time(),
+                    attempt, cache_key, origin,
+                ),
+            )  # fmt: skip
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
@@ -228,7 +243,7 @@ class MetadataStore:
         task_id: int,
         *,
         status: str,
-        objects: Sequence[StoredObject] = (),
+        objects: Sequence[Stored] = (),
         artifacts: Sequence[tuple[str, str, str]] = (),
         stdout: str = "",
         stderr: str = "",
@@ -261,19 +276,21 @@ class MetadataStore:
                 parents = [mapping.get(p, p) for p in task.parents]
                 cursor = conn.execute(
                     "INSERT INTO tasks (flow, run_id, step, status, path, parents, origin, "
-                    "started_at, finished_at, stdout, stderr) "
-                    "VALUES (?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?)",
+                    "data_from, started_at, finished_at, stdout, stderr, cache_key) "
+                    "VALUES (?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         flow,
                         run_id,
                         task.step,
                         _json(list(task.path)),
                         _json(parents),
+                        task.origin or task.task_id,
                         task.data_task_id,
                         task.started_at,
                         task.finished_at,
                         task.stdout,
                         task.stderr,
+                        task.cache_key,
                     ),
                 )
                 assert cursor.lastrowid is not None
@@ -288,6 +305,15 @@ class MetadataStore:
             args += (step,)
         rows = self._conn.execute(query + " ORDER BY task_id", args).fetchall()
         return [_task_record(row) for row in rows]
+
+    def cached_task(self, flow: str, step: str, cache_key: str) -> TaskRecord | None:
+        """The newest task of `step` that ran with these exact inputs and finished."""
+        row = self._conn.execute(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE flow = ? AND step = ? AND cache_key = ? "
+            "AND status = 'done' ORDER BY task_id DESC LIMIT 1",
+            (flow, step, cache_key),
+        ).fetchone()
+        return None if row is None else _task_record(row)
 
     def task(self, task_id: int) -> TaskRecord:
         row = self._conn.execute(
@@ -365,19 +391,9 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:
     task_id, flow, run_id, step, status, path, parents, origin, started, finished = row[:10]
-    stdout, stderr, error = row[10:]
+    stdout, stderr, error, attempt, data_from, cache_key = row[10:]
     return TaskRecord(
-        task_id,
-        flow,
-        run_id,
-        step,
-        status,
-        tuple(json.loads(path)),
-        tuple(json.loads(parents)),
-        origin,
-        started,
-        finished,
-        stdout,
-        stderr,
-        json.loads(error) if error else None,
-    )
+        task_id, flow, run_id, step, status, tuple(json.loads(path)),
+        tuple(json.loads(parents)), origin, started, finished, stdout, stderr,
+        json.loads(error) if error else None, attempt, data_from, cache_key,
+    )  # fmt: skip

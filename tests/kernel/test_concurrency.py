@@ -41,7 +41,8 @@ def start_race(workdir: Path) -> Race:
     datastore = workdir / "store"
     barrier = workdir / "barrier"
     barrier.mkdir(parents=True)
-    env = kernel_env(datastore)
+    # Every run really runs (no cross-run cache), so each one writes its own task records.
+    env = {**kernel_env(datastore), "NBFLOW_CACHE": "off"}
     command = [sys.executable, str(HERE / "shell_worker.py"), str(barrier)]
     workers = [
         subprocess.Popen(

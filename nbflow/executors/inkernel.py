@@ -1,0 +1,69 @@
+"""The kernel executor: each task runs at once, in this process, its output live in the cell."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from nbflow.executors.kernel import default_format_traceback
+from nbflow.task import TaskPayload, TaskResult, run_body
+
+if TYPE_CHECKING:
+    from nbflow.runner import Runner
+
+
+class KernelExecutor:
+    name = "kernel"
+    in_process = True  # values pass as objects: no inline bytes, no copies
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+        self._finished: list[TaskResult] = []
+
+    def has_room(self) -> bool:
+        return not self._finished
+
+    def running(self) -> int:
+        return 0
+
+    def submit(
+        self,
+        payload: TaskPayload,
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        runner = self._runner
+        with _environment(env or {}):
+            self._finished.append(
+                run_body(
+                    payload,
+                    load=runner.load,
+                    save=runner.save,
+                    display=runner.display,
+                    format_traceback=runner.format_traceback or default_format_traceback,
+                )
+            )
+
+    def poll(self, timeout: float | None = None) -> list[TaskResult]:
+        finished, self._finished = self._finished, []
+        return finished
+
+    def close(self) -> None:
+        self._finished.clear()
+
+
+@contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

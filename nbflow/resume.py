@@ -1,0 +1,68 @@
+"""Resume: which run to resume, and what of it a new run may take over.
+
+A task of the origin run is taken over (by reference) when it finished and everything it read
+is what the new run would give it; so a failed task, the steps from `--from` on, and whatever
+depends on them run again, and nothing else does.
+"""
+
+from __future__ import annotations
+
+from nbflow.datastore import Stored
+from nbflow.exceptions import NotFound, StepError
+from nbflow.graph import FlowGraph
+from nbflow.metadata import MetadataStore
+from nbflow.metadata.records import FINISHED_OK
+from nbflow.runner import Resume
+from nbflow.storage import Store
+
+
+def find_origin(meta: MetadataStore, flow: str, run_id: int | None, from_step: str | None) -> int:
+    """The run to resume: the one named, or the latest failed run of the flow."""
+    if run_id is not None:
+        run = meta.run(flow, run_id)  # NotFound names the run
+    else:
+        failed = [r for r in meta.runs(flow) if r.status == "failed"]
+        if not failed:
+            raise NotFound(
+                f"flow '{flow}' has no failed run to resume. Name a run to re-run part of it: "
+                "%flow resume RUN_ID --from STEP."
+            )
+        run = failed[0]
+    if run.status == "done" and from_step is None:
+        raise StepError(
+            f"run {flow}/{run.run_id} finished: there is nothing to resume. To run part of it "
+            f"again, say from where: %flow resume {run.run_id} --from STEP."
+        )
+    if run.status == "running":
+        raise StepError(
+            f"run {flow}/{run.run_id} is still running. Wait for it, or resume another run."
+        )
+    return run.run_id
+
+
+def resume_plan(
+    store: Store, graph: FlowGraph, flow: str, run_id: int, from_step: str | None
+) -> Resume:
+    meta = store.meta
+    if from_step is not None and from_step not in graph:
+        raise StepError(
+            f"--from {from_step}: no such step (steps: {', '.join(graph.steps)}).",
+            step=from_step,
+        )
+    records = meta.tasks(flow, run_id)
+    finished = {(r.step, r.path): r for r in records if r.status in FINISHED_OK}
+    context = {}
+    for record in records:
+        rows = meta.artifacts(record, kinds=("context",))
+        if rows:
+            context[(record.step, record.path)] = {
+                a.name: Stored(a.key, a.size, a.type_name, meta.inline(a.key), a.preview)
+                for a in rows
+            }
+    rerun = {from_step} | graph.descendants(from_step) if from_step else set()
+    return Resume(
+        tasks=finished,
+        parents={r.task_id: r.data_task_id for r in records},
+        rerun=rerun,
+        context=context,
+    )

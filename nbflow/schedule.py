@@ -1,0 +1,238 @@
+"""The scheduling loop: steps are planned when their parents complete, tasks go to the
+executor as it has room (and the machine has the resources), results are committed as they
+come. Retries wait their delay; a failure stops new work but lets running tasks finish, so
+nothing that finished is lost."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from nbflow.exceptions import NbflowError, StepError
+from nbflow.runner import Attempt
+from nbflow.scheduler import PlannedTask
+from nbflow.task import TaskResult
+
+if TYPE_CHECKING:
+    from nbflow.resources import Grant, ResourcePool
+    from nbflow.runner import Runner
+
+
+class CaughtError:
+    """What `--catch VAR` stores when the last attempt failed: `VAR.ename`, `VAR.evalue`."""
+
+    def __init__(self, ename: str, evalue: str, traceback: str) -> None:
+        self.ename, self.evalue, self.traceback = ename, evalue, traceback
+
+    def __repr__(self) -> str:
+        return f"CaughtError({self.ename}: {self.evalue})"
+
+
+class Schedule:
+    def __init__(self, runner: Runner, steps: list[str], first: list[PlannedTask] | None) -> None:
+        self.runner = runner
+        self.executor = runner.executor
+        self.waiting = steps
+        self.first = first
+        self.queue: deque[Attempt] = deque()
+        self.running: dict[int, tuple[Attempt, Grant | None]] = {}
+        self.remaining: dict[str, int] = {}
+        self.failures: list[NbflowError] = []
+        self.pool: ResourcePool | None = None
+        if not self.executor.in_process:
+            from nbflow.resources import Machine, ResourcePool
+
+            self.pool = ResourcePool(Machine.detect())
+
+    def run(self) -> None:
+        try:
+            while self.running or (not self.failures and (self.queue or self.waiting)):
+                if not self.failures:
+                    self._plan_ready()
+                    self._submit_due()
+                for result in self.executor.poll(timeout=self._wait()):
+                    self._finish(result)
+        except BaseException as error:
+            self._abandon(error)
+            raise
+        if self.failures:
+            raise self.failures[0]
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def _plan_ready(self) -> None:
+        runner = self.runner
+        for step in list(self.waiting):
+            parents = runner.graph[step].parents
+            if any(self.remaining.get(p, 0) or p in self.waiting for p in parents):
+                continue
+            try:
+                planned = self.first if self.first is not None else runner.plan(step)
+            except NbflowError as error:
+                self.failures.append(error)
+                return
+            self.first = None
+            self.waiting.remove(step)
+            runner.tasks_of[step] = []
+            self.remaining[step] = len(planned)
+            self.queue.extend(Attempt(task) for task in planned)
+        if self.waiting and not (self.queue or self.running):
+            missing = sorted({p for s in self.waiting for p in self.runner.graph[s].parents})
+            self.failures.append(StepError(f"cannot plan {self.waiting}: parents {missing}"))
+
+    # -- submitting ----------------------------------------------------------------------------
+
+    def _submit_due(self) -> None:
+        now = time.time()
+        for attempt in list(self.queue):
+            if not self.executor.has_room() or self.failures:
+                return
+            if attempt.not_before > now:
+                continue
+            spec = self.runner.graph[attempt.planned.step]
+            grant = None
+            if self.pool is not None:
+                grant = self.pool.try_acquire(_resources(spec))
+                if grant is None:
+                    continue  # it waits for resources; a smaller task may still fit
+            self.queue.remove(attempt)
+            try:
+                self._start(attempt, grant)
+            except NbflowError as error:
+                self._release(grant)
+                self.failures.append(error)
+
+    def _start(self, attempt: Attempt, grant: Grant | None) -> None:
+        runner, task = self.runner, attempt.planned
+        meta = runner.store.meta
+        attempt.inherited = runner.inherited(task)
+        if self._resumed(attempt):
+            self._release(grant)
+            return
+        if runner.skips(attempt):
+            self._release(grant)
+            attempt.task_id = self._task_row(attempt)
+            self._complete(runner.commit_skipped(attempt))
+            return
+        payload = runner.payload(attempt, inline=not self.executor.in_process)
+        key = runner.cache_key(attempt, payload)
+        origin = meta.cached_task(runner.flow, task.step, key) if key else None
+        if origin is not None:
+            self._release(grant)
+            attempt.task_id = self._task_row(
+                attempt, cache_key=key, origin=origin.origin or origin.task_id
+            )
+            self._complete(runner.commit_reused(attempt, origin))
+            return
+        attempt.task_id = self._task_row(attempt, cache_key=key)
+        self.running[attempt.task_id] = (attempt, grant)
+        spec = runner.graph[task.step]
+        self.executor.submit(
+            dataclasses.replace(payload, task_id=attempt.task_id),
+            env=grant.environment() if grant else None,
+            timeout=spec.timeout,
+        )
+
+    def _task_row(self, attempt: Attempt, **extra: Any) -> int:
+        runner, task = self.runner, attempt.planned
+        parents = [p.task_id for p in task.parents]
+        return runner.store.meta.start_task(
+            runner.flow, runner.run_id, task.step, task.path, parents,
+            attempt=attempt.number, **extra,
+        )  # fmt: skip
+
+    def _resumed(self, attempt: Attempt) -> bool:
+        """Resume: take the origin run's task for this place if nothing it read changed."""
+        resume, task = self.runner.resume, attempt.planned
+        if resume is None or task.step in resume.rerun:
+            return False
+        record = resume.tasks.get((task.step, task.path))
+        if record is None:
+            return False
+        ours = sorted(self.runner.data_id_of[p.task_id] for p in task.parents)
+        theirs = sorted(resume.parents[p] for p in record.parents)
+        if ours != theirs:
+            return False
+        self.runner.adopt([record])
+        self.remaining[task.step] -= 1
+        return True
+
+    # -- results -------------------------------------------------------------------------------
+
+    def _finish(self, result: TaskResult) -> None:
+        attempt, grant = self.running.pop(result.task_id)
+        self._release(grant)
+        runner, spec = self.runner, self.runner.graph[attempt.planned.step]
+        if not self.executor.in_process:
+            _replay(runner, attempt, result)
+        if result.ok:
+            if spec.catch and spec.catch not in result.outputs:
+                result.outputs[spec.catch] = runner.save(None)
+            self._complete(runner.commit(attempt, result))
+        elif attempt.number <= spec.retry:
+            runner.fail(attempt, result)  # this attempt stays on record, with its error
+            runner.notes(
+                f"nbflow: step '{spec.name}' task {attempt.task_id} failed "
+                f"({(result.error or {}).get('ename')}); retry {attempt.number} of {spec.retry}"
+                + (f" in {spec.retry_delay:g} s" if spec.retry_delay else "")
+            )
+            retry = Attempt(attempt.planned, attempt.number + 1, time.time() + spec.retry_delay)
+            self.queue.appendleft(retry)
+        elif spec.catch:
+            error = result.error or {}
+            caught = CaughtError(error.get("ename", ""), error.get("evalue", ""),
+                                 error.get("traceback", ""))  # fmt: skip
+            result.outputs = {spec.catch: runner.save(caught)}
+            self._complete(runner.commit(attempt, result))
+        else:
+            self.failures.append(runner.fail(attempt, result))
+
+    def _complete(self, ref: Any) -> None:
+        self.remaining[ref.step] -= 1
+
+    def _release(self, grant: Grant | None) -> None:
+        if grant is not None and self.pool is not None:
+            self.pool.release(grant)
+
+    def _wait(self) -> float | None:
+        if not self.running:
+            due = [a.not_before for a in self.queue]
+            return max(0.0, min(due) - time.time()) if due else 0.0
+        return 0.5
+
+    def _abandon(self, error: BaseException) -> None:
+        """Interrupted (Ctrl-C, a lost worker pool): record every running task as failed."""
+        for attempt, grant in self.running.values():
+            self._release(grant)
+            self.runner.store.meta.commit_task(
+                attempt.task_id,
+                status="failed",
+                error={"ename": type(error).__name__, "evalue": str(error) or "interrupted"},
+            )
+        self.running.clear()
+        if not self.executor.in_process:
+            self.executor.close()
+
+
+def _resources(spec: Any) -> Any:
+    from nbflow.resources import Resources, parse_resources
+
+    return parse_resources(spec.resources, step=spec.name) if spec.resources else Resources()
+
+
+def _replay(runner: Runner, attempt: Attempt, result: TaskResult) -> None:
+    """Show a worker's output in the notebook, one task's output together."""
+    if not (result.stdout or result.stderr or result.displays):
+        return
+    step = attempt.planned.step
+    label = f"{step}[{','.join(map(str, attempt.planned.path))}]" if attempt.planned.path else step
+    print(f"── {label} ──")
+    if result.stdout:
+        sys.stdout.write(result.stdout)
+    if result.stderr:
+        sys.stderr.write(result.stderr)
+    for shown in result.displays:
+        runner.display_bundle(shown)
