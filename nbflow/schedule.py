@@ -94,12 +94,12 @@ class Schedule:
                 continue
             spec = self.runner.graph[attempt.planned.step]
             grant = None
-            if self.pool is not None:
-                grant = self.pool.try_acquire(_resources(spec))
-                if grant is None:
-                    continue  # it waits for resources; a smaller task may still fit
-            self.queue.remove(attempt)
             try:
+                if self.pool is not None:
+                    grant = self.pool.try_acquire(_resources(spec), step=spec.name)
+                    if grant is None:
+                        continue  # it waits for resources; a smaller task may still fit
+                self.queue.remove(attempt)
                 self._start(attempt, grant)
             except NbflowError as error:
                 self._release(grant)

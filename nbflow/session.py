@@ -235,6 +235,7 @@ class Session:
                 "(Run All), then %flow run."
             )
         check_graph(self.graph)
+        check_resources(self.graph)
 
     def _run_all(self, runner: Runner, executor: str | None, workers: int | None) -> Runner:
         meta = self.store.meta
@@ -290,6 +291,17 @@ class Session:
             display_bundle=self.display_bundle,
             format_traceback=self.format_traceback,
         )
+
+
+def check_resources(graph: FlowGraph) -> None:
+    """A step that asks for more than this machine has fails before anything runs."""
+    asking = [spec for spec in graph if spec.resources]
+    if asking:
+        from nbflow.resources import Machine, check_fits, parse_resources
+
+        machine = Machine.detect()
+        for spec in asking:
+            check_fits(parse_resources(spec.resources, step=spec.name), machine, step=spec.name)
 
 
 def _agrees(held: Mapping[str, set[int]], records: list[TaskRecord], steps: set[str]) -> bool:
