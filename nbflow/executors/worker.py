@@ -99,18 +99,19 @@ def store_for(datastore_root: str) -> ArtifactStore:
 
 def show(value: Any) -> None:
     """run_body's `display`: the value of a step's last bare expression."""
-    formatter = _formatter or _install_display()
+    formatter = _formatter or DisplayFormatter()  # prepare_process() not run: no shell's
     data, metadata = formatter.format(value)
     if data:
         _displays.append({"data": _jsonable(data), "metadata": metadata, "display_id": None})
 
 
 def run_payload(payload_bytes: bytes, datastore_root: str) -> TaskResult:
-    """Run one cloudpickled TaskPayload here; stdout, stderr and displays go to the result."""
+    """Run one cloudpickled TaskPayload here; stdout, stderr and displays go to the result.
+
+    Call prepare_process() once first: it routes the step's display() calls to the result.
+    """
     payload: TaskPayload = cloudpickle.loads(payload_bytes)
     store = store_for(datastore_root)
-    if _formatter is None:
-        _install_display()
     _displays.clear()
     # run_body tees the task's output to sys.stdout/sys.stderr: in a worker that copy must go
     # nowhere, since the kernel replays the kept copy grouped per task.
