@@ -44,7 +44,10 @@ _stores: dict[str, ArtifactStore] = {}
 
 # The displays of the task running now; the publisher and `show` append here.
 _displays: list[dict[str, Any]] = []
-_formatter: DisplayFormatter | None = None
+
+
+class _Display:
+    formatter: DisplayFormatter | None = None  # the shell's, once prepare_process() ran
 
 
 class _Null(io.TextIOBase):
@@ -65,7 +68,7 @@ _NULL = _Null()
 class _Recorder(DisplayPublisher):
     """Keeps what `IPython.display.display` publishes, for the running task's record."""
 
-    def publish(  # type: ignore[override]
+    def publish(
         self,
         data: dict[str, Any],
         metadata: dict[str, Any] | None = None,
@@ -99,7 +102,7 @@ def store_for(datastore_root: str) -> ArtifactStore:
 
 def show(value: Any) -> None:
     """run_body's `display`: the value of a step's last bare expression."""
-    formatter = _formatter or DisplayFormatter()  # prepare_process() not run: no shell's
+    formatter = _Display.formatter or DisplayFormatter()  # without prepare_process()
     data, metadata = formatter.format(value)
     if data:
         _displays.append({"data": _jsonable(data), "metadata": metadata, "display_id": None})
@@ -228,21 +231,18 @@ def _use_agg() -> None:
 
 def _install_display() -> DisplayFormatter:
     """Route IPython's display() into this task's record; returns the formatter to use."""
-    global _formatter
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. IPython's profile-folder notices
-        if InteractiveShell.initialized():
-            shell = InteractiveShell.instance()  # forked from the kernel: its formatters
-        else:
-            shell = _new_shell()
+        # Forked from the kernel: its shell, with the formatters the notebook registered.
+        initialized = InteractiveShell.initialized()
+        shell = InteractiveShell.instance() if initialized else _new_shell()
     # display() looks the publisher up on the shell singleton at each call, so replacing it
     # catches every display() in the step's code, however `display` was imported.
     shell.display_pub = _Recorder()
     formatter = shell.display_formatter
-    formatter.formatters["image/png"].for_type_by_name(
-        "matplotlib.figure", "Figure", _figure_png
-    )
-    _formatter = formatter
+    assert formatter is not None  # a shell always has one
+    formatter.formatters["image/png"].for_type_by_name("matplotlib.figure", "Figure", _figure_png)
+    _Display.formatter = formatter
     return formatter
 
 
