@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,14 +38,15 @@ def test_foreach_elements_overlap_on_two_workers(ip: InteractiveShell) -> None:
     ok(ip, "%%step start\nxs = [1, 2, 3, 4]")
     ok(
         ip,
-        "%%step work --after start --foreach xs\nbegan = time.time()\ny = slow(item)\nended = time.time()",
+        "%%step work --after start --foreach xs\n"
+        "began = time.time()\ny = slow(item)\nended = time.time()",
     )
     ok(ip, "%%step total --after work --join\ns = sum(i.y for i in inputs)")
     run = ok(ip, "%flow run --executor processes --workers 2")
     assert run.status == "done"
     assert run.data.s == 100
     spans = sorted((t.data.began, t.data.ended) for t in run["work"].tasks())
-    overlapping = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
+    overlapping = sum(1 for a, b in itertools.pairwise(spans) if b[0] < a[1])
     assert overlapping >= 1, spans  # at least two elements ran at the same time
     assert {t.status for s in run for t in s.tasks()} == {"done"}
 
@@ -75,7 +77,9 @@ def test_each_tasks_output_is_shown_together_and_kept(ip: InteractiveShell, caps
 def test_notebook_functions_and_classes_travel_to_workers(ip: InteractiveShell) -> None:
     ok(
         ip,
-        "class Scaler:\n    def __init__(self, k):\n        self.k = k\n    def __call__(self, v):\n        return v * self.k",
+        "class Scaler:\n"
+        "    def __init__(self, k):\n        self.k = k\n"
+        "    def __call__(self, v):\n        return v * self.k",
     )
     ok(ip, "triple = Scaler(3)\nsquare = lambda v: v * v")
     ok(ip, "%%step start\nxs = [1, 2]")
