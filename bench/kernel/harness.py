@@ -43,8 +43,10 @@ def child_env(datastore: Path | None = None) -> dict[str, str]:
 class Kernel:
     """An in-process IPython shell with nbflow loaded and its datastore in `datastore`."""
 
-    def __init__(self, datastore: Path, quiet: bool = True) -> None:
+    def __init__(self, datastore: Path, quiet: bool = True, cache: bool = False) -> None:
         os.environ["NBFLOW_DATASTORE"] = str(datastore)
+        # Timings are of tasks that really run: the cross-run cache is off unless asked for.
+        os.environ["NBFLOW_CACHE"] = "on" if cache else "off"
         self.datastore = datastore
         self.quiet = quiet
         from IPython.core.interactiveshell import InteractiveShell

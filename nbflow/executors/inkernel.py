@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from nbflow.executors.kernel import default_format_traceback
+from nbflow.executors.kernel import default_format_traceback, task_environment
 from nbflow.task import TaskPayload, TaskResult, run_body
 
 if TYPE_CHECKING:
@@ -36,7 +33,7 @@ class KernelExecutor:
         timeout: float | None = None,
     ) -> None:
         runner = self._runner
-        with _environment(env or {}):
+        with task_environment(env):
             self._finished.append(
                 run_body(
                     payload,
@@ -53,17 +50,3 @@ class KernelExecutor:
 
     def close(self) -> None:
         self._finished.clear()
-
-
-@contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

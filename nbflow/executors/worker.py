@@ -22,8 +22,7 @@ import time
 import traceback
 import types
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -33,7 +32,7 @@ from IPython.core.formatters import DisplayFormatter
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbflow.datastore import ArtifactStore, LocalBlobStore
-from nbflow.executors.kernel import default_format_traceback
+from nbflow.executors.kernel import default_format_traceback, task_environment
 from nbflow.task import TaskPayload, TaskResult, run_body
 
 # A message from the executor: (task id, extra environment, cloudpickled TaskPayload),
@@ -182,24 +181,6 @@ def _failure(task_id: int, error: BaseException, started: float, where: str) -> 
         started_at=started,
         finished_at=time.time(),
     )
-
-
-@contextmanager
-def task_environment(env: dict[str, str] | None) -> Iterator[None]:
-    """Set `env` in os.environ for one task and restore the worker's own afterwards."""
-    if not env:
-        yield
-        return
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def prepare_process() -> None:
