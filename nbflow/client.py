@@ -242,6 +242,7 @@ class Task:
     stdout = property(lambda self: self._record.stdout)
     stderr = property(lambda self: self._record.stderr)
     error = property(lambda self: self._record.error)
+    displays = property(lambda self: list(self._record.displays))
     path = property(lambda self: self._record.path)
     started_at = property(lambda self: self._record.started_at)
     finished_at = property(lambda self: self._record.finished_at)

@@ -8,6 +8,8 @@ import math
 import os
 import shlex
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,7 @@ class FlowMagics(Magics):
             notebook=_notebook_path(shell),
             display=display,
             display_bundle=_display_bundle,
+            record_displays=lambda: _recording_displays(shell),
             format_traceback=self._format_traceback,
             param_overrides=json.loads(os.environ.get("NBFLOW_PARAMS", "{}")),
         )
@@ -265,6 +268,25 @@ def _default_flow_name(shell: InteractiveShell) -> str:
 def _notebook_path(shell: InteractiveShell) -> str | None:
     # Jupyter sets these to the notebook's path; absent in plain IPython and nbclient.
     return shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME") or None
+
+
+@contextmanager
+def _recording_displays(shell: InteractiveShell) -> Iterator[list[dict[str, Any]]]:
+    """Keep a copy of what a step shows (display(), rich reprs), still showing it live."""
+    shown: list[dict[str, Any]] = []
+    publisher = shell.display_pub
+    publish = publisher.publish
+
+    def recording(data: dict[str, Any], metadata: dict[str, Any] | None = None, *args: Any,
+                  **kwargs: Any) -> Any:  # fmt: skip
+        shown.append({"data": data, "metadata": metadata or {}})
+        return publish(data, metadata, *args, **kwargs)
+
+    publisher.publish = recording  # type: ignore[method-assign]
+    try:
+        yield shown
+    finally:
+        publisher.publish = publish  # type: ignore[method-assign]
 
 
 def _display_bundle(shown: dict[str, Any]) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,11 @@ from nbflow.scheduler import PlannedTask, TaskRef, plan_step
 from nbflow.storage import Store
 from nbflow.task import JoinInput, TaskPayload, TaskResult, filename_of
 from nbflow.when import skips
+
+
+@contextmanager
+def nullcontext_list() -> Iterator[list[dict[str, Any]]]:
+    yield []
 
 
 def _print_note(text: str) -> None:
@@ -84,6 +90,8 @@ class Runner:
     step_bound: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
     display: Display = print
     display_bundle: Callable[[dict[str, Any]], None] = print  # a worker's rich output, replayed
+    # Records what a task in the kernel shows (display(), a figure), to keep it with the task.
+    record_displays: Callable[[], AbstractContextManager[list[dict[str, Any]]]] = nullcontext_list
     format_traceback: FormatTraceback | None = None
     notes: Callable[[str], None] = _print_note
     use_cache: bool = False  # full runs reuse earlier identical tasks; a step cell never does
@@ -286,7 +294,7 @@ class Runner:
 
     # -- one attempt: after ----------------------------------------------------------------------
 
-    def commit(self, attempt: Attempt, result: TaskResult, status: str = "done") -> TaskRef:
+    def commit(self, attempt: Attempt, result: TaskResult, *, cacheable: bool = True) -> TaskRef:
         """Record a finished task: its outputs, what it inherited and the context it read."""
         outputs = result.outputs
         for obj in outputs.values():
@@ -298,12 +306,14 @@ class Runner:
         ] + [(name, obj.key, "context") for name, obj in attempt.context.items()]
         self.store.meta.commit_task(
             attempt.task_id,
-            status=status,
+            status="done",
+            cacheable=cacheable,
             objects=[*outputs.values(), *attempt.context.values()],
             artifacts=rows,
             stdout=result.stdout,
             stderr=result.stderr,
             error=result.error,
+            displays=result.displays,
         )
         return self._committed(attempt, visible)
 
@@ -330,6 +340,7 @@ class Runner:
             stdout=result.stdout,
             stderr=result.stderr,
             error=result.error,
+            displays=result.displays,
         )
         if result.refusal is not None:
             return result.refusal

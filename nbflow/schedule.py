@@ -186,7 +186,7 @@ class Schedule:
             caught = CaughtError(error.get("ename", ""), error.get("evalue", ""),
                                  error.get("traceback", ""))  # fmt: skip
             result.outputs = {spec.catch: runner.save(caught)}
-            self._complete(runner.commit(attempt, result))
+            self._complete(runner.commit(attempt, result, cacheable=False))
         else:
             self.failures.append(runner.fail(attempt, result))
 

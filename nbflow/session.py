@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from nbflow.load import task_inputs
 from nbflow.metadata import TaskRecord
 from nbflow.metadata.records import FINISHED_OK
 from nbflow.resume import find_origin, resume_plan
-from nbflow.runner import PreparedStep, Runner, prepare
+from nbflow.runner import PreparedStep, Runner, nullcontext_list, prepare
 from nbflow.storage import Store, open_store
 
 Echo = Callable[[str], None]
@@ -36,6 +37,7 @@ class Session:
     config: Config = field(default_factory=Config.from_env)
     display: Display = print
     display_bundle: Callable[[dict[str, Any]], None] = print
+    record_displays: Callable[[], AbstractContextManager[list[dict[str, Any]]]] = nullcontext_list
     format_traceback: FormatTraceback = default_format_traceback
     echo: Echo = print
     graph: FlowGraph = field(default_factory=FlowGraph)
@@ -289,6 +291,7 @@ class Session:
             step_bound=self.bound_by_step,
             display=self.display,
             display_bundle=self.display_bundle,
+            record_displays=self.record_displays,
             format_traceback=self.format_traceback,
         )
 

@@ -60,19 +60,33 @@ class Kernel:
         The cell's output is captured (and dropped) so that it cannot swamp the report; it is
         still produced, so its cost is in the figure.
         """
+        dt, err, output = self._run(source)
+        if err is not None:
+            raise BenchError(
+                f"cell failed: {type(err).__name__}: {err}\n--- cell ---\n{source[:600]}\n"
+                f"--- output (tail) ---\n{output[-3000:]}"
+            )
+        return dt
+
+    def failing_cell(self, source: str) -> tuple[float, BaseException]:
+        """Run a cell that must fail (a run whose step raises); returns (wall seconds, error)."""
+        dt, err, output = self._run(source)
+        if err is None:
+            raise BenchError(
+                f"cell did not fail as it should:\n--- cell ---\n{source[:600]}\n"
+                f"--- output (tail) ---\n{output[-3000:]}"
+            )
+        return dt, err
+
+    def _run(self, source: str) -> tuple[float, BaseException | None, str]:
         buf = io.StringIO()
+        # IPython prints a traceback to stdout too: captured with the rest when quiet.
         ctx = contextlib.redirect_stdout(buf) if self.quiet else contextlib.nullcontext()
         with ctx:
             t0 = time.perf_counter()
             result = self.shell.run_cell(source, store_history=True)
             dt = time.perf_counter() - t0
-        if not result.success:
-            err = result.error_before_exec or result.error_in_exec
-            raise BenchError(
-                f"cell failed: {type(err).__name__}: {err}\n--- cell ---\n{source[:600]}\n"
-                f"--- output (tail) ---\n{buf.getvalue()[-3000:]}"
-            )
-        return dt
+        return dt, result.error_before_exec or result.error_in_exec, buf.getvalue()
 
     def ns(self) -> dict[str, Any]:
         return self.shell.user_ns
@@ -98,6 +112,14 @@ def run_python(
 ) -> tuple[float, str]:
     """`python -c code` in a fresh process of this venv; returns (wall seconds, stdout)."""
     return benchlib.run_python(code, sys.executable, env=child_env(datastore), cwd=cwd)
+
+
+def task_times(flow: str, step: str) -> list[tuple[float, float, str]]:
+    """(started_at, finished_at, status) of each task of `step` in the latest run (epoch s)."""
+    from nbflow import Flow
+
+    tasks = Flow(flow).latest_run[step].tasks()
+    return [(t.started_at, t.finished_at, t.status) for t in tasks]
 
 
 def run_statuses(flow: str, steps: list[str]) -> dict[str, Any]:

@@ -33,16 +33,16 @@ class KernelExecutor:
         timeout: float | None = None,
     ) -> None:
         runner = self._runner
-        with task_environment(env):
-            self._finished.append(
-                run_body(
-                    payload,
-                    load=runner.load,
-                    save=runner.save,
-                    display=runner.display,
-                    format_traceback=runner.format_traceback or default_format_traceback,
-                )
+        with task_environment(env), runner.record_displays() as shown:
+            result = run_body(
+                payload,
+                load=runner.load,
+                save=runner.save,
+                display=runner.display,
+                format_traceback=runner.format_traceback or default_format_traceback,
             )
+        result.displays = list(shown)
+        self._finished.append(result)
 
     def poll(self, timeout: float | None = None) -> list[TaskResult]:
         finished, self._finished = self._finished, []

@@ -18,6 +18,8 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from nbflow.executors.timeout import TaskTimeout
+
 Display = Callable[[Any], None]
 FormatTraceback = Callable[[BaseException], list[str]]
 
@@ -93,7 +95,7 @@ def execute(
                 value = eval(last, namespace)
                 if value is not None:
                     display(value)
-    except Exception as error:
+    except (Exception, TaskTimeout) as error:
         outcome.error = error
         outcome.traceback = format_traceback(error)
     outcome.finished_at = time.time()

@@ -9,8 +9,11 @@ from contextlib import contextmanager
 from types import FrameType
 
 
-class TaskTimeout(Exception):
-    """Raised inside a task's code when its --timeout passes."""
+class TaskTimeout(BaseException):
+    """Raised inside a task's code when its --timeout passes.
+
+    A BaseException, like KeyboardInterrupt, so that `except Exception:` in a step does not
+    swallow it and the task really stops."""
 
 
 @contextmanager

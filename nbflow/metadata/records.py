@@ -46,6 +46,7 @@ class TaskRecord:
     # (resume, a re-run cell), None when it has rows of its own (a cache hit on new inputs).
     data_from: int | None = None
     cache_key: str | None = None
+    displays: tuple[dict[str, Any], ...] = ()  # rich outputs (MIME bundles) the task showed
 
     @property
     def data_task_id(self) -> int:

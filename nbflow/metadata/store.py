@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     step TEXT NOT NULL, status TEXT NOT NULL, path TEXT NOT NULL, parents TEXT NOT NULL,
     origin INTEGER, started_at REAL, finished_at REAL,
     stdout TEXT NOT NULL DEFAULT '', stderr TEXT NOT NULL DEFAULT '', error TEXT,
-    attempt INTEGER NOT NULL DEFAULT 1, data_from INTEGER, cache_key TEXT);
+    attempt INTEGER NOT NULL DEFAULT 1, data_from INTEGER, cache_key TEXT,
+    displays TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (flow, run_id, step);
 CREATE INDEX IF NOT EXISTS tasks_by_cache_key ON tasks (flow, step, cache_key);
 CREATE TABLE IF NOT EXISTS objects (
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
 
 TASK_COLUMNS = (
     "task_id, flow, run_id, step, status, path, parents, origin, started_at, finished_at, "
-    "stdout, stderr, error, attempt, data_from, cache_key"
+    "stdout, stderr, error, attempt, data_from, cache_key, displays"
 )
 RUN_COLUMNS = "flow, run_id, status, started_at, finished_at, params, tags, notebook, origin_run"
 
@@ -248,8 +249,13 @@ class MetadataStore:
         stdout: str = "",
         stderr: str = "",
         error: dict[str, Any] | None = None,
+        displays: Sequence[dict[str, Any]] = (),
+        cacheable: bool = True,
     ) -> None:
-        """Write the task's artifact rows, then mark it finished: all in one transaction."""
+        """Write the task's artifact rows, then mark it finished: all in one transaction.
+
+        A task that is not `cacheable` (its failure was caught) loses its cache key, so no
+        later run reuses it."""
         with self._write() as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?, ?)",
@@ -259,10 +265,20 @@ class MetadataStore:
                 "INSERT INTO artifacts VALUES (?, ?, ?, ?)",
                 [(task_id, name, key, kind) for name, key, kind in artifacts],
             )
+            if not cacheable:
+                conn.execute("UPDATE tasks SET cache_key = NULL WHERE task_id = ?", (task_id,))
             conn.execute(
-                "UPDATE tasks SET status = ?, finished_at = ?, stdout = ?, stderr = ?, error = ? "
-                "WHERE task_id = ?",
-                (status, time.time(), stdout, stderr, _json(error) if error else None, task_id),
+                "UPDATE tasks SET status = ?, finished_at = ?, stdout = ?, stderr = ?, error = ?, "
+                "displays = ? WHERE task_id = ?",
+                (
+                    status,
+                    time.time(),
+                    stdout,
+                    stderr,
+                    _json(error) if error else None,
+                    _json(list(displays)),
+                    task_id,
+                ),
             )
 
     def reuse_tasks(self, flow: str, run_id: int, tasks: Sequence[TaskRecord]) -> dict[int, int]:
@@ -391,9 +407,10 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:
     task_id, flow, run_id, step, status, path, parents, origin, started, finished = row[:10]
-    stdout, stderr, error, attempt, data_from, cache_key = row[10:]
+    stdout, stderr, error, attempt, data_from, cache_key, displays = row[10:]
     return TaskRecord(
         task_id, flow, run_id, step, status, tuple(json.loads(path)),
         tuple(json.loads(parents)), origin, started, finished, stdout, stderr,
         json.loads(error) if error else None, attempt, data_from, cache_key,
+        tuple(json.loads(displays)),
     )  # fmt: skip

@@ -363,3 +363,10 @@ def test_a_datastore_that_is_not_writable_is_named_with_the_fix(
     assert error._render_traceback_()[0].startswith("DatastoreError")
     ok(ip, f"%flow config datastore={tmp_path / 'good'}")
     ok(ip, "%%step start\nx = 1")
+
+
+def test_rich_outputs_of_a_step_are_kept_with_its_task(ip: InteractiveShell) -> None:
+    ok(ip, "from IPython.display import display, HTML")
+    ok(ip, "%%step start\ndisplay(HTML('<b>bold</b>'))\nx = 1")
+    (shown,) = Flow("demo").latest_run["start"].task.displays
+    assert shown["data"]["text/html"] == "<b>bold</b>"

@@ -306,6 +306,28 @@ def test_resume_from_a_step_above_the_failure_reruns_from_there(
     assert resumed["s1"].task.origin.id.startswith(f"{origin.id}/")
 
 
+def test_resume_after_editing_a_finished_step_keeps_the_record_consistent(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    # The user edits s1 (which had finished) before resuming. Either the resumed run takes
+    # s1 over and records the code that made it, or it runs the new code: never new code
+    # recorded over old results.
+    register(ip, tmp_path, LINEAR)
+    origin, _ = failed_run(ip, tmp_path, "s3")
+    ok(ip, "%%step s1\nenter('s1')\nv = 100")
+    resumed: Run = ok(ip, "%flow resume")
+    meta = resumed._store.meta
+    before = {spec["name"]: code for _, spec, code in meta.steps("demo", origin.run_id)}
+    after = {spec["name"]: code for _, spec, code in meta.steps("demo", resumed.run_id)}
+    s1 = resumed["s1"].task
+    if s1.status == "cached":
+        assert after["s1"] == before["s1"], "s1 is recorded with code that did not make it"
+        assert resumed.data.result == 5
+    else:
+        assert s1.data.v == 100
+        assert resumed.data.result == 104
+
+
 # -- bad targets ------------------------------------------------------------------------------
 
 

@@ -183,6 +183,24 @@ def test_timeout_stops_the_task_and_the_kernel_stays_usable(ip: InteractiveShell
     assert Flow("demo").latest_run["fine"].task.data.y == 3
 
 
+def test_a_timeout_is_not_swallowed_by_a_broad_except_in_the_step(ip: InteractiveShell) -> None:
+    # Retry loops around network calls catch Exception; the limit must still hold.
+    error = fails(
+        ip,
+        "%%step slow --timeout 0.3\n"
+        "import time\n"
+        "for _ in range(10):\n"
+        "    try:\n"
+        "        time.sleep(0.3)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "finished = True",
+    )
+    assert isinstance(error, StepFailed)
+    assert error.ename == "TaskTimeout"
+    assert Flow("demo").latest_run["slow"].task.status == "failed"
+
+
 def test_a_finished_task_leaves_no_alarm_behind(ip: InteractiveShell) -> None:
     ok(ip, "%%step quick --timeout 0.3\nz = 1")
     ok(ip, "import time\ntime.sleep(0.5)\nafter_sleep = True")  # no TaskTimeout out of nowhere
@@ -223,7 +241,6 @@ def test_catch_stores_the_error_and_the_run_goes_on(ip: InteractiveShell, tmp_pa
     assert task.error is not None and task.error["ename"] == "ValueError"  # on record
     assert (run.data.kind, run.data.why, run.data.y) == ("ValueError", "bad 1", 2)
 
-    clear_marks(tmp_path)
     full = ok(ip, "%flow run")
     assert full.status == "done"
     assert full["after"].task.data.kind == "ValueError"
