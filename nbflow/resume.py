@@ -59,10 +59,16 @@ def resume_plan(
                 a.name: Stored(a.key, a.size, a.type_name, meta.inline(a.key), a.preview)
                 for a in rows
             }
-    rerun = {from_step} | graph.descendants(from_step) if from_step else set()
+    # A step whose code changed since the run runs again, with everything below it.
+    recorded_code = {spec["name"]: code for _, spec, code in meta.steps(flow, run_id)}
+    changed = {name for name in graph.steps if recorded_code.get(name) != graph[name].code}
+    starts = changed | ({from_step} if from_step else set())
+    rerun = set(starts).union(*(graph.descendants(name) for name in starts))
+    by_name = {name: obj for seen in context.values() for name, obj in seen.items()}
     return Resume(
         tasks=finished,
         parents={r.task_id: r.data_task_id for r in records},
         rerun=rerun,
         context=context,
+        context_by_name=by_name,
     )

@@ -257,6 +257,7 @@ class Runner:
         # A resumed task sees the context its first attempt saw, not today's notebook.
         if self.resume is not None:
             recorded = self.resume.context.get((task.step, task.path), {}).get(name)
+            recorded = recorded or self.resume.context_by_name.get(name)
             if recorded is not None:
                 return recorded
         cached = self._context.get(name)
@@ -334,9 +335,18 @@ class Runner:
         return self._committed(attempt, visible)
 
     def fail(self, attempt: Attempt, result: TaskResult) -> NbflowError:
+        # What the failed task saw beyond its parents (context, its foreach element) is kept,
+        # so that resume restores it and `%flow load` can replay the task.
+        seen = dict(attempt.context)
+        task, spec = attempt.planned, self.graph[attempt.planned.step]
+        if task.has_item:
+            seen[spec.foreach_as] = self.save(task.item)
+            seen["item_index"] = self.save(task.path[-1])
         self.store.meta.commit_task(
             attempt.task_id,
             status="failed",
+            objects=list(seen.values()),
+            artifacts=[(name, obj.key, "context") for name, obj in seen.items()],
             stdout=result.stdout,
             stderr=result.stderr,
             error=result.error,
@@ -398,5 +408,6 @@ class Resume:
 
     tasks: dict[tuple[str, tuple[int, ...]], TaskRecord]  # finished tasks by (step, path)
     parents: dict[int, int]  # origin-run task id -> the task that computed it
-    rerun: set[str]  # steps to run again whatever happened (--from and below)
+    rerun: set[str]  # steps to run again whatever happened (--from, changed code, and below)
     context: dict[tuple[str, tuple[int, ...]], dict[str, Stored]]
+    context_by_name: dict[str, Stored]  # for tasks that never ran: what the run recorded

@@ -119,7 +119,8 @@ class Schedule:
             return
         payload = runner.payload(attempt, inline=not self.executor.in_process)
         key = runner.cache_key(attempt, payload)
-        origin = meta.cached_task(runner.flow, task.step, key) if key else None
+        forced = runner.resume is not None and task.step in runner.resume.rerun
+        origin = meta.cached_task(runner.flow, task.step, key) if key and not forced else None
         if origin is not None:
             self._release(grant)
             attempt.task_id = self._task_row(

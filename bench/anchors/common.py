@@ -92,9 +92,12 @@ def metaflow_flow(
         yield home, path
 
 
-def run_flow(home: Path, flow_file: Path, *run_args: str, timeout: float = 3600) -> float:
-    """`python flow.py --no-pylint run ARGS` with the anchors venv; returns wall seconds."""
-    cmd = [anchors_python(), str(flow_file), "--no-pylint", "run", *run_args]
+def run_flow(
+    home: Path, flow_file: Path, *run_args: str, command: str = "run", timeout: float = 3600
+) -> float:
+    """`python flow.py --no-pylint run ARGS` (or another command: `resume`) with the anchors
+    venv; returns wall seconds. A non-zero exit raises BenchError (with the output's tail)."""
+    cmd = [anchors_python(), str(flow_file), "--no-pylint", command, *run_args]
     return run_timed(cmd, env=metaflow_env(home), cwd=home, timeout=timeout)[0]
 
 
