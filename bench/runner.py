@@ -33,6 +33,10 @@ QUOTED = {
 TARGETS = {
     "linear": 0.050,
     "foreach": 2.0,
+    "foreach_processes": 3.0,
+    "cpu_speedup": 1.8,
+    "resume_overhead": 0.050,
+    "cache_hit_per_task": 0.005,
     "persist_x_np_save": 3.0,
     "load_x_np_load": 2.0,
     "import": 0.15,
@@ -57,8 +61,16 @@ def jobs(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         ("np_io", [py, str(a / "np_io.py"), "--json"]),
         ("imports", [py, str(a / "imports.py"), "--json"]),
         ("mf_list", [py, str(a / "mf_list.py"), "--json"]),
+        ("mf_resume", [py, str(a / "mf_resume.py"), "--json"]),
         ("nb_linear", [py, str(k / "nb_linear.py"), "--json"]),
         ("nb_foreach", [py, str(k / "nb_foreach.py"), "--json"]),
+        (
+            "nb_foreach_proc",
+            [py, str(k / "nb_foreach.py"), "--json", "--executor", "processes", "--workers", "2"],
+        ),
+        ("nb_cpu", [py, str(k / "nb_cpu.py"), "--json"]),
+        ("nb_resume", [py, str(k / "nb_resume.py"), "--json"]),
+        ("nb_cache", [py, str(k / "nb_cache.py"), "--json"]),
         ("nb_array", [py, str(k / "nb_array.py"), "--json"]),
         ("nb_startup", [py, str(k / "nb_startup.py"), "--json"]),
         ("nb_runs_list", [py, str(k / "nb_runs_list.py"), "--json"]),
@@ -123,6 +135,24 @@ def ok(res: dict[str, Any]) -> bool:
     return bool(res) and "_error" not in res
 
 
+def foreach_anchor(
+    mff: dict[str, Any] | None, args: argparse.Namespace
+) -> tuple[float | None, str]:
+    """Metaflow's 1,000-element foreach: (seconds, how it is shown): measured, extrapolated
+    from N=100, or quoted from ANCHORS.md under --quick."""
+    if args.quick or mff is None:
+        anchor_s = QUOTED["metaflow_foreach_1000_s"]
+        return anchor_s, f"Metaflow ~{fs(anchor_s)} (quoted, ANCHORS.md; not run: --quick)"
+    if ok(mff) and not mff["extrapolated"]:
+        return mff["est_1000_s"], f"Metaflow {fs(mff['est_1000_s'])} (N=1,000 measured)"
+    if ok(mff):
+        return mff["est_1000_s"], (
+            f"Metaflow {fs(mff['est_1000_s'])} (extrapolated from N={mff['n']}: "
+            f"{fs(mff['per_element_s'])}/element × 1,000)"
+        )
+    return None, "error"
+
+
 def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[str]]:
     out: list[list[str]] = []
 
@@ -141,28 +171,63 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
         nbl["run_s"] <= TARGETS["linear"] if ok(nbl) else None,
     )
 
-    mff, nbf = r.get("mf_foreach"), r.get("nb_foreach", {})
-    if args.quick or mff is None:
-        anchor_s = QUOTED["metaflow_foreach_1000_s"]
-        anchor = f"Metaflow ~{fs(anchor_s)} (quoted, ANCHORS.md; not run: --quick)"
-    elif ok(mff) and not mff["extrapolated"]:
-        anchor_s = mff["est_1000_s"]
-        anchor = f"Metaflow {fs(anchor_s)} (N=1,000 measured)"
-    elif ok(mff):
-        anchor_s = mff["est_1000_s"]
-        anchor = (
-            f"Metaflow {fs(anchor_s)} (extrapolated from N={mff['n']}: "
-            f"{fs(mff['per_element_s'])}/element × 1,000)"
+    anchor_s, anchor = foreach_anchor(r.get("mf_foreach"), args)
+    for key, executor, target in (
+        ("nb_foreach", "", "foreach"),
+        ("nb_foreach_proc", ", processes executor, 2 workers", "foreach_processes"),
+    ):
+        nbf = r.get(key, {})
+        add(
+            f"foreach over {nbf.get('n', 1000):,} trivial elements + join{executor}, `%flow run`",
+            fs(nbf["run_s"]) if ok(nbf) else "error",
+            f"≤ {fs(TARGETS[target])}",
+            anchor,
+            fratio(anchor_s, nbf.get("run_s")) if ok(nbf) else "—",
+            nbf["run_s"] <= TARGETS[target] if ok(nbf) else None,
+        )
+
+    cpu = r.get("nb_cpu", {})
+    if ok(cpu):
+        add(
+            f"{cpu['elements']} CPU-bound elements (~{fs(cpu['element_s'])} each), processes "
+            f"executor, {cpu['workers']} workers, {cpu['cores']} cores",
+            f"{fs(cpu['processes_s'])} ({cpu['max_concurrent']} tasks at once, "
+            f"{fs(cpu['overlap_s'])} overlapped)",
+            f"≥ {TARGETS['cpu_speedup']}× faster than the kernel executor",
+            f"nbflow kernel executor {fs(cpu['kernel_s'])} (plain Pool({cpu['workers']}) "
+            f"{fs(cpu['pool_s'])}: {cpu['pool_speedup']:.2f}×)",
+            f"{cpu['speedup']:.2f}×",
+            cpu["speedup"] >= TARGETS["cpu_speedup"],
         )
     else:
-        anchor_s, anchor = None, "error"
+        add("16 CPU-bound elements, processes vs kernel executor", "error", "", "—", "—", None)
+
+    nbr_, mfr_ = r.get("nb_resume", {}), r.get("mf_resume", {})
     add(
-        f"foreach over {nbf.get('n', 1000):,} trivial elements + join, `%flow run`",
-        fs(nbf["run_s"]) if ok(nbf) else "error",
-        f"≤ {fs(TARGETS['foreach'])}",
-        anchor,
-        fratio(anchor_s, nbf.get("run_s")) if ok(nbf) else "—",
-        nbf["run_s"] <= TARGETS["foreach"] if ok(nbf) else None,
+        "`%flow resume` of a 5-step flow failed at step 4: overhead beyond re-running 4 and 5",
+        f"{fs(nbr_['overhead_s'])} (whole resume {fs(nbr_['resume_s'])})" if ok(nbr_) else "error",
+        f"≤ {fs(TARGETS['resume_overhead'])}",
+        f"Metaflow `resume` {fs(mfr_['resume_s'])}" if ok(mfr_) else "error",
+        (fratio(mfr_["resume_s"], nbr_["resume_s"]) + " (whole resume)")
+        if ok(mfr_) and ok(nbr_)
+        else "—",
+        nbr_["overhead_s"] <= TARGETS["resume_overhead"] if ok(nbr_) else None,
+    )
+
+    nbc = r.get("nb_cache", {})
+    add(
+        f"cache hit, per task: 2nd `%flow run` of a {nbc.get('n', 200)}-element foreach, "
+        "all `cached`",
+        (
+            f"{fs(nbc['per_task_s'])}/task ({fs(nbc['cached_run_s'])} for {nbc['tasks']} "
+            f"tasks; 1st run {fs(nbc['first_run_s'])})"
+        )
+        if ok(nbc)
+        else "error",
+        f"≤ {fs(TARGETS['cache_hit_per_task'])}/task",
+        "— (Metaflow has no cache)",
+        "—",
+        nbc["per_task_s"] <= TARGETS["cache_hit_per_task"] if ok(nbc) else None,
     )
 
     mfa, nba = r.get("mf_array", {}), r.get("nb_array", {})
@@ -309,6 +374,14 @@ DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ),
     ),
     (
+        "mf_resume",
+        lambda x: (
+            f"Metaflow resume (5 steps, step 4 failed): runs "
+            f"{', '.join(fs(v) for v in x['resume_runs_s'])}; the failing run "
+            f"{fs(x['failing_run_s'])}"
+        ),
+    ),
+    (
         "imports",
         lambda x: (
             f"imports (anchors venv, whole process): pass {fs(x['pass_s'])}, metaflow "
@@ -329,6 +402,43 @@ DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
             f"nbflow foreach: runs {', '.join(fs(v) for v in x['runs_s'])}; "
             f"{fs(x['per_element_s'])} per element; {fbytes(x['bytes_per_run'])} and "
             f"{x['files_per_run']:.0f} files per run; tasks {x['task_statuses']}"
+        ),
+    ),
+    (
+        "nb_foreach_proc",
+        lambda x: (
+            f"nbflow foreach, processes executor ({x['workers']} workers): runs "
+            f"{', '.join(fs(v) for v in x['runs_s'])}; {fs(x['per_element_s'])} per element; "
+            f"tasks {x['task_statuses']}"
+        ),
+    ),
+    (
+        "nb_cpu",
+        lambda x: (
+            f"nbflow CPU-bound: spin({x['spin_n']:,}) calibrated to {fs(x['element_s'])}; "
+            f"kernel executor runs {', '.join(fs(v) for v in x['kernel_runs_s'])}; processes "
+            f"{', '.join(fs(v) for v in x['processes_runs_s'])}; plain Pool "
+            f"{', '.join(fs(v) for v in x['pool_runs_s'])}; median processes run: tasks busy "
+            f"{fs(x['busy_s'])}, 2+ at once {fs(x['overlap_s'])}, sum of task times "
+            f"{fs(x['sum_task_s'])}; the kernel's own CPU during it "
+            f"{fs(x['kernel_cpu_during_processes_s'])}; load average {x['loadavg_1min']:.2f}"
+        ),
+    ),
+    (
+        "nb_resume",
+        lambda x: (
+            f"nbflow resume: {fs(x['resume_s'])} whole, re-run tasks' own time "
+            f"{fs(x['rerun_tasks_s'])}, overhead {fs(x['overhead_s'])} (runs "
+            f"{', '.join(fs(v) for v in x['overhead_runs_s'])}); the failing `%flow run` "
+            f"{fs(x['failing_run_s'])}; resumed run's tasks {x['task_statuses']}"
+        ),
+    ),
+    (
+        "nb_cache",
+        lambda x: (
+            f"nbflow cache: {x['tasks']} tasks; first run {fs(x['first_run_s'])} "
+            f"({fs(x['first_per_task_s'])}/task, {x['first_task_statuses']}); cached runs "
+            f"{', '.join(fs(v) for v in x['cached_runs_s'])} ({x['task_statuses']})"
         ),
     ),
     (

@@ -50,7 +50,7 @@ def c(self):
 
 CHECK = """
 run = Flow("ResumeFlow").latest_run
-print(json.dumps({"id": run.id, "successful": run.successful, "x": run.data.x}))
+print(json.dumps({"id": run.pathspec, "successful": run.successful, "x": run.data.x}))
 """
 
 

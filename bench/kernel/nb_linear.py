@@ -45,9 +45,11 @@ def main() -> None:
 
         x = Flow(FLOW).latest_run.data.x
         # every task really ran (`done`; not `cached`: the cross-run cache is off)
-        if x != STEPS - 1 or check["run_status"] != "done" or check["task_statuses"] != {
-            "done": STEPS
-        }:
+        if (
+            x != STEPS - 1
+            or check["run_status"] != "done"
+            or check["task_statuses"] != {"done": STEPS}
+        ):
             raise SystemExit(f"wrong result: x={x!r}, {check}")
         log(
             f"nbflow linear {STEPS} steps: %flow run median {median(times) * 1e3:.1f} ms "
