@@ -94,7 +94,10 @@ class Runner:
     record_displays: Callable[[], AbstractContextManager[list[dict[str, Any]]]] = nullcontext_list
     format_traceback: FormatTraceback | None = None
     notes: Callable[[str], None] = _print_note
-    use_cache: bool = False  # full runs reuse earlier identical tasks; a step cell never does
+    # A full run (%flow run, resume) reuses earlier identical tasks (when `use_cache`) and
+    # admits tasks by their --resources; a step cell run by hand always runs, at once.
+    full_run: bool = False
+    use_cache: bool = True
     resume: Resume | None = None
     tasks_of: dict[str, list[TaskRef]] = field(default_factory=dict)
     visible: dict[int, dict[str, str]] = field(default_factory=dict)
@@ -249,7 +252,7 @@ class Runner:
 
     def cache_key(self, attempt: Attempt, payload: TaskPayload) -> str | None:
         spec = self.graph[attempt.planned.step]
-        if not (self.use_cache and spec.cache):
+        if not (self.full_run and self.use_cache and spec.cache):
             return None
         return cache_key(payload, self.prepared[spec.name].spec)
 

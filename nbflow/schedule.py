@@ -42,7 +42,9 @@ class Schedule:
         self.remaining: dict[str, int] = {}
         self.failures: list[NbflowError] = []
         self.pool: ResourcePool | None = None
-        if not self.executor.in_process:
+        if runner.full_run:
+            # On every executor: in the kernel, where tasks run one at a time, this still
+            # gives a GPU task its own devices only.
             from nbflow.resources import Machine, ResourcePool
 
             self.pool = ResourcePool(Machine.detect())

@@ -114,7 +114,7 @@ class Session:
         self.store.meta.save_steps(self.flow, runner.run_id, self._step_rows(steps))
         self.store.meta.reopen_run(self.flow, runner.run_id)
         self.working = runner
-        runner.use_cache = False  # a step cell run by hand always runs
+        runner.full_run = False
         try:
             runner.run_steps([spec.name], first=planned)
         except BaseException:
@@ -243,7 +243,7 @@ class Session:
         meta = self.store.meta
         meta.save_steps(self.flow, runner.run_id, self._step_rows(self.graph.steps))
         self.working = runner
-        runner.use_cache = self.config.cache == "on"
+        runner.full_run, runner.use_cache = True, self.config.cache == "on"
         kernel_executor = runner.executor
         runner.executor = make_executor(
             executor or self.config.executor, workers or self.config.worker_count, runner
