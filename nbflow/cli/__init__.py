@@ -1,0 +1,48 @@
+"""The `nbflow` command. Each group of subcommands lives in its own module, which adds its
+parsers with `add_commands(subparsers)` and handles them with `run_<command>(args) -> int`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nbflow.exceptions import NbflowError
+
+DESCRIPTION = """\
+nbflow turns notebook cells into a versioned pipeline. Mark cells with %%step, run them in
+Jupyter, and every run is kept in the datastore (.nbflow/ beside the notebook, or
+$NBFLOW_DATASTORE).
+
+examples:
+  nbflow run notebooks/quickstart.ipynb     execute a notebook headless as one run
+  nbflow runs quickstart                    list the runs of flow 'quickstart'
+  nbflow show quickstart/3 --json           one run, its steps and tasks, as JSON
+"""
+
+COMMAND_MODULES = ("nbflow.cli.execute", "nbflow.cli.browse")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="nbflow", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.add_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except NbflowError as error:
+        print(f"nbflow: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nbflow: interrupted", file=sys.stderr)
+        return 130
+    return code

@@ -1,0 +1,5 @@
+import sys
+
+from nbflow.cli import main
+
+sys.exit(main())
