@@ -1,84 +1,267 @@
-"""Run a whole notebook headless in a fresh kernel; report the runs it made.
+"""Run a whole notebook headless, with papermill, in a fresh kernel, as one isolated run.
 
-Uses nbclient for now. (Issue 03 moves this to papermill for parameters and sweeps.)
+The kernel learns what this execution is about through environment variables (nbflow's
+session reads them): the parameter overrides, tags, an id that marks the runs it makes, and,
+for a parallel executor or a resume, that step cells only register and a last cell runs the
+whole flow. The executed notebook is stored with the run.
 """
 
 from __future__ import annotations
 
-import subprocess
+import json
+import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nbflow.config import Config
+from nbflow.exceptions import NbflowError
 from nbflow.metadata import RunRecord
-from nbflow.storage import open_store
+from nbflow.params import parse_value
+from nbflow.storage import Store, open_store
 
 Progress = Callable[[int, int, str], None]
+
+# The environment a headless kernel reads (see nbflow.session.Session.from_environment).
+PARAMS, TAGS, LAUNCHER, DEFERRED, FULL_RUN = (
+    "NBFLOW_PARAMS", "NBFLOW_TAGS", "NBFLOW_LAUNCHER", "NBFLOW_DEFERRED", "NBFLOW_FULL_RUN",
+)  # fmt: skip
+
+
+@dataclass
+class Execution:
+    """What to run and how."""
+
+    notebook: Path
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    executor: str | None = None
+    workers: int | None = None
+    output: Path | None = None
+    timeout: int | None = None  # per cell
+    resume_run: int | None = None  # resume this run (or the latest failed one: 0)
+    resume_from: str | None = None
+    progress: Progress | None = None
 
 
 @dataclass
 class HeadlessResult:
-    notebook: Any  # the executed nbformat notebook
     runs: list[RunRecord]
-    error: Exception | None  # nbclient's CellExecutionError when a cell failed
+    error: str | None  # the failing cell's error, when the notebook failed
+    store: Store
 
 
-def run_notebook(
-    path: Path, *, timeout: int = 600, progress: Progress | None = None
-) -> HeadlessResult:
-    """Execute every cell of `path` in a new kernel, working directory beside the notebook."""
-    import nbformat
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    notebook = nbformat.read(path, as_version=4)
-    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
-    sockets = tempfile.TemporaryDirectory(prefix="nbflow-kernel-")
-    client = NotebookClient(
-        notebook,
-        # IPC sockets in a temporary folder: a local kernel needs no TCP ports (and ipykernel
-        # warns about unencrypted TCP).
-        km=KernelManager(
-            kernel_name="python3", transport="ipc", ip=str(Path(sockets.name) / "kernel")
-        ),
-        timeout=timeout,
-        resources={"metadata": {"path": str(path.parent.resolve())}},
-    )
-    if progress is not None:
-        report = progress
-
-        def on_cell_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
-            done = code_cells.index(cell) + 1 if cell in code_cells else 0
-            first_line = cell.source.splitlines()[0] if cell.source else ""
-            report(done, len(code_cells), first_line)
-
-        client.on_cell_executed = on_cell_executed
-    started = time.time()
-    error: Exception | None = None
-    try:
-        # The kernel process's own log lines are not the notebook's output: keep them quiet.
-        client.execute(stderr=subprocess.DEVNULL)
-    except CellExecutionError as failure:
-        error = failure
-    finally:
-        sockets.cleanup()
+def run_notebook(execution: Execution) -> HeadlessResult:
+    """Execute the notebook in a new kernel beside it; return the runs it made."""
+    path = execution.notebook
+    _check_notebook(path)
+    launcher = uuid.uuid4().hex
     store = open_store(config_beside(path))
-    return HeadlessResult(notebook, store.meta.runs_since(started), error)
+    error: str | None = None
+    with tempfile.TemporaryDirectory(prefix="nbflow-run-") as scratch:
+        executed = Path(scratch) / path.name
+        source = _with_final_cell(path, execution, Path(scratch) / f"input-{path.name}")
+        with _kernel_environment(execution, launcher, store):
+            try:
+                _execute(source, executed, execution)
+            except Exception as failure:  # papermill's cell error, or a dead kernel
+                error = _describe_failure(failure)
+            finally:
+                runs = _settle(store, launcher, executed)
+        if execution.output is not None and executed.exists():
+            _write_output(executed, execution.output, path)
+    return HeadlessResult(runs, error, store)
 
 
 def config_beside(path: Path) -> Config:
-    # The kernel ran beside the notebook, so its default datastore is `.nbflow/` there.
+    # The kernel runs beside the notebook, so its default datastore is `.nbflow/` there.
     config = Config.from_env()
     if not config.datastore:
         config = config.updated(datastore=str(path.parent.resolve() / ".nbflow"))
     return config
 
 
+def _check_notebook(path: Path) -> None:
+    if not path.is_file():
+        raise NbflowError(f"no notebook at {path}. Give the path of an .ipynb file.")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(content, dict) and "cells" in content
+    except (ValueError, AssertionError, UnicodeDecodeError):
+        raise NbflowError(
+            f"{path} is not a Jupyter notebook (expected .ipynb JSON with 'cells')."
+        ) from None
+
+
+def _with_final_cell(path: Path, execution: Execution, copy: Path) -> Path:
+    """With a parallel executor or a resume, step cells only register; a last cell runs."""
+    final = _final_command(execution)
+    if final is None:
+        return path
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    cell = nbformat.v4.new_code_cell(final)
+    cell.metadata["tags"] = ["nbflow-run"]
+    notebook.cells.append(cell)
+    nbformat.write(notebook, copy)
+    return copy
+
+
+def _final_command(execution: Execution) -> str | None:
+    workers = f" --workers {execution.workers}" if execution.workers else ""
+    if execution.resume_run is not None:
+        run = f" {execution.resume_run}" if execution.resume_run else ""
+        start = f" --from {execution.resume_from}" if execution.resume_from else ""
+        executor = f" --executor {execution.executor}" if execution.executor else ""
+        return f"%flow resume{run}{start}{executor}{workers}"
+    if execution.executor and execution.executor != "kernel":
+        return f"%flow run --executor {execution.executor}{workers}"
+    return None
+
+
+@contextmanager
+def _kernel_environment(execution: Execution, launcher: str, store: Store) -> Iterator[None]:
+    env = {
+        PARAMS: json.dumps(execution.params),
+        TAGS: json.dumps(execution.tags),
+        LAUNCHER: launcher,
+        FULL_RUN: "1",
+        "NBFLOW_DATASTORE": str(store.root),
+    }
+    if _final_command(execution) is not None:
+        env[DEFERRED] = "1"
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _execute(source: Path, executed: Path, execution: Execution) -> None:
+    import papermill
+
+    # The kernel reads overrides from NBFLOW_PARAMS (%%params applies them); papermill's own
+    # injection is for notebooks that tag a plain cell `parameters`, as papermill users do.
+    tagged = _has_parameters_cell(source)
+    extra: dict[str, Any] = {"kernel_manager_class": _quiet_kernel_manager()}
+    if execution.progress is not None:
+        extra["on_cell_executed"] = _progress_hook(source, execution.progress, injected=tagged)
+    papermill.execute_notebook(
+        str(source),
+        str(executed),
+        parameters=(execution.params or None) if tagged else None,
+        kernel_name="python3",
+        cwd=str(execution.notebook.parent.resolve()),
+        progress_bar=execution.progress is None and sys.stderr.isatty(),
+        request_save_on_cell_execute=False,  # one write at the end, not one per cell
+        execution_timeout=execution.timeout,
+        **extra,
+    )
+
+
+def _has_parameters_cell(source: Path) -> bool:
+    cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
+    return any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
+
+
+def _progress_hook(source: Path, progress: Progress, *, injected: bool) -> Callable[..., None]:
+    cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
+    total = sum(c["cell_type"] == "code" for c in cells) + injected
+    done = [0]
+
+    def on_cell_executed(cell: Any = None, **_: Any) -> None:
+        done[0] += 1
+        first_line = cell.source.splitlines()[0] if cell is not None and cell.source else ""
+        progress(done[0], total, first_line)
+
+    return on_cell_executed
+
+
+def _quiet_kernel_manager() -> type:
+    """A kernel manager on IPC sockets (no TCP ports; ipykernel warns about unencrypted TCP)
+    whose kernel process keeps its own log lines to itself: they are not the notebook's."""
+    import subprocess
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._sockets = tempfile.TemporaryDirectory(prefix="nbflow-kernel-")
+            self.transport = "ipc"
+            self.ip = str(Path(self._sockets.name) / "kernel")
+
+        async def _async_start_kernel(self, **kwargs: Any) -> None:
+            kwargs.setdefault("stderr", subprocess.DEVNULL)
+            await super()._async_start_kernel(**kwargs)
+
+        # The base class binds start_kernel to its own coroutine: point it at ours.
+        start_kernel = _async_start_kernel
+
+    return QuietKernelManager
+
+
+def _describe_failure(failure: Exception) -> str:
+    ename = getattr(failure, "ename", type(failure).__name__)
+    evalue = getattr(failure, "evalue", str(failure))
+    if ename in ("StepFailed", "ArtifactError", "StepError", "GraphError"):
+        return str(evalue)  # nbflow's own message already names the step, line and fix
+    cell = getattr(failure, "exec_count", None)
+    where = f" in cell [{cell}]" if cell is not None else ""
+    return f"{ename}{where}: {evalue}".strip()
+
+
+def _settle(store: Store, launcher: str, executed: Path) -> list[RunRecord]:
+    """The runs this execution made; any left `running` (a dead kernel) are marked failed, and
+    the executed notebook is stored with each."""
+    meta = store.meta
+    runs = meta.runs_by_launcher(launcher)
+    notebook_key = None
+    if executed.exists():
+        notebook_key = store.save(executed.read_text(encoding="utf-8")).key
+    for run in runs:
+        if run.status == "running":
+            meta.finish_run(run.flow, run.run_id, "failed")
+        if notebook_key is not None:
+            meta.set_run_notebook(run.flow, run.run_id, notebook_key)
+    return meta.runs_by_launcher(launcher)
+
+
+def _write_output(executed: Path, output: Path, source: Path) -> None:
+    if output.resolve() == source.resolve():
+        raise NbflowError(
+            f"--output {output} is the input notebook; nbflow never writes over it. "
+            "Give another path."
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(executed.read_text(encoding="utf-8"), encoding="utf-8")
+
+
 def print_progress(done: int, total: int, first_line: str) -> None:
-    print(f"  [{done}/{total}] {first_line[:70]}", file=sys.stderr, flush=True)
+    """Plain lines on a pipe; a bar that redraws itself on a terminal."""
+    if sys.stderr.isatty():
+        width = 24
+        filled = int(width * done / max(total, 1))
+        bar = "█" * filled + "·" * (width - filled)
+        sys.stderr.write(f"\r  {bar} {done}/{total} {first_line[:50]:<50}")
+        if done == total:
+            sys.stderr.write("\n")
+    else:
+        sys.stderr.write(f"  [{done}/{total}] {first_line[:70]}\n")
+    sys.stderr.flush()
+
+
+def parse_params(pairs: list[list[str]] | None) -> dict[str, Any]:
+    """`-p NAME VALUE` pairs, values read as papermill reads them."""
+    return {name: parse_value(value) for name, value in pairs or []}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shlex
@@ -21,6 +20,7 @@ from nbflow.cells import top_level_assignments
 from nbflow.config import Config
 from nbflow.exceptions import NbflowError, StepError
 from nbflow.graph import StepSpec
+from nbflow.params import parse_value
 from nbflow.runner import Runner
 from nbflow.session import Session
 
@@ -100,30 +100,18 @@ def _number(option: str, text: str, step: str, *, whole: bool = False, zero: boo
     return value
 
 
-def parse_value(text: str) -> Any:
-    """A parameter value as papermill reads one: JSON (numbers, booleans, lists) or a string."""
-    lowered = {"true": True, "false": False, "none": None}
-    if text.lower() in lowered:
-        return lowered[text.lower()]
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 @magics_class
 class FlowMagics(Magics):
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
-        self.session = Session(
-            notebook_ns=shell.user_ns,
+        self.session = Session.from_environment(
+            shell.user_ns,
             flow=_default_flow_name(shell),
             notebook=_notebook_path(shell),
             display=display,
             display_bundle=_display_bundle,
             record_displays=lambda: _recording_displays(shell),
             format_traceback=self._format_traceback,
-            param_overrides=json.loads(os.environ.get("NBFLOW_PARAMS", "{}")),
         )
 
     def _format_traceback(self, error: BaseException) -> list[str]:
@@ -142,6 +130,9 @@ class FlowMagics(Magics):
         spec = parse_step_line(line, self.shell.transform_cell(cell))
         started = time.perf_counter()
         runner = self.session.run_step_cell(spec)
+        if runner is None:
+            print(f"· {spec.name} registered: the whole flow runs at the end of the notebook")
+            return
         self._bind_outputs(runner, spec.name)
         tasks = len(runner.tasks_of[spec.name])
         print(

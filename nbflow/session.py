@@ -9,6 +9,7 @@ working run except that step and what follows it.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -43,9 +44,33 @@ class Session:
     graph: FlowGraph = field(default_factory=FlowGraph)
     params: dict[str, Any] = field(default_factory=dict)
     param_overrides: dict[str, Any] = field(default_factory=dict)
+    # Set by a headless execution (see nbflow.headless): recorded with every run it makes.
+    tags: list[str] = field(default_factory=list)
+    launcher: str | None = None
+    # Headless: step cells use the cache like a full run; with a parallel executor or a
+    # resume they only register, and a last cell runs the whole flow.
+    cells_full_run: bool = False
+    deferred: bool = False
     working: Runner | None = None
     bound_by_step: dict[str, tuple[str, Any]] = field(default_factory=dict)
     _prepared: dict[str, PreparedStep] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Overrides are parameters even where no %%params cell declares them.
+        self.params = {**self.param_overrides, **self.params}
+
+    @classmethod
+    def from_environment(cls, notebook_ns: MutableMapping[str, Any], **hooks: Any) -> Session:
+        env = os.environ
+        return cls(
+            notebook_ns=notebook_ns,
+            param_overrides=json.loads(env.get("NBFLOW_PARAMS") or "{}"),
+            tags=json.loads(env.get("NBFLOW_TAGS") or "[]"),
+            launcher=env.get("NBFLOW_LAUNCHER"),
+            cells_full_run=env.get("NBFLOW_FULL_RUN") == "1",
+            deferred=env.get("NBFLOW_DEFERRED") == "1",
+            **hooks,
+        )
 
     @property
     def store(self) -> Store:
@@ -63,7 +88,7 @@ class Session:
         """Record a `%%params` cell's values; overrides (headless runs, -p) win over defaults."""
         values = {**assigned, **{k: v for k, v in self.param_overrides.items() if k in assigned}}
         self.notebook_ns.update(values)
-        self.params = {**self.params, **values}
+        self.params = {**values, **{k: v for k, v in self.params.items() if k not in values}}
         return values
 
     def register(self, spec: StepSpec) -> PreparedStep:
@@ -98,9 +123,12 @@ class Session:
 
     # -- interactive: one step cell -------------------------------------------------------------
 
-    def run_step_cell(self, spec: StepSpec) -> Runner:
-        """Register the step and run all its tasks now, on its parents' artifacts."""
+    def run_step_cell(self, spec: StepSpec) -> Runner | None:
+        """Register the step and run all its tasks now, on its parents' artifacts (or, when
+        deferred, only register it: the whole flow runs at the end)."""
         self.register(spec)
+        if self.deferred:
+            return None
         runner = self._runner_for(spec)
         runner.graph = self.graph  # the working run sees steps registered since it began
         try:
@@ -114,7 +142,7 @@ class Session:
         self.store.meta.save_steps(self.flow, runner.run_id, self._step_rows(steps))
         self.store.meta.reopen_run(self.flow, runner.run_id)
         self.working = runner
-        runner.full_run = False
+        runner.full_run = self.cells_full_run
         try:
             runner.run_steps([spec.name], first=planned)
         except BaseException:
@@ -279,7 +307,12 @@ class Session:
     ) -> Runner:
         params = dict(self.params if params is None else params)
         run = self.store.meta.create_run(
-            self.flow, _normalized(params), notebook=self.notebook, origin_run=origin_run
+            self.flow,
+            _normalized(params),
+            tags=self.tags,
+            notebook=self.notebook,
+            origin_run=origin_run,
+            launcher=self.launcher,
         )
         return Runner(
             store=self.store,

@@ -1,78 +1,299 @@
-"""`nbflow run`: execute a notebook headless as one run."""
+"""`nbflow run`, `nbflow batch`, `nbflow resume`: notebooks executed headless, as runs."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from nbflow.exceptions import NbflowError
 
+RUN_EXAMPLE = """\
+examples:
+  nbflow run train.ipynb                               run it as it is
+  nbflow run train.ipynb -p n_estimators 300 -p lr 0.1 override %%params defaults
+  nbflow run train.ipynb --executor processes          tasks in parallel on local workers
+  nbflow run train.ipynb --output runs/train-out.ipynb keep the executed notebook there too
+"""
+BATCH_EXAMPLE = """\
+example:
+  nbflow batch train.ipynb --grid n_estimators=100,300 --grid depth=4,8 --jobs 2
+  (four runs, two at a time; prints one row per run)
+"""
+RESUME_EXAMPLE = """\
+examples:
+  nbflow resume train.ipynb                  resume the flow's latest failed run
+  nbflow resume train.ipynb --run 12 --from evaluate
+"""
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    run = commands.add_parser("run", help="execute a notebook headless in a fresh kernel")
-    run.add_argument("notebook", type=Path, help="the .ipynb file")
-    run.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
-    run.set_defaults(handler=_run)
+    run = _parser(commands, "run", "execute a notebook headless as one new run", RUN_EXAMPLE)
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="override a parameter (values read as papermill reads them)")  # fmt: skip
+    run.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
+    run.add_argument("--output", type=Path, help="also write the executed notebook here")
+    run.add_argument("--report", type=Path, help=argparse.SUPPRESS)  # used by batch
+    run.set_defaults(handler=run_run)
+
+    batch = _parser(commands, "batch", "one run per combination of parameters", BATCH_EXAMPLE)
+    batch.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2,...",
+                       help="values of one parameter (repeat for more parameters)")  # fmt: skip
+    batch.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at a time")
+    batch.add_argument("--tag", action="append", default=[], help="tag every run")
+    batch.add_argument("--json", action="store_true", help="print the table as JSON")
+    batch.set_defaults(handler=run_batch)
+
+    resume = _parser(commands, "resume", "resume a failed run of a notebook", RESUME_EXAMPLE)
+    resume.add_argument("--run", type=int, default=0, metavar="RUN_ID",
+                        help="the run to resume (default: the latest failed run)")  # fmt: skip
+    resume.add_argument("--from", dest="from_step", metavar="STEP",
+                        help="run this step and everything below it again")  # fmt: skip
+    resume.set_defaults(handler=run_resume)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _parser(commands: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=summary, epilog=example,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("notebook", type=Path, help="the .ipynb file")
+    if name != "batch":
+        parser.add_argument("--executor", choices=("kernel", "processes"), default=None,
+                            help="where tasks run (default: kernel, cell by cell)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="worker processes (default: one per core)")  # fmt: skip
+    parser.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
+                        help="time limit per cell (default: none)")  # fmt: skip
+    return parser
+
+
+# -- run and resume -------------------------------------------------------------------------
+
+
+def run_run(args: argparse.Namespace) -> int:
+    from nbflow.headless import Execution, parse_params
+
+    params = parse_params(args.parameter)
+    _warn_undeclared(args.notebook, params)
+    execution = Execution(
+        notebook=args.notebook, params=params, tags=args.tag, executor=args.executor,
+        workers=args.workers, output=args.output, timeout=args.timeout,
+    )  # fmt: skip
+    return _execute(execution, report=args.report)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    from nbflow.headless import Execution
+
+    execution = Execution(
+        notebook=args.notebook, executor=args.executor, workers=args.workers,
+        timeout=args.timeout, resume_run=args.run, resume_from=args.from_step,
+    )  # fmt: skip
+    return _execute(execution)
+
+
+def _execute(execution: Any, report: Path | None = None) -> int:
     from nbflow.client import Run
     from nbflow.headless import print_progress, run_notebook
 
-    path: Path = args.notebook
-    if not path.is_file():
-        raise NbflowError(f"no notebook at {path}. Give the path of an .ipynb file.")
-    print(f"nbflow: running {path} in a fresh kernel", file=sys.stderr)
-    result = run_notebook(path, timeout=args.timeout, progress=print_progress)
-    for record in result.runs:
-        print(describe(Run(record, store=_store_beside(path))))
+    if report is None:
+        execution.progress = print_progress
+        print(f"nbflow: running {execution.notebook} in a fresh kernel", file=sys.stderr)
+    started = time.time()
+    result = run_notebook(execution)
+    views = [Run(record, store=result.store) for record in result.runs]
+    if report is not None:
+        _write_report(report, views, result.error, time.time() - started)
+    else:
+        for view in views:
+            print(describe(view))
     if result.error is not None:
-        failed = [r for r in result.runs if r.status == "failed"]
-        where = f" (run {failed[-1].flow}/{failed[-1].run_id})" if failed else ""
-        print(f"nbflow: the notebook failed{where}:\n{_last_lines(result.error)}", file=sys.stderr)
+        _explain_failure(execution.notebook, views, result.error)
         return 1
-    if not result.runs:
+    if not views:
         print("nbflow: the notebook ran, but made no run (does it have %%step cells?)")
-        return 0
-    last = result.runs[-1]
-    store = _store_beside(path).root
-    print(
-        f"stored in {store}; read it back with "
-        f'NBFLOW_DATASTORE={store} python -c "from nbflow import Run; '
-        f"print(Run('{last.flow}/{last.run_id}'))\""
-    )
+    elif report is None:
+        last = views[-1]
+        print(f"stored in {result.store.root}; read it with: from nbflow import Run; "
+              f"Run('{last.id}')  (NBFLOW_DATASTORE={result.store.root})")  # fmt: skip
     return 0
 
 
+def _explain_failure(notebook: Path, views: list[Any], error: str) -> None:
+    failed = [v for v in views if v.status == "failed"]
+    if not failed:
+        print(f"nbflow: the notebook failed: {error}", file=sys.stderr)
+        return
+    run = failed[-1]
+    print(
+        f"nbflow: run {run.id} failed: {error}\n"
+        f"        resume it with: nbflow resume {notebook} --run {run.run_id}",
+        file=sys.stderr,
+    )
+
+
+def _warn_undeclared(notebook: Path, params: dict[str, Any]) -> None:
+    """Like papermill: a parameter the notebook does not declare is passed (and recorded),
+    with a warning."""
+    declared = _declared_params(notebook)
+    for name in params:
+        if declared is not None and name not in declared:
+            print(
+                f"nbflow: warning: parameter '{name}' is not declared by a %%params (or "
+                "'parameters'-tagged) cell; it is passed and recorded anyway",
+                file=sys.stderr,
+            )
+
+
+def _declared_params(notebook: Path) -> set[str] | None:
+    from nbflow.cells import top_level_assignments
+
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return None  # run_notebook reports a missing or broken notebook
+    declared: set[str] = set()
+    for cell in cells:
+        source = "".join(cell.get("source", []))
+        tags = cell.get("metadata", {}).get("tags", [])
+        if source.startswith("%%params") or "parameters" in tags:
+            body = source.split("\n", 1)[1] if source.startswith("%%params") else source
+            try:
+                declared |= {name for name, _ in top_level_assignments(body)}
+            except SyntaxError:
+                continue
+    return declared
+
+
 def describe(run: Any) -> str:
+    """A run as a few lines: status, steps with their tasks and time, the last step's results."""
     lines = [f"run {run.id}: {run.status} in {run.duration or 0:.2f} s, params {run.params}"]
     for step in run.steps():
         tasks = step.tasks()
         took = sum(t.duration or 0 for t in tasks)
         lines.append(f"  {step.name:<18} {len(tasks):>4} task(s)  {step.status:<7} {took:.3f} s")
-    try:
-        artifacts = run.end_step.task.artifacts
-    except NbflowError:
-        artifacts = {}
-    # The last step's own results, and the scalar results it inherited.
-    results = {
-        name: artifact.preview.get("repr")
-        for name, artifact in artifacts.items()
-        if artifact.kind == "output" or "value" in artifact.preview
-    }
+    results = scalar_results(run, previews=True)
     if results:
         lines.append("  results: " + ", ".join(f"{n} = {v}" for n, v in results.items()))
     return "\n".join(lines)
 
 
-def _store_beside(path: Path) -> Any:
-    from nbflow.headless import config_beside
-    from nbflow.storage import open_store
+def scalar_results(run: Any, *, previews: bool = False) -> dict[str, Any]:
+    """The last step's own results and the scalars it inherited, from previews (no unpickling)."""
+    try:
+        artifacts = run.end_step.task.artifacts
+    except NbflowError:
+        return {}
+    return {
+        name: artifact.preview.get("repr") if previews else artifact.preview.get("value")
+        for name, artifact in artifacts.items()
+        if ("value" in artifact.preview) or (previews and artifact.kind == "output")
+    }
 
-    return open_store(config_beside(path))
+
+def _write_report(path: Path, views: list[Any], error: str | None, seconds: float) -> None:
+    report = {
+        "runs": [v.as_dict() for v in views],
+        "results": scalar_results(views[-1]) if views else {},
+        "error": error,
+        "seconds": seconds,
+    }
+    path.write_text(json.dumps(report, default=str), encoding="utf-8")
 
 
-def _last_lines(error: Exception, count: int = 12) -> str:
-    return "\n".join(str(error).strip().splitlines()[-count:])
+# -- batch ----------------------------------------------------------------------------------
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    grid = parse_grid(args.grid)
+    combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    if args.jobs < 1:
+        raise NbflowError(f"--jobs {args.jobs}: give a number of runs at a time, 1 or more.")
+    print(f"nbflow: {len(combos)} runs of {args.notebook}, {args.jobs} at a time",
+          file=sys.stderr)  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(_one_run, args, combo) for combo in combos]
+        for future in futures:
+            rows.append(future.result())
+            done = len(rows)
+            row = rows[-1]
+            print(f"  [{done}/{len(combos)}] {row['run'] or '-'} {row['status']} {row['params']}",
+                  file=sys.stderr)  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(_table(rows))
+    failed = [r for r in rows if r["status"] != "done"]
+    if failed:
+        print(f"nbflow: {len(failed)} of {len(rows)} runs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def parse_grid(specs: list[str]) -> dict[str, list[Any]]:
+    from nbflow.params import parse_value
+
+    grid: dict[str, list[Any]] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier() or not values.strip():
+            raise NbflowError(
+                f"--grid {spec!r}: expected NAME=V1,V2,... (for example --grid depth=4,8)."
+            )
+        if name in grid:
+            raise NbflowError(f"--grid {name} is given twice; list all its values in one.")
+        grid[name] = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
+    return grid
+
+
+def _one_run(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="nbflow-batch-") as scratch:
+        report = Path(scratch) / "report.json"
+        command = [sys.executable, "-m", "nbflow.cli", "run", str(args.notebook),
+                   "--report", str(report)]  # fmt: skip
+        for name, value in params.items():
+            command += ["-p", name, json.dumps(value) if not isinstance(value, str) else value]
+        for tag in args.tag:
+            command += ["--tag", tag]
+        if args.workers:
+            command += ["--workers", str(args.workers)]
+        if args.timeout:
+            command += ["--timeout", str(args.timeout)]
+        started = time.time()
+        finished = subprocess.run(command, capture_output=True, text=True, check=False)
+        data = json.loads(report.read_text()) if report.exists() else {}
+    runs = data.get("runs") or [{}]
+    last = runs[-1]
+    error = data.get("error") or (finished.stderr.strip().splitlines() or [""])[-1]
+    return {
+        "run": last.get("id"),
+        "params": params,
+        "status": last.get("status", "failed") if finished.returncode == 0 else "failed",
+        "duration": data.get("seconds", time.time() - started),
+        "results": data.get("results", {}),
+        "error": error if finished.returncode else None,
+    }
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    names = sorted({k for r in rows for k in r["results"]})[:6]
+    header = ["run", "status", "seconds", "params", *names]
+    lines = [header]
+    for row in rows:
+        params = " ".join(f"{k}={v}" for k, v in row["params"].items())
+        results = [str(row["results"].get(n, ""))[:12] for n in names]
+        lines.append([str(row["run"] or "-"), row["status"], f"{row['duration']:.1f}", params,
+                      *results])  # fmt: skip
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))
+                     for line in lines)  # fmt: skip

@@ -15,7 +15,8 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +30,7 @@ Buffer = bytearray | mmap.mmap
 Chunk = bytes | bytearray | memoryview
 
 _KEY = re.compile(r"[0-9a-f]{8,128}")
+_TEMP = re.compile(r"[0-9a-f]{2}/\.tmp-[0-9A-Za-z_-]+")
 _FIX = "set NBFLOW_DATASTORE to a writable folder"
 
 # Below this a bytearray costs nothing to allocate (see _allocate), nor is preallocating a
@@ -52,6 +54,15 @@ class BlobStore(Protocol):
     def get(self, key: str) -> Buffer:
         """The blob's bytes; DatastoreError naming the key when it is missing."""
         ...
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    """One file of a blob store: a blob (`name` is its key) or a writer's temp file."""
+
+    name: str
+    size: int
+    modified: float  # seconds since the epoch; gc spares files younger than its grace period
 
 
 def check_key(key: str) -> str:
@@ -153,6 +164,60 @@ class LocalBlobStore:
             raise IntegrityError(f"blob {key} at {path} shrank while it was read: damaged store")
         return buffer
 
+    # -- listing and deleting, for `nbflow gc` ----------------------------------------------------
+
+    def keys(self) -> Iterator[str]:
+        """Every key stored, in key order."""
+        return (entry.name for entry in self.entries())
+
+    def entries(self) -> Iterator[BlobEntry]:
+        """Every blob with its size and modification time, in key order."""
+        return self._files(temp=False)
+
+    def temp_entries(self) -> Iterator[BlobEntry]:
+        """Writers' temp files (`<xx>/.tmp-*`): in use while a write runs, left by a killed one."""
+        return self._files(temp=True)
+
+    def delete(self, key: str) -> bool:
+        """Remove a blob; False if it was not there. Its folder stays: a writer may be in it."""
+        return _unlink(self._path(key))
+
+    def delete_temp(self, name: str) -> bool:
+        """Remove a temp file, named as `temp_entries` names it; False if it was not there."""
+        if not _TEMP.fullmatch(name):
+            raise DatastoreError(f"invalid temp file name {name!r}: expected 'xx/.tmp-...'")
+        return _unlink(self._blobs / name)
+
+    def _files(self, *, temp: bool) -> Iterator[BlobEntry]:
+        folders = (f for f in sorted(self._blobs.glob("[0-9a-f][0-9a-f]")) if f.is_dir())
+        for folder in folders:
+            for path in sorted(folder.iterdir()):
+                name = f"{folder.name}/{path.name}"
+                if temp and _TEMP.fullmatch(name):
+                    entry = _entry(path, name)
+                elif not temp and _KEY.fullmatch(folder.name + path.name):
+                    entry = _entry(path, folder.name + path.name)
+                else:
+                    continue
+                if entry is not None:
+                    yield entry
+
+
+def _entry(path: Path, name: str) -> BlobEntry | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:  # removed while we listed
+        return None
+    return BlobEntry(name, info.st_size, info.st_mtime)
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
 
 def _preallocate(fd: int, size: int) -> None:
     # Reserving the extents first makes a large write ~1.5x faster on ext4 (it is what
@@ -243,3 +308,19 @@ class MemoryBlobStore:
             return bytearray(self._blobs[check_key(key)])
         except KeyError:
             raise DatastoreError(f"blob {key} is missing from {self.url}") from None
+
+    # -- listing and deleting, for `nbflow gc` ----------------------------------------------------
+
+    def keys(self) -> Iterator[str]:
+        return iter(sorted(self._blobs))
+
+    def entries(self) -> Iterator[BlobEntry]:
+        # No modification times are kept in memory: every blob counts as old.
+        return (BlobEntry(key, len(self._blobs[key]), 0.0) for key in sorted(self._blobs))
+
+    def temp_entries(self) -> Iterator[BlobEntry]:
+        return iter(())
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            return self._blobs.pop(check_key(key), None) is not None

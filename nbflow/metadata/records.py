@@ -21,6 +21,8 @@ class RunRecord:
     tags: tuple[str, ...]
     notebook: str | None
     origin_run: int | None
+    launcher: str | None = None  # the headless execution that made it
+    notebook_key: str | None = None  # the executed notebook, stored as a value
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "tags": list(self.tags)}

@@ -28,8 +28,9 @@ CREATE TABLE IF NOT EXISTS run_ids (flow TEXT PRIMARY KEY, last INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS runs (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, status TEXT NOT NULL,
     started_at REAL NOT NULL, finished_at REAL, params TEXT NOT NULL, tags TEXT NOT NULL,
-    notebook TEXT, origin_run INTEGER,
+    notebook TEXT, origin_run INTEGER, launcher TEXT, notebook_key TEXT,
     PRIMARY KEY (flow, run_id));
+CREATE INDEX IF NOT EXISTS runs_by_launcher ON runs (launcher);
 CREATE TABLE IF NOT EXISTS steps (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
     spec TEXT NOT NULL, code TEXT NOT NULL,
@@ -55,7 +56,10 @@ TASK_COLUMNS = (
     "task_id, flow, run_id, step, status, path, parents, origin, started_at, finished_at, "
     "stdout, stderr, error, attempt, data_from, cache_key, displays"
 )
-RUN_COLUMNS = "flow, run_id, status, started_at, finished_at, params, tags, notebook, origin_run"
+RUN_COLUMNS = (
+    "flow, run_id, status, started_at, finished_at, params, tags, notebook, origin_run, "
+    "launcher, notebook_key"
+)
 
 
 class MetadataStore:
@@ -117,6 +121,7 @@ class MetadataStore:
         tags: Sequence[str] = (),
         notebook: str | None = None,
         origin_run: int | None = None,
+        launcher: str | None = None,
     ) -> RunRecord:
         """A new run with the next id of its flow.
 
@@ -130,9 +135,13 @@ class MetadataStore:
             ).fetchone()
             started = time.time()
             conn.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?)",
-                (flow, run_id, started, _json(params), _json(list(tags)), notebook, origin_run),
-            )
+                f"INSERT INTO runs ({RUN_COLUMNS}) "
+                "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL)",
+                (
+                    flow, run_id, started, _json(params), _json(list(tags)), notebook,
+                    origin_run, launcher,
+                ),
+            )  # fmt: skip
         return self.run(flow, run_id)
 
     def discard_run(self, flow: str, run_id: int) -> None:
@@ -186,6 +195,21 @@ class MetadataStore:
             (started_at,),
         ).fetchall()
         return [_run_record(row) for row in rows]
+
+    def runs_by_launcher(self, launcher: str) -> list[RunRecord]:
+        """The runs one headless execution made, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE launcher = ? ORDER BY started_at", (launcher,)
+        ).fetchall()
+        return [_run_record(row) for row in rows]
+
+    def set_run_notebook(self, flow: str, run_id: int, key: str) -> None:
+        """Keep the executed notebook (a stored value) with the run."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET notebook_key = ? WHERE flow = ? AND run_id = ?",
+                (key, flow, run_id),
+            )
 
     def flows(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT DISTINCT flow FROM runs ORDER BY flow")]
@@ -385,24 +409,74 @@ class MetadataStore:
         row = self._conn.execute("SELECT inline FROM objects WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
+    # -- garbage collection (`nbflow gc`) -------------------------------------------------------
+
+    @contextmanager
+    def exclusive(self, *, dry_run: bool = False) -> Iterator[None]:
+        """One write transaction around the calls below, so that nothing a writer commits slips
+        between reading what is referenced and deleting what is not. Writers wait for it
+        (BEGIN IMMEDIATE); a dry run is rolled back and leaves the database as it was."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("ROLLBACK" if dry_run else "COMMIT")
+
+    def task_links(self) -> list[tuple[int, str, int, tuple[int, ...]]]:
+        """Every task as (task_id, flow, run_id, the tasks it reads: parents, origin, data_from)."""
+        rows = self._conn.execute(
+            "SELECT task_id, flow, run_id, parents, origin, data_from FROM tasks"
+        ).fetchall()
+        links = []
+        for task_id, flow, run_id, parents, origin, data_from in rows:
+            reads = [*json.loads(parents), origin, data_from]
+            links.append((task_id, flow, run_id, tuple(t for t in reads if t is not None)))
+        return links
+
+    def remove_runs(self, runs: Sequence[tuple[str, int]], tasks: Sequence[int]) -> None:
+        """Delete these runs with their steps, and these tasks with their artifact rows.
+
+        Only inside `exclusive()`: the caller decides from what it read in the same transaction.
+        """
+        self._check_exclusive()
+        conn = self._conn
+        for table in ("steps", "runs"):
+            conn.executemany(f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", runs)
+        for table in ("artifacts", "tasks"):
+            conn.executemany(f"DELETE FROM {table} WHERE task_id = ?", [(t,) for t in tasks])
+
+    def remove_unreferenced_objects(self) -> list[tuple[str, int, bool]]:
+        """Delete the objects rows no artifact row references: their (key, size, inline)."""
+        self._check_exclusive()
+        rows = self._conn.execute(
+            "DELETE FROM objects WHERE key NOT IN (SELECT key FROM artifacts) "
+            "RETURNING key, size, inline IS NOT NULL"
+        ).fetchall()
+        return [(key, size, bool(inline)) for key, size, inline in rows]
+
+    def referenced_keys(self) -> set[str]:
+        """The content key of every artifact row: what the datastore must keep."""
+        return {key for (key,) in self._conn.execute("SELECT DISTINCT key FROM artifacts")}
+
+    def _check_exclusive(self) -> None:
+        if not self._conn.in_transaction:
+            raise RuntimeError("garbage collection deletes rows only inside exclusive()")
+
 
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=repr)
 
 
 def _run_record(row: Sequence[Any]) -> RunRecord:
-    flow, run_id, status, started, finished, params, tags, notebook, origin = row
+    flow, run_id, status, started, finished, params, tags, notebook, origin = row[:9]
+    launcher, notebook_key = row[9:]
     return RunRecord(
-        flow,
-        run_id,
-        status,
-        started,
-        finished,
-        json.loads(params),
-        tuple(json.loads(tags)),
-        notebook,
-        origin,
-    )
+        flow, run_id, status, started, finished, json.loads(params), tuple(json.loads(tags)),
+        notebook, origin, launcher, notebook_key,
+    )  # fmt: skip
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:

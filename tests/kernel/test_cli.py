@@ -34,7 +34,7 @@ def test_the_example_notebook_runs_headless_and_is_readable(tmp_path: Path) -> N
     assert "run quickstart/1: done" in done.stdout
     assert "train                 5 task(s)  done" in done.stdout
     assert "best_alpha = 1.0" in done.stdout
-    assert "[8/8]" in done.stderr  # progress, cell by cell
+    assert "[7/7]" in done.stderr  # progress, cell by cell
     assert (tmp_path / ".nbflow" / "metadata.sqlite").exists()  # beside the notebook
     store = tmp_path / ".nbflow"
     runs = json.loads(nbflow("runs", "quickstart", "--json", cwd=REPO, store=store).stdout)
@@ -59,7 +59,8 @@ def test_a_failing_notebook_exits_non_zero_naming_the_run(tmp_path: Path) -> Non
     failed = nbflow("run", "broken.ipynb", cwd=tmp_path)
     assert failed.returncode == 1
     assert "run broken/1: failed" in failed.stdout
-    assert "the notebook failed (run broken/1)" in failed.stderr
+    assert "run broken/1 failed: step 'divide' failed at cell line 2" in failed.stderr
+    assert "nbflow resume broken.ipynb --run 1" in failed.stderr
     assert "ZeroDivisionError" in failed.stderr
 
 
