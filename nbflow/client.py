@@ -105,6 +105,17 @@ class Run:
         return self.status == "done"
 
     @property
+    def notebook(self) -> dict[str, Any] | None:
+        """The executed notebook, for a run made headless (`nbflow run`); else None."""
+        key = self._record.notebook_key
+        if key is None:
+            return None
+        import json
+
+        notebook: dict[str, Any] = json.loads(self._store.load(key))
+        return notebook
+
+    @property
     def duration(self) -> float | None:
         r = self._record
         return None if r.finished_at is None else r.finished_at - r.started_at
