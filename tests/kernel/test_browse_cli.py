@@ -20,7 +20,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbflow import Run
-from nbflow.datastore import key_of
+from nbflow.datastore import encode
 from nbflow.magics import load_ipython_extension
 from nbflow.storage import Store, open_store
 
@@ -76,9 +76,7 @@ def as_json(store: Path, *args: str) -> Any:
 
 
 def blob_key(text: str) -> str:
-    from nbflow.datastore import encode
-
-    return key_of(b"".join(encode(text).chunks))
+    return encode(text).key
 
 
 def blob_files(store: Path) -> set[str]:
@@ -146,21 +144,36 @@ def test_compare_json_marks_differing_params_and_changed_artifacts(store: Path) 
     assert (first["id"], second["id"]) == ("demo/1", "demo/2")
     assert (first["params"], second["params"]) == ({"n": 1}, {"n": 2})
     assert (first["results"]["score"], second["results"]["score"]) == (0.1, 0.2)
-    assert first["differs"] == {"params": ["n"], "results": ["score"], "artifacts": ["own", "score"]}
+    assert first["differs"] == {
+        "params": ["n"],
+        "results": ["score"],
+        "artifacts": ["own", "score"],
+    }
     assert second["artifacts"]["own"]["changed"] and not second["artifacts"]["shared"]["changed"]
     assert first["artifacts"]["shared"]["key"] == second["artifacts"]["shared"]["key"]
     assert set(first["step_durations"]) == {"start", "end"}
 
 
 def test_compare_prints_runs_side_by_side_with_differences_marked(store: Path) -> None:
-    rows = {line.split()[0] if not line.startswith("*") else "* " + line.split()[1]: line
-            for line in ok(store, "compare", "demo/1", "demo/3").splitlines() if line.strip()}  # fmt: skip
-    assert rows[""] if "" in rows else True
-    assert rows["* score"].split()[-2:] == ["0.1", "1.1"]
-    assert rows["* label"].split()[-2:] == ["'x'", "'y'"]
-    assert "shared" in rows and "own" in rows  # the same in both: not marked
-    assert "n" in rows  # the same parameter: not marked
-    assert "step" in rows and "start" in rows
+    text = ok(store, "compare", "demo/1", "demo/3")
+    assert text.splitlines()[0].split() == ["demo/1", "demo/3"]
+    assert row(text, "score") == ["*", "score", "0.1", "1.1"]
+    assert row(text, "label") == ["*", "label", "'x'", "'y'"]
+    assert row(text, "n") == ["n", "1", "1"]  # the same in both runs: not marked
+    assert row(text, "shared")[0] == "shared"
+    assert row(text, "own")[0] == "own"  # demo/3 reuses demo/1's value
+    titles = [line for line in text.splitlines() if line[:1].isalpha()]
+    assert titles == ["parameters", "results", "artifacts", "step durations"]
+    assert text.rstrip().endswith("* differs between the runs")
+
+
+def row(text: str, name: str) -> list[str]:
+    """The words of the table row for `name` (with its * mark, if any)."""
+    for line in text.splitlines():
+        words = line.split()
+        if name in words[:2] and line[:1] in " *":
+            return words
+    raise AssertionError(f"no row {name!r} in:\n{text}")
 
 
 # -- gc -----------------------------------------------------------------------------------------
@@ -183,19 +196,21 @@ def test_gc_keeps_exactly_what_the_remaining_runs_reference(store: Path) -> None
     assert as_json(store, "show", "demo/3")["steps"][0]["tasks"][0]["artifacts"]
 
 
-def test_gc_by_default_removes_no_run_only_old_unreferenced_blobs(store: Path) -> None:
+def test_gc_by_default_removes_no_run_only_old_unreferenced_files(store: Path) -> None:
     blobs = open_store().values.blobs
     stray, fresh = "0" * 32, "1" * 32
     blobs.put(stray, [b"left by a crashed writer"])
+    abandoned = store / "blobs" / "00" / ".tmp-123-abc"
+    abandoned.write_bytes(b"a write killed long ago")
     age_files(store)
     blobs.put(fresh, [b"stored, its task not committed yet"])
-    temp = store / "blobs" / "00" / ".tmp-123-abc"
-    temp.write_bytes(b"half written")
+    writing = store / "blobs" / "00" / ".tmp-456-def"
+    writing.write_bytes(b"being written")
     before = blob_files(store)
     out = ok(store, "gc")
     assert len(as_json(store, "runs")) == 3
     assert blob_files(store) == before - {stray}  # the fresh one is within the grace period
-    assert temp.exists()  # a write may still be running
+    assert writing.exists() and not abandoned.exists()
     assert "kept 1 unreferenced blob" in out
 
 
@@ -227,7 +242,9 @@ def write_running_run(store: Store) -> Any:
     run = meta.create_run("demo", {"n": 9})
     task_id = meta.start_task("demo", run.run_id, "start", (), ())
     value = store.save("w" * BIG)
-    meta.commit_task(task_id, status="done", objects=[value], artifacts=[("own", value.key, "output")])
+    meta.commit_task(
+        task_id, status="done", objects=[value], artifacts=[("own", value.key, "output")]
+    )
     return run
 
 
@@ -260,9 +277,7 @@ def test_gc_of_one_flow_leaves_the_other_flows_runs(store: Path) -> None:
         (["gc", "--flow", "nope"], "no flow 'nope'"),
     ],
 )
-def test_bad_input_is_one_clear_line_and_exit_1(
-    store: Path, args: list[str], message: str
-) -> None:
+def test_bad_input_is_one_clear_line_and_exit_1(store: Path, args: list[str], message: str) -> None:
     done = nbflow(store, *args)
     assert done.returncode == 1
     assert done.stdout == ""
