@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -77,3 +79,21 @@ def _choice(key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise NbflowError(f"{key} must be one of {', '.join(choices)}, not {value!r}.")
     return value
+
+
+@contextmanager
+def temporary_environment(env: dict[str, str] | None) -> Iterator[None]:
+    """Set `env` in os.environ for a while (a task, a headless kernel), then restore it."""
+    if not env:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -9,17 +9,15 @@ whole flow. The executed notebook is stored with the run.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbflow.config import Config
+from nbflow.config import Config, temporary_environment
 from nbflow.exceptions import NbflowError
 from nbflow.metadata import RunRecord
 from nbflow.params import parse_value
@@ -66,7 +64,7 @@ def run_notebook(execution: Execution) -> HeadlessResult:
     with tempfile.TemporaryDirectory(prefix="nbflow-run-") as scratch:
         executed = Path(scratch) / path.name
         source = _with_final_cell(path, execution, Path(scratch) / f"input-{path.name}")
-        with _kernel_environment(execution, launcher, store):
+        with temporary_environment(_kernel_environment(execution, launcher, store)):
             try:
                 _execute(source, executed, execution)
             except Exception as failure:  # papermill's cell error, or a dead kernel
@@ -125,8 +123,7 @@ def _final_command(execution: Execution) -> str | None:
     return None
 
 
-@contextmanager
-def _kernel_environment(execution: Execution, launcher: str, store: Store) -> Iterator[None]:
+def _kernel_environment(execution: Execution, launcher: str, store: Store) -> dict[str, str]:
     env = {
         PARAMS: json.dumps(execution.params),
         TAGS: json.dumps(execution.tags),
@@ -136,16 +133,7 @@ def _kernel_environment(execution: Execution, launcher: str, store: Store) -> It
     }
     if _final_command(execution) is not None:
         env[DEFERRED] = "1"
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return env
 
 
 def _execute(source: Path, executed: Path, execution: Execution) -> None:

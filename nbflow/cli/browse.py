@@ -214,7 +214,7 @@ def step_duration(step: Step) -> float | None:
     tasks = [t for t in step.tasks() if t.started_at is not None and t.finished_at is not None]
     if not tasks:
         return None
-    return max(t.finished_at for t in tasks) - min(t.started_at for t in tasks)
+    return float(max(t.finished_at for t in tasks) - min(t.started_at for t in tasks))
 
 
 def errors(run: Run) -> list[str]:
@@ -391,11 +391,13 @@ def open_run(store: Store, pathspec: str) -> Run:
 
 
 def end_artifacts(run: Run) -> dict[str, ArtifactRecord]:
-    """The artifacts of the run's last single-task step: everything it could see."""
-    try:
-        return run.end_step.task.artifacts
-    except NotFound:
-        return {}
+    """The artifacts of the run's last single-task step that succeeded: everything it could
+    see (in a failed run, what the steps before the failure made)."""
+    for step in reversed(run.steps()):
+        tasks = step.tasks()
+        if len(tasks) == 1 and tasks[0].successful:
+            return tasks[0].artifacts
+    return {}
 
 
 def results(artifacts: dict[str, ArtifactRecord]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nbflow.executors.kernel import default_format_traceback, task_environment
+from nbflow.config import temporary_environment
+from nbflow.executors.kernel import default_format_traceback
 from nbflow.task import TaskPayload, TaskResult, run_body
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class KernelExecutor:
         timeout: float | None = None,
     ) -> None:
         runner = self._runner
-        with task_environment(env), runner.record_displays() as shown:
+        with temporary_environment(env), runner.record_displays() as shown:
             result = run_body(
                 payload,
                 load=runner.load,

@@ -9,12 +9,11 @@ from __future__ import annotations
 import ast
 import io
 import linecache
-import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -101,21 +100,3 @@ def execute(
     outcome.finished_at = time.time()
     outcome.stdout, outcome.stderr = out.getvalue(), err.getvalue()
     return outcome
-
-
-@contextmanager
-def task_environment(env: dict[str, str] | None) -> Iterator[None]:
-    """Set `env` in os.environ for one task and restore the worker's own afterwards."""
-    if not env:
-        yield
-        return
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

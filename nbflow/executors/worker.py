@@ -31,8 +31,9 @@ from IPython.core.displaypub import DisplayPublisher
 from IPython.core.formatters import DisplayFormatter
 from IPython.core.interactiveshell import InteractiveShell
 
+from nbflow.config import temporary_environment
 from nbflow.datastore import ArtifactStore, LocalBlobStore
-from nbflow.executors.kernel import default_format_traceback, task_environment
+from nbflow.executors.kernel import default_format_traceback
 from nbflow.task import TaskPayload, TaskResult, run_body
 
 # A message from the executor: (task id, extra environment, cloudpickled TaskPayload),
@@ -158,7 +159,7 @@ def _run_message(
 ) -> TaskResult:
     started = time.time()
     try:
-        with task_environment(env):
+        with temporary_environment(env):
             return run_payload(payload_bytes, datastore_root)
     except BaseException as error:
         # Failures outside the step's own code (unpickling the payload, loading an input, or a

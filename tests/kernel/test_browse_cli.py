@@ -80,7 +80,8 @@ def blob_key(text: str) -> str:
 
 
 def blob_files(store: Path) -> set[str]:
-    return {p.parent.name + p.name for p in (store / "blobs").glob("*/*") if p.is_file()}
+    files = (store / "blobs").glob("*/*")
+    return {p.parent.name + p.name for p in files if p.is_file() and p.name[0] != "."}
 
 
 def age_files(store: Path, seconds: float = 2 * HOUR) -> None:
@@ -259,6 +260,42 @@ def test_gc_of_one_flow_leaves_the_other_flows_runs(store: Path) -> None:
     ok(store, "gc", "--keep-last", "0", "--flow", "demo", "--grace", "0")
     assert [r["id"] for r in as_json(store, "runs")] == ["other/1"]
     assert blob_files(store) == set()
+
+
+WRITER = """
+import sys
+from IPython.core.interactiveshell import InteractiveShell
+from nbflow.magics import load_ipython_extension
+
+shell = InteractiveShell.instance()
+load_ipython_extension(shell)
+for cell in sys.argv[2:]:
+    shell.run_cell(cell).raise_error()
+for n in range(10, 10 + int(sys.argv[1])):
+    shell.run_cell(f"%flow run -p n={n}").raise_error()
+"""
+
+
+def test_gc_is_safe_while_another_process_writes_runs(store: Path, tmp_path: Path) -> None:
+    age_files(store)
+    cells = ["%flow name demo", "%%params\nn = 1", f"%%step start\nshared = 'a' * {BIG}\n"
+             f"own = str(n) * {BIG}", "%%step end --after start\nscore = n / 10"]  # fmt: skip
+    env = {**os.environ, "NBFLOW_DATASTORE": str(store)}
+    command = [sys.executable, "-c", WRITER, "60", *cells]
+    collections = []
+    with subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE) as writer:
+        while writer.poll() is None:
+            collections.append(nbflow(store, "gc", "--keep-last", "2"))
+        _, errors = writer.communicate()
+    assert writer.returncode == 0, errors
+    assert len(collections) >= 3
+    assert all(done.returncode == 0 for done in collections), collections[-1].stderr
+    runs = as_json(store, "runs")
+    assert len(runs) >= 2 and runs[0]["params"] == {"n": 69}
+    for listed in runs:  # every run left is whole: its blobs are there, its data loads
+        run = Run(listed["id"], store=open_store())
+        assert run.data.own == str(listed["params"]["n"]) * BIG
+        assert run.data.shared == "a" * BIG
 
 
 # -- bad input and help -------------------------------------------------------------------------
