@@ -57,7 +57,7 @@ class HeadlessResult:
 def run_notebook(execution: Execution) -> HeadlessResult:
     """Execute the notebook in a new kernel beside it; return the runs it made."""
     path = execution.notebook
-    _check_notebook(path)
+    check_notebook(path)
     if execution.output is not None and execution.output.resolve() == path.resolve():
         raise NbflowError(
             f"--output {execution.output} is the input notebook; nbflow never writes over it. "
@@ -89,7 +89,7 @@ def config_beside(path: Path) -> Config:
     return config
 
 
-def _check_notebook(path: Path) -> None:
+def check_notebook(path: Path) -> None:
     if not path.is_file():
         raise NbflowError(f"no notebook at {path}. Give the path of an .ipynb file.")
     try:
@@ -155,6 +155,7 @@ def _execute(source: Path, executed: Path, execution: Execution) -> None:
         str(executed),
         parameters=(execution.params or None) if tagged else None,
         kernel_name="python3",
+        language="python",  # nbflow runs Python kernels; a notebook may not say so itself
         cwd=str(execution.notebook.parent.resolve()),
         progress_bar=execution.progress is None and sys.stderr.isatty(),
         request_save_on_cell_execute=False,  # one write at the end, not one per cell
@@ -222,7 +223,8 @@ def _settle(store: Store, launcher: str, executed: Path) -> list[RunRecord]:
     runs = meta.runs_by_launcher(launcher)
     notebook = store.save(executed.read_text(encoding="utf-8")) if executed.exists() else None
     for run in runs:
-        if run.status == "running":
+        if run.status == "running":  # the kernel died, or was stopped, mid-run
+            meta.fail_running_tasks(run.flow, run.run_id, "the kernel stopped while it ran")
             meta.finish_run(run.flow, run.run_id, "failed")
         if notebook is not None:
             meta.set_run_notebook(run.flow, run.run_id, notebook)

@@ -7,11 +7,19 @@ from typing import Any
 
 
 def parse_value(text: str) -> Any:
-    """A value as papermill reads one: a boolean, None, a number or JSON, else the string."""
-    words = {"true": True, "false": False, "none": None, "null": None}
-    if text.lower() in words:
-        return words[text.lower()]
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    """A value as papermill's `-p` reads one: True, False, None, an int, a float, else the
+    string; and, beyond papermill, a JSON list or object (`[1, 2]`, `{"a": 1}`)."""
+    words = {"True": True, "False": False, "None": None}
+    if text in words:
+        return words[text]
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text

@@ -24,8 +24,9 @@ def find_origin(meta: MetadataStore, flow: str, run_id: int | None, from_step: s
         failed = [r for r in meta.runs(flow) if r.status == "failed"]
         if not failed:
             raise NotFound(
-                f"flow '{flow}' has no failed run to resume. Name a run to re-run part of it: "
-                "%flow resume RUN_ID --from STEP."
+                f"flow '{flow}' has no failed run to resume. To re-run part of a run, name it "
+                "and where to start: `%flow resume RUN_ID --from STEP` in the notebook, or "
+                "`nbflow resume NOTEBOOK --run RUN_ID --from STEP`."
             )
         run = failed[0]
     if run.status == "done" and from_step is None:

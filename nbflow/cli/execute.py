@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,9 @@ def _explain_failure(notebook: Path, views: list[Any], error: str) -> None:
         print(f"nbflow: the notebook failed: {error}", file=sys.stderr)
         return
     run = failed[-1]
+    steps = [step.name for step in run.steps() if step.status == "failed"]
+    if steps and "step '" not in error:  # a dead kernel: say which step it was running
+        error = f"step '{steps[0]}' failed: {error}"
     print(
         f"nbflow: run {run.id} failed: {error}\n"
         f"        resume it with: nbflow resume {notebook} --run {run.run_id}",
@@ -212,21 +217,16 @@ def _write_report(path: Path, views: list[Any], error: str | None, seconds: floa
 
 
 def run_batch(args: argparse.Namespace) -> int:
+    from nbflow.headless import check_notebook
+
+    check_notebook(args.notebook)
     grid = parse_grid(args.grid)
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     if args.jobs < 1:
         raise NbflowError(f"--jobs {args.jobs}: give a number of runs at a time, 1 or more.")
     print(f"nbflow: {len(combos)} runs of {args.notebook}, {args.jobs} at a time",
           file=sys.stderr)  # fmt: skip
-    rows: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(_one_run, args, combo) for combo in combos]
-        for future in futures:
-            rows.append(future.result())
-            done = len(rows)
-            row = rows[-1]
-            print(f"  [{done}/{len(combos)}] {row['run'] or '-'} {row['status']} {row['params']}",
-                  file=sys.stderr)  # fmt: skip
+    rows = Batch(args, combos).run()
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
@@ -235,6 +235,86 @@ def run_batch(args: argparse.Namespace) -> int:
     if failed:
         print(f"nbflow: {len(failed)} of {len(rows)} runs failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+class Batch:
+    """One `nbflow run` child process per combination, N at a time. Ctrl-C stops them all."""
+
+    def __init__(self, args: argparse.Namespace, combos: list[dict[str, Any]]) -> None:
+        self.args, self.combos, self.waiting = args, combos, list(enumerate(combos))
+        self.running: dict[int, tuple[subprocess.Popen[str], Path, float]] = {}
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.scratch = Path(tempfile.mkdtemp(prefix="nbflow-batch-"))
+
+    def run(self) -> list[dict[str, Any]]:
+        try:
+            while self.waiting or self.running:
+                while self.waiting and len(self.running) < self.args.jobs:
+                    self._start(*self.waiting.pop(0))
+                self._collect()
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            self._stop_all()
+            raise
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        return [self.rows[i] for i in sorted(self.rows)]
+
+    def _start(self, index: int, params: dict[str, Any]) -> None:
+        report = self.scratch / f"report-{index}.json"
+        command = [sys.executable, "-m", "nbflow.cli", "run", str(self.args.notebook),
+                   "--report", str(report)]  # fmt: skip
+        for name, value in params.items():
+            command += ["-p", name, value if isinstance(value, str) else json.dumps(value)]
+        for tag in self.args.tag:
+            command += ["--tag", tag]
+        for option in ("workers", "timeout"):
+            if getattr(self.args, option):
+                command += [f"--{option}", str(getattr(self.args, option))]
+        # Its messages go to a file, not a pipe: a full pipe would stall the child.
+        with (self.scratch / f"stderr-{index}.txt").open("w") as log:
+            child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        self.running[index] = (child, report, time.time())
+
+    def _collect(self) -> None:
+        for index, (child, report, started) in list(self.running.items()):
+            if child.poll() is None:
+                continue
+            del self.running[index]
+            stderr = (self.scratch / f"stderr-{index}.txt").read_text()
+            self.rows[index] = _row(self.combos[index], child.returncode, report, stderr, started)
+            row = self.rows[index]
+            print(
+                f"  [{len(self.rows)}/{len(self.combos)}] {row['run'] or '-'} {row['status']} "
+                f"{row['params']}",
+                file=sys.stderr,
+            )
+
+    def _stop_all(self) -> None:
+        for child, _, _ in self.running.values():
+            child.send_signal(signal.SIGINT)  # each child stops its kernel and marks its run
+        deadline = time.time() + 15
+        for child, _, _ in self.running.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _row(
+    params: dict[str, Any], code: int, report: Path, stderr: str, started: float
+) -> dict[str, Any]:
+    data = json.loads(report.read_text()) if report.exists() else {}
+    last = (data.get("runs") or [{}])[-1]
+    error = data.get("error") or (stderr.strip().splitlines() or [""])[-1]
+    return {
+        "run": last.get("id"),
+        "params": params,
+        "status": last.get("status", "failed") if code == 0 else "failed",
+        "duration": data.get("seconds", time.time() - started),
+        "results": data.get("results", {}),
+        "error": error if code else None,
+    }
 
 
 def parse_grid(specs: list[str]) -> dict[str, list[Any]]:
@@ -250,39 +330,11 @@ def parse_grid(specs: list[str]) -> dict[str, list[Any]]:
             )
         if name in grid:
             raise NbflowError(f"--grid {name} is given twice; list all its values in one.")
-        grid[name] = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        parsed = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        if not parsed:
+            raise NbflowError(f"--grid {spec!r}: give at least one value after '='.")
+        grid[name] = parsed
     return grid
-
-
-def _one_run(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="nbflow-batch-") as scratch:
-        report = Path(scratch) / "report.json"
-        command = [sys.executable, "-m", "nbflow.cli", "run", str(args.notebook),
-                   "--report", str(report)]  # fmt: skip
-        for name, value in params.items():
-            command += ["-p", name, json.dumps(value) if not isinstance(value, str) else value]
-        for tag in args.tag:
-            command += ["--tag", tag]
-        if args.workers:
-            command += ["--workers", str(args.workers)]
-        if args.timeout:
-            command += ["--timeout", str(args.timeout)]
-        started = time.time()
-        finished = subprocess.run(command, capture_output=True, text=True, check=False)
-        data = json.loads(report.read_text()) if report.exists() else {}
-    runs = data.get("runs") or [{}]
-    last = runs[-1]
-    error = data.get("error") or (finished.stderr.strip().splitlines() or [""])[-1]
-    return {
-        "run": last.get("id"),
-        "params": params,
-        "status": last.get("status", "failed") if finished.returncode == 0 else "failed",
-        "duration": data.get("seconds", time.time() - started),
-        "results": data.get("results", {}),
-        "error": error if finished.returncode else None,
-    }
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

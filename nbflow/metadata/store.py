@@ -309,6 +309,16 @@ class MetadataStore:
                 ),
             )
 
+    def fail_running_tasks(self, flow: str, run_id: int, reason: str) -> None:
+        """Mark a run's tasks still `running` as failed: their process is gone."""
+        error = _json({"ename": "TaskLost", "evalue": reason})
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE tasks SET status = 'failed', finished_at = ?, error = ? "
+                "WHERE flow = ? AND run_id = ? AND status = 'running'",
+                (time.time(), error, flow, run_id),
+            )
+
     def reuse_tasks(self, flow: str, run_id: int, tasks: Sequence[TaskRecord]) -> dict[int, int]:
         """Copy task records into a run as `cached`, pointing at their origin: no data moves.
 
