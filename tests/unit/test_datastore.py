@@ -691,3 +691,15 @@ def test_encode_is_deterministic_across_processes(tmp_path: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
     ).stdout
     assert out.strip() == encode(value).key
+
+
+def test_saving_an_existing_blob_again_refreshes_its_time(
+    tmp_path: Path, store: ArtifactStore
+) -> None:
+    # gc spares blobs younger than its grace period: a blob a new run is about to reference
+    # must look young even when an old run wrote it first.
+    first = store.save(np.arange(BIG // 8))
+    (path,) = blob_files(tmp_path)
+    os.utime(path, (1_000_000, 1_000_000))
+    assert store.save(np.arange(BIG // 8)).key == first.key
+    assert path.stat().st_mtime > 1_000_000
