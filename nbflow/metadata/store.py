@@ -188,14 +188,6 @@ class MetadataStore:
         ).fetchall()
         return [_run_record(row) for row in rows]
 
-    def runs_since(self, started_at: float) -> list[RunRecord]:
-        """Runs of any flow started at or after `started_at`, oldest first."""
-        rows = self._conn.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE started_at >= ? ORDER BY started_at",
-            (started_at,),
-        ).fetchall()
-        return [_run_record(row) for row in rows]
-
     def runs_by_launcher(self, launcher: str) -> list[RunRecord]:
         """The runs one headless execution made, oldest first."""
         rows = self._conn.execute(
