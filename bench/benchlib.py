@@ -34,6 +34,7 @@ __all__ = [
     "log",
     "median",
     "rmtree",
+    "run_timed",
     "scratch",
 ]
 

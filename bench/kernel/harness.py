@@ -1,9 +1,11 @@
-"""Shared helpers for the nbflow ("inside the kernel") benchmarks.
+"""Shared helpers for the nbflow benchmarks.
 
 Each benchmark script runs in its own process with the repo's venv, makes an in-process IPython
 shell (what ipykernel wraps), points NBFLOW_DATASTORE at a fresh temp dir, and drives nbflow only
 through what a user types: `%load_ext nbflow`, `%flow ...`, `%%step ...` cells, and the client
-(`from nbflow import Flow`). Results go to stdout as one JSON line (with --json).
+(`from nbflow import Flow`). The command-line scripts (nb_cli_*.py) instead write notebooks and
+time whole `nbflow run` / `nbflow batch` commands against papermill. Results go to stdout as one
+JSON line (with --json).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import sys
 import time
@@ -22,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchlib
 from benchlib import *  # noqa: F403  (passed on to the scripts: dir_size, emit, median, ...)
-from benchlib import REPO, BenchError
+from benchlib import ANCHORS_PY, REPO, BenchError
 
 if str(REPO) not in sys.path:  # nbflow from this tree, whether or not it is pip-installed
     sys.path.insert(0, str(REPO))
@@ -32,11 +35,15 @@ def cli(description: str | None) -> argparse.ArgumentParser:
     return benchlib.cli(description, repeat=5)
 
 
-def child_env(datastore: Path | None = None) -> dict[str, str]:
+def child_env(datastore: Path | None = None, cache: bool | None = None) -> dict[str, str]:
+    """The environment of a child process: nbflow from this tree, `datastore` as the datastore,
+    and the cross-run cache on or off (as Kernel's `cache`) when `cache` is given."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     if datastore is not None:
         env["NBFLOW_DATASTORE"] = str(datastore)
+    if cache is not None:
+        env["NBFLOW_CACHE"] = "on" if cache else "off"
     return env
 
 
@@ -132,3 +139,60 @@ def run_statuses(flow: str, steps: list[str]) -> dict[str, Any]:
         for task in run[step].tasks():
             tasks[task.status] = tasks.get(task.status, 0) + 1
     return {"run_id": run.id, "run_status": run.status, "task_statuses": tasks}
+
+
+# ---------------------------------------------------------------- the command line
+
+NBFLOW_CLI = REPO / ".venv" / "bin" / "nbflow"
+VENV_PAPERMILL = REPO / ".venv" / "bin" / "papermill"  # the papermill `nbflow run` drives
+ANCHORS_PAPERMILL = ANCHORS_PY.parent / "papermill"  # papermill alone: the anchor
+
+
+def executable(path: Path) -> str:
+    if not path.exists():
+        sys.exit(
+            f"{path} is missing (the project's venv, or bench/anchors/setup.sh for the anchors)"
+        )
+    return str(path)
+
+
+def write_notebook(path: Path, cells: list[str], parameters: int | None = None) -> Path:
+    """An nbformat 4.5 notebook of code cells for the `python3` kernel; cell `parameters`
+    (an index) tagged `parameters`, papermill's convention."""
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"cell-{i}",
+                "metadata": {"tags": ["parameters"]} if i == parameters else {},
+                "outputs": [],
+                "source": source,
+            }
+            for i, source in enumerate(cells)
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb, indent=1))
+    return path
+
+
+def run_summary(datastore: Path, pathspec: str, *names: str) -> dict[str, Any]:
+    """Status of run `pathspec` ("flow/7") in `datastore`, its tasks' statuses (counted) and
+    the artifacts `names` of its last step, through the client, in this process."""
+    from nbflow import Run
+    from nbflow.config import Config
+    from nbflow.storage import open_store
+
+    run = Run(pathspec, store=open_store(Config(datastore=str(datastore))))
+    tasks: dict[str, int] = {}
+    for step in run.steps():
+        for task in step.tasks():
+            tasks[task.status] = tasks.get(task.status, 0) + 1
+    data = {name: getattr(run.data, name) for name in names}
+    return {"run_id": run.id, "run_status": run.status, "task_statuses": tasks, **data}

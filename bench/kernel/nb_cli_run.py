@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""nbflow from the command line: `nbflow run` of a notebook of trivial step cells against
+plain papermill on the same notebook without nbflow, whole commands, in subprocesses.
+
+The nbflow notebook: a cell `%load_ext nbflow`, then N step cells (`%%step start` `x = 0`,
+`%%step s1 --after start` `x = x + 1`, ..., `end`). The plain one: the same N cells without the
+magics (`x = 0`, `x = x + 1`, ...). Timed, whole process:
+
+* `.venv/bin/nbflow run bench_run<N>.ipynb`, its datastore in a temp dir, NBFLOW_CACHE=off (every
+  step really runs; checked through the client: the run `done`, N tasks `done`, x == N - 1);
+* the anchor, `papermill plain<N>.ipynb out.ipynb` of the anchors venv (papermill 2.7 alone in
+  its own venv, as ANCHORS.md measured it: its 0.8 s `import papermill` is imports.py's figure);
+* as a detail, `.venv/bin/papermill`: the same papermill that `nbflow run` drives, with the
+  project venv's kernel.
+
+N = 10 and 30; one warm-up of each command, then --repeat (5) rounds of all six, interleaved;
+medians. Target (issue 4): nbflow run at most 1.2x papermill at N = 10. Also each one's cost
+per further cell, (T_30 - T_10) / 20: papermill rewrites the output notebook at every cell,
+nbflow run does not.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness import (
+    ANCHORS_PAPERMILL,
+    NBFLOW_CLI,
+    VENV_PAPERMILL,
+    BenchError,
+    child_env,
+    cli,
+    emit,
+    executable,
+    log,
+    median,
+    run_summary,
+    run_timed,
+    scratch,
+    write_notebook,
+)
+
+SIZES = (10, 30)
+TOOLS = ("nbflow", "papermill", "venv_papermill")
+RUN_LINE = re.compile(r"^run (\S+): (\w+)", re.MULTILINE)
+
+
+def cells(n: int) -> tuple[list[str], list[str]]:
+    """(the nbflow notebook's cells, the plain notebook's cells) for n steps."""
+    names = ["start"] + [f"s{i}" for i in range(1, n - 1)] + ["end"]
+    plain = ["x = 0"] + ["x = x + 1"] * (n - 1)
+    steps = [
+        f"%%step {name}" + (f" --after {names[i - 1]}" if i else "") + f"\n{body}"
+        for i, (name, body) in enumerate(zip(names, plain, strict=True))
+    ]
+    return ["%load_ext nbflow", *steps], plain
+
+
+def commands(tmp: Path, n: int) -> dict[str, list[str]]:
+    """The three commands for n steps, by tool; the notebooks written into tmp."""
+    flow_cells, plain_cells = cells(n)
+    nb = write_notebook(tmp / f"bench_run{n}.ipynb", flow_cells)
+    plain = str(write_notebook(tmp / f"plain{n}.ipynb", plain_cells))
+    return {
+        "nbflow": [executable(NBFLOW_CLI), "run", str(nb)],
+        "papermill": [executable(ANCHORS_PAPERMILL), plain, str(tmp / f"out{n}.ipynb")],
+        "venv_papermill": [executable(VENV_PAPERMILL), plain, str(tmp / f"out-venv{n}.ipynb")],
+    }
+
+
+def main() -> None:
+    args = cli(__doc__).parse_args()
+    with scratch("nb-cli-run") as tmp:
+        # (tool, n) -> command; each n has its own datastore, the cache off (nbflow ignores the
+        # variables when it is not there: papermill's kernels get the same environment)
+        cases = {(tool, n): cmd for n in SIZES for tool, cmd in commands(tmp, n).items()}
+        envs = {n: child_env(tmp / f"store{n}", cache=False) for n in SIZES}
+        last_out: dict[int, str] = {}
+
+        def timed(tool: str, n: int) -> float:
+            dt, out = run_timed(cases[tool, n], env=envs[n], cwd=tmp, timeout=300)
+            if tool == "nbflow":
+                last_out[n] = out
+            return dt
+
+        warm = {f"{t}{n}": timed(t, n) for t, n in cases}  # page cache, .pyc, the datastores
+        times: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
+        for r in range(args.repeat):
+            for case in cases:
+                times[case].append(timed(*case))
+            log(
+                f"round {r + 1}/{args.repeat}: "
+                + ", ".join(f"{t} {n}: {v[-1]:.2f} s" for (t, n), v in times.items())
+            )
+
+        checks = {}
+        for n in SIZES:
+            m = RUN_LINE.search(last_out[n])
+            if m is None:
+                raise BenchError(
+                    f"no 'run FLOW/ID: status' line in `nbflow run`'s output:\n{last_out[n]}"
+                )
+            check = run_summary(Path(envs[n]["NBFLOW_DATASTORE"]), m.group(1), "x")
+            # every step really ran (`done`, not `cached`: NBFLOW_CACHE=off) and computed x
+            if (
+                check["run_status"] != "done"
+                or check["task_statuses"] != {"done": n}
+                or check["x"] != n - 1
+            ):
+                raise SystemExit(f"wrong result of `nbflow run` ({n} steps): {check}")
+            checks[n] = check
+
+    med = {case: median(v) for case, v in times.items()}
+    lo, hi = SIZES
+    slope = {t: (med[t, hi] - med[t, lo]) / (hi - lo) for t in TOOLS}
+    result = {
+        "bench": "nbflow_cli_run",
+        "steps": lo,
+        "steps_more": hi,
+        "run_s": med["nbflow", lo],
+        "papermill_s": med["papermill", lo],
+        "venv_papermill_s": med["venv_papermill", lo],
+        "over_papermill": med["nbflow", lo] / med["papermill", lo],
+        "over_venv_papermill": med["nbflow", lo] / med["venv_papermill", lo],
+        "run_more_s": med["nbflow", hi],
+        "papermill_more_s": med["papermill", hi],
+        "venv_papermill_more_s": med["venv_papermill", hi],
+        "over_papermill_more": med["nbflow", hi] / med["papermill", hi],
+        "per_cell_s": slope["nbflow"],
+        "papermill_per_cell_s": slope["papermill"],
+        "venv_papermill_per_cell_s": slope["venv_papermill"],
+        "warmup_s": warm,
+        "runs_s": {f"{t}{n}": v for (t, n), v in times.items()},
+        "run_ids": [c["run_id"] for c in checks.values()],
+        "task_statuses": checks[lo]["task_statuses"],
+    }
+    log(
+        f"nbflow run, {lo} steps: {med['nbflow', lo]:.2f} s vs papermill "
+        f"{med['papermill', lo]:.2f} s ({result['over_papermill']:.2f}x); per further cell: "
+        f"nbflow {slope['nbflow'] * 1e3:.1f} ms, papermill {slope['papermill'] * 1e3:.1f} ms"
+    )
+    emit(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
