@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbflow.exceptions import NbflowError, StepError
 from nbflow.runner import Attempt
-from nbflow.scheduler import PlannedTask
+from nbflow.scheduler import PlannedTask, TaskRef
 from nbflow.task import TaskResult
 
 if TYPE_CHECKING:
@@ -159,8 +159,8 @@ class Schedule:
         theirs = sorted(resume.parents[p] for p in record.parents)
         if ours != theirs:
             return False
-        self.runner.adopt([record])
-        self.remaining[task.step] -= 1
+        (ref,) = self.runner.adopt([record])
+        self._complete(ref)
         return True
 
     # -- results -------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ class Schedule:
         else:
             self.failures.append(runner.fail(attempt, result))
 
-    def _complete(self, ref: Any) -> None:
+    def _complete(self, ref: TaskRef) -> None:
         self.remaining[ref.step] -= 1
 
     def _release(self, grant: Grant | None) -> None:
