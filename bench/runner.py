@@ -42,6 +42,8 @@ TARGETS = {
     "import": 0.15,
     "load_ext": 0.3,
     "list": 0.050,
+    "cli_run_x_papermill": 1.2,
+    "batch_x_sequential": 0.6,
 }
 
 
@@ -74,6 +76,8 @@ def jobs(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         ("nb_array", [py, str(k / "nb_array.py"), "--json"]),
         ("nb_startup", [py, str(k / "nb_startup.py"), "--json"]),
         ("nb_runs_list", [py, str(k / "nb_runs_list.py"), "--json"]),
+        ("nb_cli_run", [py, str(k / "nb_cli_run.py"), "--json"]),
+        ("nb_cli_batch", [py, str(k / "nb_cli_batch.py"), "--json"]),
     ]
     return out
 
@@ -319,7 +323,55 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
         (fratio(anchor_s, nbr["list_s"]) + per) if ok(nbr) else "—",
         nbr["list_s"] <= TARGETS["list"] if ok(nbr) else None,
     )
+    cli_rows(r, add)
     return out
+
+
+def cli_rows(r: dict[str, dict[str, Any]], add: Callable[..., None]) -> None:
+    """The command line: `nbflow run` against papermill, `nbflow batch` against xargs."""
+    cr = r.get("nb_cli_run", {})
+    limit = TARGETS["cli_run_x_papermill"]
+    if ok(cr):
+        add(
+            f"`nbflow run` of a notebook of {cr['steps']} trivial step cells (+ `%load_ext`), "
+            "whole command",
+            f"{fs(cr['run_s'])} ({cr['over_papermill']:.2f}× papermill)",
+            f"≤ {limit}× papermill = {fs(limit * cr['papermill_s'])}",
+            f"papermill CLI (anchors venv) {fs(cr['papermill_s'])}, the same cells plain "
+            "(ANCHORS.md: 2.3 s)",
+            f"{cr['papermill_s'] / cr['run_s']:.2f}×",
+            cr["over_papermill"] <= limit,
+        )
+        add(
+            f"each further cell, {cr['steps']} → {cr['steps_more']} cells (`nbflow run`)",
+            f"{fs(cr['per_cell_s'])}/cell ({cr['steps_more']} cells: {fs(cr['run_more_s'])}, "
+            f"{cr['over_papermill_more']:.2f}× papermill)",
+            "— (none of its own)",
+            f"papermill {fs(cr['papermill_per_cell_s'])}/cell ({cr['steps_more']} cells: "
+            f"{fs(cr['papermill_more_s'])}; ANCHORS.md: +65 ms)",
+            fratio(cr["papermill_per_cell_s"], cr["per_cell_s"]),
+            None,
+        )
+    else:
+        add("`nbflow run` of 10 trivial step cells vs papermill", "error", "", "—", "—", None)
+        add("each further cell (`nbflow run`)", "error", "", "—", "—", None)
+
+    cb = r.get("nb_cli_batch", {})
+    limit = TARGETS["batch_x_sequential"]
+    if ok(cb):
+        add(
+            f"`nbflow batch` of {cb['runs']} runs (a step sleeping {cb['sleep_s']:g} s), "
+            f"`--jobs {cb['jobs']}` vs `--jobs 1`, {cb['cores']} cores",
+            f"{fs(cb['batch_s'])} vs {fs(cb['sequential_s'])}: {cb['ratio']:.2f}× sequential",
+            f"≤ {limit}× sequential",
+            f"papermill + xargs -P{cb['jobs']} {fs(cb['papermill_parallel_s'])} vs -P1 "
+            f"{fs(cb['papermill_sequential_s'])}: {cb['papermill_ratio']:.2f}× (ANCHORS.md: "
+            "14.6 s vs 22.0 s)",
+            f"{cb['papermill_parallel_s'] / cb['batch_s']:.2f}× (parallel)",
+            cb["ratio"] <= limit,
+        )
+    else:
+        add("`nbflow batch` of 8 runs, --jobs 2 vs --jobs 1", "error", "", "—", "—", None)
 
 
 def print_table(header: list[str], body: list[list[str]]) -> None:
@@ -332,6 +384,38 @@ def print_table(header: list[str], body: list[list[str]]) -> None:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in body:
         print(line(row))
+
+
+def cli_run_detail(x: dict[str, Any]) -> str:
+    lo, hi = x["steps"], x["steps_more"]
+    runs = x["runs_s"]
+
+    def each(key: str) -> str:
+        return ", ".join(fs(v) for v in runs[key])
+
+    return (
+        f"nbflow run ({lo} / {hi} cells, a datastore of its own each time): {each(f'nbflow{lo}')}"
+        f" / {each(f'nbflow{hi}')}; papermill, anchors venv: {each(f'papermill{lo}')} / "
+        f"{each(f'papermill{hi}')}; the project venv's papermill (the one nbflow run drives): "
+        f"{fs(x['venv_papermill_s'])} / {fs(x['venv_papermill_more_s'])}, "
+        f"{fs(x['venv_papermill_per_cell_s'])}/cell (nbflow run {x['over_venv_papermill']:.2f}× "
+        f"it); tasks of every run {x['task_statuses']}"
+    )
+
+
+def cli_batch_detail(x: dict[str, Any]) -> str:
+    runs = x["runs_s"]
+
+    def each(key: str) -> str:
+        return ", ".join(fs(v) for v in runs[key])
+
+    return (
+        f"nbflow batch of {x['runs']}: --jobs 1 {each('nb1')}, --jobs {x['jobs']} "
+        f"{each('nb' + str(x['jobs']))}; one run as batch reports it {fs(x['run_in_batch_s'])} "
+        f"(step sleeps {x['sleep_s']:g} s); papermill + xargs -P1 {each('pm1')}, "
+        f"-P{x['jobs']} {each('pm' + str(x['jobs']))}; warm-up: one nbflow run "
+        f"{fs(x['warmup_s']['nbflow_run'])}, one papermill {fs(x['warmup_s']['papermill'])}"
+    )
 
 
 # One line of details for each script that ran: (its name in the results, what to say).
@@ -465,6 +549,8 @@ DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
             f"{fs(x['flow_run_1step_s'])}"
         ),
     ),
+    ("nb_cli_run", cli_run_detail),
+    ("nb_cli_batch", cli_batch_detail),
 ]
 
 

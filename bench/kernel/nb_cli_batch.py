@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""nbflow from the command line: `nbflow batch` of 8 runs, 2 at a time vs one after another,
+against papermill + xargs doing the same, whole commands, in subprocesses.
+
+The nbflow notebook: `%load_ext nbflow`, `%%params` `i = 0`, and one step that sleeps --sleep
+(1 s) and binds `y = i * 2`, so that a run is not only a kernel's start-up. The plain one: a
+cell `i = 0` tagged `parameters`, then the step's code as a plain cell. Timed, whole process:
+
+* `.venv/bin/nbflow batch bench_batch.ipynb --grid i=1,...,8 --jobs 2 --json` and the same with
+  `--jobs 1` (sequential), every batch into a datastore of its own (NBFLOW_CACHE=off is set too,
+  but `nbflow run` ignores it for step cells; checked through the client: all 8 runs `done`,
+  their tasks `done`, y == 2 * i);
+* the anchor, papermill of the anchors venv, 8 runs `papermill plain.ipynb out-I.ipynb -p i I`
+  through `xargs -P 2` and `xargs -P 1` (ANCHORS.md: 14.6 s vs 22.0 s).
+
+One warm-up run of each notebook, then --repeat (3) rounds of the four commands, interleaved;
+medians. Target (issue 4): `--jobs 2` at most 0.6x the sequential time on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from harness import (
+    ANCHORS_PAPERMILL,
+    NBFLOW_CLI,
+    BenchError,
+    child_env,
+    cli,
+    emit,
+    executable,
+    log,
+    median,
+    run_summary,
+    run_timed,
+    scratch,
+    write_notebook,
+)
+
+RUNS = 8
+JOBS = (1, 2)  # sequential, then the parallel batch
+
+
+def check_batch(store: Path, stdout: str, sleep: float) -> float:
+    """Every run of the batch `done`, with its task `done` (really run) and y == 2 * i; returns
+    the median of the runs' own times as the batch reports them."""
+    rows = json.loads(stdout)
+    if sorted(r["params"].get("i") for r in rows) != list(range(1, RUNS + 1)):
+        raise BenchError(f"`nbflow batch` made other runs than i=1..{RUNS}: {rows}")
+    for row in rows:
+        check = run_summary(store, row["run"], "y")
+        if (
+            row["status"] != "done"
+            or check["run_status"] != "done"
+            or check["task_statuses"] != {"done": 1}
+            or check["y"] != 2 * row["params"]["i"]
+        ):
+            raise SystemExit(f"wrong result of `nbflow batch`: {row}, {check}")
+    durations = sorted(r["duration"] for r in rows)
+    if durations[0] < sleep:
+        raise SystemExit(f"a run took less than its step's sleep ({durations[0]:.2f} s): {rows}")
+    return median(durations)
+
+
+def main() -> None:
+    p = cli(__doc__)
+    p.add_argument("--sleep", type=float, default=1.0, help="seconds the step sleeps")
+    p.set_defaults(repeat=3)
+    args = p.parse_args()
+    nbflow, papermill = executable(NBFLOW_CLI), executable(ANCHORS_PAPERMILL)
+    body = f"import time\n\ntime.sleep({args.sleep})\ny = i * 2"
+    grid = "i=" + ",".join(str(i) for i in range(1, RUNS + 1))
+    with scratch("nb-cli-batch") as tmp:
+        nb = write_notebook(
+            tmp / "bench_batch.ipynb",
+            ["%load_ext nbflow", "%%params\ni = 0", f"%%step start\n{body}"],
+        )
+        plain = write_notebook(tmp / "plain.ipynb", ["i = 0", body], parameters=0)
+        ids = tmp / "ids.txt"
+        ids.write_text("".join(f"{i}\n" for i in range(1, RUNS + 1)))
+        outs = tmp / "out"
+        count = iter(range(1_000_000))
+
+        def env() -> tuple[Path, dict[str, str]]:
+            store = tmp / f"store-{next(count)}"  # a datastore of its own, for every command
+            return store, child_env(store, cache=False)
+
+        def nbflow_batch(jobs: int) -> tuple[float, float]:
+            store, e = env()
+            cmd = [nbflow, "batch", str(nb), "--grid", grid, "--jobs", str(jobs), "--json"]
+            dt, out = run_timed(cmd, env=e, cwd=tmp, timeout=600)
+            return dt, check_batch(store, out, args.sleep)
+
+        def papermill_xargs(jobs: int) -> float:
+            outs.mkdir(exist_ok=True)
+            for f in outs.iterdir():
+                f.unlink()
+            cmd = ["xargs", "-a", str(ids), "-P", str(jobs), "-I", "{}", papermill, str(plain),
+                   str(outs / "out-{}.ipynb"), "-p", "i", "{}"]  # fmt: skip
+            dt = run_timed(cmd, env=env()[1], cwd=tmp, timeout=600)[0]
+            made = sorted(f.name for f in outs.iterdir())
+            if len(made) != RUNS:
+                raise BenchError(f"papermill + xargs wrote {made}, not {RUNS} notebooks")
+            return dt
+
+        # warm-up: one run of each notebook (page cache, .pyc files)
+        warm = {
+            "nbflow_run": run_timed([nbflow, "run", str(nb)], env=env()[1], cwd=tmp)[0],
+            "papermill": run_timed([papermill, str(plain), str(tmp / "w.ipynb")], cwd=tmp)[0],
+        }
+        times: dict[str, list[float]] = {f"{k}{j}": [] for j in JOBS for k in ("nb", "pm")}
+        per_run: list[float] = []
+        for r in range(args.repeat):
+            for jobs in JOBS:
+                dt, run_s = nbflow_batch(jobs)
+                times[f"nb{jobs}"].append(dt)
+                if jobs == 1:
+                    per_run.append(run_s)
+                times[f"pm{jobs}"].append(papermill_xargs(jobs))
+            log(
+                f"round {r + 1}/{args.repeat}: nbflow batch --jobs 1 {times['nb1'][-1]:.2f} s, "
+                f"--jobs 2 {times['nb2'][-1]:.2f} s; papermill + xargs -P1 "
+                f"{times['pm1'][-1]:.2f} s, -P2 {times['pm2'][-1]:.2f} s"
+            )
+
+    med = {k: median(v) for k, v in times.items()}
+    result = {
+        "bench": "nbflow_cli_batch",
+        "runs": RUNS,
+        "jobs": 2,
+        "cores": os.cpu_count(),
+        "sleep_s": args.sleep,
+        "batch_s": med["nb2"],
+        "sequential_s": med["nb1"],
+        "ratio": med["nb2"] / med["nb1"],
+        "papermill_parallel_s": med["pm2"],
+        "papermill_sequential_s": med["pm1"],
+        "papermill_ratio": med["pm2"] / med["pm1"],
+        "run_in_batch_s": median(per_run),  # one run's own time as batch reports it (--jobs 1)
+        "warmup_s": warm,
+        "runs_s": times,
+        "task_statuses": {"done": RUNS},  # of every batch (check_batch)
+    }
+    log(
+        f"nbflow batch of {RUNS}: --jobs 2 {med['nb2']:.2f} s vs --jobs 1 {med['nb1']:.2f} s "
+        f"({result['ratio']:.2f}x); papermill + xargs -P2 {med['pm2']:.2f} s vs -P1 "
+        f"{med['pm1']:.2f} s ({result['papermill_ratio']:.2f}x)"
+    )
+    emit(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
