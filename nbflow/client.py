@@ -6,7 +6,7 @@ its attribute is read. Previews (stored as data) serve reprs and `compare` witho
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,8 @@ from nbflow.storage import Store, open_store
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from nbflow.report import Report
 
 
 def _split(pathspec: str, parts: int) -> list[str]:
@@ -178,6 +180,29 @@ class Run:
             statuses = ", ".join(sorted({t.status for t in tasks}))
             lines.append(f"  {step.name:<16} {len(tasks):>5} task(s)  {statuses}")
         return "\n".join(lines)
+
+    def report(self) -> Report:
+        """A self-contained HTML report of this run: `.save("report.html")`, or show it."""
+        from nbflow.report import Report, report_html
+
+        return Report(report_html(self), name=self.id)
+
+    def _repr_svg_(self) -> str:
+        from nbflow.svg import render_svg
+        from nbflow.views import run_view
+
+        return render_svg(run_view(self))
+
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> dict[str, str]:
+        """The graph as SVG (kept by exported notebooks and nbviewer) and the text repr."""
+        bundle = {"image/svg+xml": self._repr_svg_(), "text/plain": repr(self)}
+        return {
+            mime: data
+            for mime, data in bundle.items()
+            if (include is None or mime in include) and (exclude is None or mime not in exclude)
+        }
 
 
 class Step:

@@ -112,9 +112,11 @@ def render_timeline_svg(runs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    """'0.42 s', '12.5 s', '3 min 2 s', '2 h 5 min'; '' when unknown."""
+    """'3 ms', '0.42 s', '12.5 s', '3 min 2 s', '2 h 5 min'; '' when unknown."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return ""
+    if seconds < 0.0995:  # fast steps are the common case: say how fast
+        return "<1 ms" if seconds < 0.0005 else f"{seconds * 1000:.0f} ms"
     if seconds < 9.995:
         return f"{seconds:.2f} s"
     if seconds < 59.95:

@@ -41,6 +41,9 @@ examples:
   nbflow show hearthstone/12
   nbflow show hearthstone/12 --json    the run with its steps and tasks (artifact previews,
                                        logs, errors)
+  nbflow show hearthstone/12 --html > report.html
+                                       a self-contained HTML report (graph, parameters,
+                                       results, timeline, previews, logs) that opens offline
 """
 
 COMPARE_HELP = """\
@@ -77,6 +80,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     show = _parser(commands, "show", "show one run: its steps, tasks and results", SHOW_HELP)
     show.add_argument("run", metavar="FLOW/RUN_ID", help="the run, e.g. hearthstone/12")
     _json_option(show)
+    show.add_argument(
+        "--html", action="store_true", help="print a self-contained HTML report of the run"
+    )
     show.set_defaults(handler=run_show)
 
     compare = _parser(commands, "compare", "compare runs side by side", COMPARE_HELP)
@@ -169,8 +175,14 @@ def runs_table(runs: Sequence[Run]) -> str:
 def run_show(args: argparse.Namespace) -> int:
     from nbflow.storage import open_store
 
+    if args.json and getattr(args, "html", False):
+        raise NbflowError("choose one of --json and --html")
     run = open_run(open_store(), args.run)
-    if args.json:
+    if getattr(args, "html", False):
+        from nbflow.report import report_html
+
+        print(report_html(run), end="")
+    elif args.json:
         _print_json(show_view(run))
     else:
         print(describe(run))

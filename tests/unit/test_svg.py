@@ -124,7 +124,10 @@ def test_an_unknown_status_is_drawn_as_given_in_a_neutral_style() -> None:
     ("seconds", "shown"),
     [
         (0.42, "0.42 s"),
-        (0.0, "0.00 s"),
+        (0.0, "<1 ms"),
+        (0.0032, "3 ms"),
+        (0.0994, "99 ms"),
+        (0.1, "0.10 s"),
         (9.994, "9.99 s"),
         (12.46, "12.5 s"),
         (59.96, "1 min"),
