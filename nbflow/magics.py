@@ -190,6 +190,7 @@ class FlowMagics(Magics):
                     f"-p {item}: expected NAME=VALUE with a known parameter ({known})."
                 )
             overrides[name] = parse_value(value)
+        self.session.on_progress = LiveGraph()
         runner = self.session.run_flow(overrides, executor=parsed.executor, workers=parsed.workers)
         return self._run_view(runner)
 
@@ -207,6 +208,7 @@ class FlowMagics(Magics):
                     f"'{parsed.run}' is not a run (say 12 or {self.session.flow}/12)."
                 )
             run_id = int(text)
+        self.session.on_progress = LiveGraph()
         runner = self.session.resume(
             run_id, from_step=parsed.from_step, executor=parsed.executor, workers=parsed.workers
         )
@@ -243,6 +245,34 @@ class FlowMagics(Magics):
         from nbflow.client import Flow
 
         return Flow(self.session.flow, store=self.session.store)
+
+
+class LiveGraph:
+    """A full run's graph, drawn when it starts and redrawn in place as tasks finish (at most
+    a few times a second). When the run ends it gives way to one summary line: the run the
+    command returns draws the final graph."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.every = every
+        self.handle: Any = None
+        self.drawn_at = 0.0
+
+    def __call__(self, runner: Runner, finished: bool) -> None:
+        now = time.perf_counter()
+        if not finished and self.handle is not None and now - self.drawn_at < self.every:
+            return
+        self.drawn_at = now
+        from nbflow.client import Run
+
+        run = Run(f"{runner.flow}/{runner.run_id}", store=runner.store)
+        if finished:
+            bundle = {"text/plain": f"run {run.id}: {run.status}"}
+        else:
+            bundle = run._repr_mimebundle_()
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
 
 
 def _executor_options(parser: argparse.ArgumentParser) -> None:

@@ -98,6 +98,8 @@ class Runner:
     # admits tasks by their --resources; a step cell run by hand always runs, at once.
     full_run: bool = False
     use_cache: bool = True
+    # Called after every finished task of a full run (a live graph redraws itself).
+    on_progress: Callable[[Runner, bool], None] | None = None
     resume: Resume | None = None
     tasks_of: dict[str, list[TaskRef]] = field(default_factory=dict)
     visible: dict[int, dict[str, str]] = field(default_factory=dict)

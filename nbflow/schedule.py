@@ -195,6 +195,8 @@ class Schedule:
 
     def _complete(self, ref: TaskRef) -> None:
         self.remaining[ref.step] -= 1
+        if self.runner.on_progress is not None:
+            self.runner.on_progress(self.runner, False)
 
     def _release(self, grant: Grant | None) -> None:
         if grant is not None and self.pool is not None:

@@ -39,6 +39,7 @@ class Session:
     display: Display = print
     display_bundle: Callable[[dict[str, Any]], None] = print
     record_displays: Callable[[], AbstractContextManager[list[dict[str, Any]]]] = nullcontext_list
+    on_progress: Callable[[Runner, bool], None] | None = None  # (runner, finished) in full runs
     format_traceback: FormatTraceback = default_format_traceback
     echo: Echo = print
     graph: FlowGraph = field(default_factory=FlowGraph)
@@ -276,15 +277,22 @@ class Session:
         runner.executor = make_executor(
             executor or self.config.executor, workers or self.config.worker_count, runner
         )
+        runner.on_progress = self.on_progress
+        if self.on_progress is not None:
+            self.on_progress(runner, False)
         try:
             runner.run_steps(self.graph.order())
         except BaseException:
             meta.finish_run(self.flow, runner.run_id, "failed")
             raise
+        else:
+            meta.finish_run(self.flow, runner.run_id, "done")
         finally:
             runner.executor.close()
             runner.executor = kernel_executor  # step cells run later go on in the kernel
-        meta.finish_run(self.flow, runner.run_id, "done")
+            runner.on_progress = None
+            if self.on_progress is not None:
+                self.on_progress(runner, True)
         return runner
 
     def load_task(self, pathspec: str) -> dict[str, Any]:

@@ -145,3 +145,27 @@ def test_an_impossible_resource_request_fails_before_anything_runs(ip: Interacti
     result = ip.run_cell("%flow run --executor processes")
     assert "asks for gpu=64" in str(result.error_in_exec)
     assert Flow("par").latest_run.id == "par/1"  # no new run was started
+
+
+def test_a_full_run_draws_its_graph_live_and_updates_it(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[dict[str, Any]] = []
+    publish = ip.display_pub.publish
+
+    def recording(data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        published.append(data)
+        publish(data, *args, **kwargs)
+
+    monkeypatch.setattr(ip.display_pub, "publish", recording)
+    ok(ip, "import time")
+    ok(ip, "%%step start\nxs = [1, 2, 3]")
+    ok(ip, "%%step work --after start --foreach xs\ntime.sleep(0.3)\ny = item")
+    published.clear()
+    run = ok(ip, "%flow run --executor processes --workers 1")
+    pictures = [d["image/svg+xml"] for d in published if "image/svg+xml" in d]
+    assert len(pictures) >= 2  # drawn at the start, redrawn as tasks finished
+    assert "work" in pictures[0]
+    assert pictures[0] != pictures[-1]
+    assert published[-1] == {"text/plain": f"run {run.id}: done"}
+    assert "image/svg+xml" in run._repr_mimebundle_()
