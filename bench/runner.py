@@ -411,10 +411,13 @@ def cli_batch_detail(x: dict[str, Any]) -> str:
 
     return (
         f"nbflow batch of {x['runs']}: --jobs 1 {each('nb1')}, --jobs {x['jobs']} "
-        f"{each('nb' + str(x['jobs']))}; one run as batch reports it {fs(x['run_in_batch_s'])} "
+        f"{each('nb' + str(x['jobs']))} (ratio per round "
+        f"{', '.join(f'{v:.2f}' for v in x['round_ratios'])}); one run as batch reports it "
+        f"{fs(x['run_in_batch_s'])} "
         f"(step sleeps {x['sleep_s']:g} s); papermill + xargs -P1 {each('pm1')}, "
         f"-P{x['jobs']} {each('pm' + str(x['jobs']))}; warm-up: one nbflow run "
-        f"{fs(x['warmup_s']['nbflow_run'])}, one papermill {fs(x['warmup_s']['papermill'])}"
+        f"{fs(x['warmup_s']['nbflow_run'])}, one papermill {fs(x['warmup_s']['papermill'])}; "
+        f"papermill's ratio per round {', '.join(f'{v:.2f}' for v in x['papermill_round_ratios'])}"
     )
 
 

@@ -135,6 +135,8 @@ def _kernel_environment(execution: Execution, launcher: str, store: Store) -> di
         LAUNCHER: launcher,
         FULL_RUN: "1",
         "NBFLOW_DATASTORE": str(store.root),
+        # As Jupyter does: the kernel knows its notebook, so the flow is named after it.
+        "JPY_SESSION_NAME": str(execution.notebook.resolve()),
     }
     if _final_command(execution) is not None:
         env[DEFERRED] = "1"
@@ -195,6 +197,8 @@ def _quiet_kernel_manager() -> type:
             self._sockets = tempfile.TemporaryDirectory(prefix="nbflow-kernel-")
             self.transport = "ipc"
             self.ip = str(Path(self._sockets.name) / "kernel")
+            # The run is recorded before shutdown: a kernel slow to exit is not worth 5 s.
+            self.shutdown_wait_time = 1.0
 
         async def _async_start_kernel(self, **kwargs: Any) -> None:
             kwargs.setdefault("stderr", subprocess.DEVNULL)

@@ -143,7 +143,7 @@ class Session:
         self.store.meta.save_steps(self.flow, runner.run_id, self._step_rows(steps))
         self.store.meta.reopen_run(self.flow, runner.run_id)
         self.working = runner
-        runner.full_run = self.cells_full_run
+        runner.full_run, runner.use_cache = self.cells_full_run, self.config.cache == "on"
         try:
             runner.run_steps([spec.name], first=planned)
         except BaseException:
