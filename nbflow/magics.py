@@ -24,7 +24,7 @@ from nbflow.params import parse_value
 from nbflow.runner import Runner
 from nbflow.session import Session
 
-FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs")
+FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs", "compare")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -232,19 +232,39 @@ class FlowMagics(Magics):
         return self.session.config
 
     def _flow_show(self, args: list[str]) -> Any:
-        from nbflow.client import Flow, Run
+        """The graph of a run (default: the latest): click a step for its tasks."""
+        from nbflow.client import Flow
+        from nbflow.widgets import GraphWidget
 
-        if args:
-            return Run(
-                args[0] if "/" in args[0] else f"{self.session.flow}/{args[0]}",
-                store=self.session.store,
-            )
-        return Flow(self.session.flow, store=self.session.store).latest_run
+        if len(args) > 1:
+            raise NbflowError("usage: %flow show [RUN], for example %flow show 12")
+        run = (
+            self._run(args[0])
+            if args
+            else Flow(self.session.flow, store=self.session.store).latest_run
+        )
+        return GraphWidget(run)
 
     def _flow_runs(self, args: list[str]) -> Any:
+        """Every run of the flow: sort, filter, select several and compare."""
         from nbflow.client import Flow
+        from nbflow.widgets import RunBrowser
 
-        return Flow(self.session.flow, store=self.session.store)
+        flow = args[0] if args else self.session.flow
+        return RunBrowser(Flow(flow, store=self.session.store))
+
+    def _flow_compare(self, args: list[str]) -> Any:
+        """Runs side by side: parameters, results, artifacts, step durations."""
+        from nbflow.widgets import CompareWidget
+
+        if len(args) < 2:
+            raise NbflowError("usage: %flow compare RUN RUN ..., for example %flow compare 3 4")
+        return CompareWidget([self._run(text) for text in args])
+
+    def _run(self, text: str) -> Any:
+        from nbflow.client import Run
+
+        return Run(text if "/" in text else f"{self.session.flow}/{text}", store=self.session.store)
 
 
 class LiveGraph:

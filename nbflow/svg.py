@@ -208,7 +208,7 @@ def _step(step: Mapping[str, Any], box: Box) -> str:
     if duration:
         parts.append(
             f'<text x="{_num(width - 12)}" y="39" font-size="11" text-anchor="end" '
-            f'fill="{_INK}">{duration}</text>'
+            f'fill="{_INK}">{_text(duration)}</text>'
         )
     if fan_out:
         parts += _progress(tasks, width)
@@ -340,7 +340,7 @@ class _TimelineRun:
             f'width="{_num(width)}" height="14" rx="2" fill="{style.stroke}" '
             f'stroke="{style.ink}" stroke-width="0.5"/>'
             f'<text x="{_num(left + width + 4)}" y="{_num(top + 14)}" font-size="10" '
-            f'fill="{style.ink}">{_text(style.glyph)} {format_duration(duration)}</text></g>'
+            f'fill="{style.ink}">{_text(style.glyph)} {_text(format_duration(duration))}</text></g>'
         )
 
 

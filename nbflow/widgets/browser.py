@@ -29,7 +29,7 @@ RESULTS_BUDGET = 0.2  # seconds spent reading results up front; later rows load 
 TEXT_ROWS = 50  # runs listed in the plain-text fallback
 
 
-class RunBrowser(anywidget.AnyWidget):  # type: ignore[misc]
+class RunBrowser(anywidget.AnyWidget):
     """The runs of `flow` (a `Flow` or its name), newest first."""
 
     _esm = esm("common.js", "preview.js", "compare.js", "browser.js")
@@ -79,6 +79,7 @@ class RunBrowser(anywidget.AnyWidget):  # type: ignore[misc]
                 self.send({"type": "results", "results": self.results(ids)})
             elif kind == "compare":
                 self.compare(ids)
+                self.send({"type": "compared"})  # the same runs again change no trait
             elif kind == "refresh":
                 self.refresh()
         except Exception as error:  # shown in the widget, not lost in a log

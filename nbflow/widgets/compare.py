@@ -26,7 +26,7 @@ __all__ = ["CompareWidget", "compare_view"]
 _RUN_FIELDS = ("id", "status", "started_at", "finished_at", "duration", "tags")
 
 
-class CompareWidget(anywidget.AnyWidget):  # type: ignore[misc]
+class CompareWidget(anywidget.AnyWidget):
     """`runs` (Run objects or "flow/12") side by side: parameters, results, artifacts,
     step timeline, and a chosen result plotted against a chosen parameter."""
 

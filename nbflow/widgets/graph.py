@@ -23,7 +23,7 @@ from nbflow.widgets.tasks import step_tasks
 __all__ = ["GraphWidget"]
 
 
-class GraphWidget(anywidget.AnyWidget):  # type: ignore[misc]
+class GraphWidget(anywidget.AnyWidget):
     """The graph of `run` (a `Run` or "flow/12"), drawn and clickable."""
 
     _esm = esm("common.js", "preview.js", "graph.js")
@@ -55,7 +55,11 @@ class GraphWidget(anywidget.AnyWidget):  # type: ignore[misc]
             try:
                 reply = self.step_tasks(name)
             except Exception as error:  # the panel says so instead of waiting forever
-                reply = {"type": "error", "step": name, "message": f"{type(error).__name__}: {error}"}
+                reply = {
+                    "type": "error",
+                    "step": name,
+                    "message": f"{type(error).__name__}: {error}",
+                }
             self.send(reply)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:

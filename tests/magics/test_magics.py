@@ -370,3 +370,18 @@ def test_rich_outputs_of_a_step_are_kept_with_its_task(ip: InteractiveShell) -> 
     ok(ip, "%%step start\ndisplay(HTML('<b>bold</b>'))\nx = 1")
     (shown,) = Flow("demo").latest_run["start"].task.displays
     assert shown["data"]["text/html"] == "<b>bold</b>"
+
+
+def test_show_runs_and_compare_give_widgets_with_pictures(ip: InteractiveShell) -> None:
+    ok(ip, "%%params\nk = 1")
+    ok(ip, "%%step start\nx = k")
+    ok(ip, "%flow run -p k=2")
+    graph = ok(ip, "%flow show")
+    assert [s["name"] for s in graph.view["steps"]] == ["start"]
+    assert graph.view["id"] == "demo/2"
+    browser = ok(ip, "%flow runs")
+    assert [r["id"] for r in browser.runs] == ["demo/2", "demo/1"]
+    compared = ok(ip, "%flow compare 1 2")
+    assert compared.comparison["params"]
+    error = fails(ip, "%flow compare 1")
+    assert "usage: %flow compare RUN RUN" in str(error)

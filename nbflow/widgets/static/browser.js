@@ -36,7 +36,9 @@ function compareValues(a, b) {
 
 function searchText(row, results) {
   const pairs = (values) => Object.entries(values || {}).map(([k, v]) => `${k}=${cellText(v)}`);
-  return [row.id, row.status, ...pairs(row.params), ...(row.tags || []), ...pairs(results)].join(" ").toLowerCase();
+  return [row.id, row.status, ...pairs(row.params), ...(row.tags || []), ...pairs(results)]
+    .join(" ")
+    .toLowerCase();
 }
 
 function renderBrowser({ model, el }) {
@@ -48,22 +50,63 @@ function renderBrowser({ model, el }) {
   let columns = [];
   let trs = new Map();
 
-  const filter = h("input", { type: "search", placeholder: "filter runs (id, status, name=value, tag)", "data-testid": "run-filter", "aria-label": "filter runs" });
+  const filter = h("input", {
+    type: "search",
+    placeholder: "filter runs (id, status, name=value, tag)",
+    "data-testid": "run-filter",
+    "aria-label": "filter runs",
+  });
   const count = h("span", { class: "nbf-dim", "data-testid": "run-count" });
-  const compareButton = h("button", { type: "button", "data-testid": "compare-button", disabled: true }, "Compare");
-  const refreshButton = h("button", { type: "button", "data-testid": "refresh-button", title: "list the runs again" }, "↻");
+  const compareButton = h(
+    "button",
+    { type: "button", "data-testid": "compare-button", disabled: true },
+    "Compare",
+  );
+  const refreshButton = h(
+    "button",
+    { type: "button", "data-testid": "refresh-button", title: "list the runs again" },
+    "↻",
+  );
   const status = h("span", { class: "nbf-dim", "data-testid": "browser-status" });
   const thead = h("thead");
   const tbody = h("tbody");
-  const scroller = h("div", { class: "nbf-scroll" }, h("table", { class: "nbf-grid nbf-runs", "data-testid": "run-table" }, thead, tbody));
+  const scroller = h(
+    "div",
+    { class: "nbf-scroll" },
+    h("table", { class: "nbf-grid nbf-runs", "data-testid": "run-table" }, thead, tbody),
+  );
   const compareHolder = h("div", { "data-testid": "compare-holder" });
-  el.append(h("div", { class: "nbf nbf-browser", "data-testid": "run-browser" }, h("div", { class: "nbf-toolbar" }, filter, " ", compareButton, " ", refreshButton, " ", count, " ", status), scroller, compareHolder));
+  el.append(
+    h(
+      "div",
+      { class: "nbf nbf-browser", "data-testid": "run-browser" },
+      h(
+        "div",
+        { class: "nbf-toolbar" },
+        filter,
+        " ",
+        compareButton,
+        " ",
+        refreshButton,
+        " ",
+        count,
+        " ",
+        status,
+      ),
+      scroller,
+      compareHolder,
+    ),
+  );
 
   let pending = [];
   let flushTimer = null;
   const observer =
     typeof IntersectionObserver === "function"
-      ? new IntersectionObserver((entries) => entries.filter((e) => e.isIntersecting).forEach((e) => want(e.target.dataset.run)), { root: scroller, rootMargin: "200px" })
+      ? new IntersectionObserver(
+          (entries) =>
+            entries.filter((e) => e.isIntersecting).forEach((e) => want(e.target.dataset.run)),
+          { root: scroller, rootMargin: "200px" },
+        )
       : null;
 
   function want(id) {
@@ -82,7 +125,8 @@ function renderBrowser({ model, el }) {
   function load() {
     rows = model.get("runs") || [];
     const known = new Set(rows.map((row) => row.id));
-    for (const row of rows) if (row.results !== null && row.results !== undefined) results.set(row.id, row.results);
+    for (const row of rows)
+      if (row.results !== null && row.results !== undefined) results.set(row.id, row.results);
     selected = new Set([...selected].filter((id) => known.has(id)));
     rebuild();
   }
@@ -96,25 +140,40 @@ function renderBrowser({ model, el }) {
       { key: "tags", label: "tags" },
       ...resultNames.map((name) => ({ key: `r:${name}`, label: name, group: "result" })),
     ];
-    thead.replaceChildren(headerRow());
+    fill(thead, headerRow());
     if (observer) observer.disconnect();
     trs = new Map(rows.map((row) => [row.id, rowNode(row)]));
     show();
   }
 
   function headerRow() {
-    const all = h("input", { type: "checkbox", "data-testid": "select-all", "aria-label": "select all shown runs" });
+    const all = h("input", {
+      type: "checkbox",
+      "data-testid": "select-all",
+      "aria-label": "select all shown runs",
+    });
     all.addEventListener("change", () => {
-      for (const row of visibleRows()) (all.checked ? selected.add(row.id) : selected.delete(row.id));
+      for (const row of visibleRows()) all.checked ? selected.add(row.id) : selected.delete(row.id);
       syncSelection();
       for (const [id, tr] of trs) tr.querySelector("input").checked = selected.has(id);
     });
     const cells = columns.map((column) => {
       const arrow = sort.key === column.key ? (sort.descending ? " ▼" : " ▲") : "";
-      const th = h("th", { class: column.group ? `nbf-${column.group}` : "", "data-testid": `col-${column.key}`, title: column.group ? `${column.group} ${column.label}` : "" }, column.label, arrow);
+      const th = h(
+        "th",
+        {
+          class: column.group ? `nbf-${column.group}` : "",
+          "data-testid": `col-${column.key}`,
+          title: column.group ? `${column.group} ${column.label}` : "",
+        },
+        column.label,
+        arrow,
+      );
       th.addEventListener("click", () => {
         sort = { key: column.key, descending: sort.key === column.key ? !sort.descending : false };
-        thead.replaceChildren(headerRow());
+        // Sorting by a result needs every run's results, not only those scrolled past.
+        if (column.group === "result") rows.forEach((row) => want(row.id));
+        fill(thead, headerRow());
         show();
       });
       return th;
@@ -123,10 +182,14 @@ function renderBrowser({ model, el }) {
   }
 
   function rowNode(row) {
-    const box = h("input", { type: "checkbox", "data-testid": `select-${row.id}`, "aria-label": `select run ${row.id}` });
+    const box = h("input", {
+      type: "checkbox",
+      "data-testid": `select-${row.id}`,
+      "aria-label": `select run ${row.id}`,
+    });
     box.checked = selected.has(row.id);
     box.addEventListener("change", () => {
-      (box.checked ? selected.add(row.id) : selected.delete(row.id));
+      box.checked ? selected.add(row.id) : selected.delete(row.id);
       syncSelection();
     });
     const found = results.get(row.id);
@@ -134,23 +197,38 @@ function renderBrowser({ model, el }) {
       if (column.key === "run") return h("td", {}, row.id);
       if (column.key === "status") return h("td", {}, badge(row.status));
       if (column.key === "started") return h("td", { class: "nbf-num" }, whenText(row.started_at));
-      if (column.key === "duration") return h("td", { class: "nbf-num" }, formatDuration(row.duration) || "-");
+      if (column.key === "duration")
+        return h("td", { class: "nbf-num" }, formatDuration(row.duration) || "-");
       if (column.key === "tags") return h("td", {}, (row.tags || []).join(", "));
-      if (column.group === "result" && found === undefined) return h("td", { class: "nbf-dim" }, "…");
+      if (column.group === "result" && found === undefined)
+        return h("td", { class: "nbf-dim" }, "…");
       const value = sortValue(row, results, column.key);
-      return clipped("td", { class: typeof value === "number" ? "nbf-num" : "" }, value === undefined ? "" : formatValue(value), 60);
+      return clipped(
+        "td",
+        { class: typeof value === "number" ? "nbf-num" : "" },
+        value === undefined ? "" : formatValue(value),
+        60,
+      );
     });
-    return h("tr", { "data-testid": `run-${row.id}`, "data-run": row.id, "data-status": row.status }, h("td", {}, box), cells);
+    return h(
+      "tr",
+      { "data-testid": `run-${row.id}`, "data-run": row.id, "data-status": row.status },
+      h("td", {}, box),
+      cells,
+    );
   }
 
   function visibleRows() {
     const words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
-    const shown = words.length ? rows.filter((row) => words.every((w) => searchText(row, results.get(row.id)).includes(w))) : [...rows];
+    const shown = words.length
+      ? rows.filter((row) => words.every((w) => searchText(row, results.get(row.id)).includes(w)))
+      : [...rows];
     const direction = sort.descending ? -1 : 1;
     return shown
       .map((row, at) => ({ row, at, value: sortValue(row, results, sort.key) }))
       .sort((a, b) => {
-        const missing = (a.value === undefined || a.value === null) - (b.value === undefined || b.value === null);
+        const missing =
+          (a.value === undefined || a.value === null) - (b.value === undefined || b.value === null);
         return missing || direction * compareValues(a.value, b.value) || a.at - b.at;
       })
       .map((entry) => entry.row);
@@ -158,7 +236,10 @@ function renderBrowser({ model, el }) {
 
   function show() {
     const shown = visibleRows();
-    tbody.replaceChildren(...shown.map((row) => trs.get(row.id)));
+    fill(
+      tbody,
+      shown.map((row) => trs.get(row.id)),
+    );
     count.textContent = `${shown.length.toLocaleString()} of ${rows.length.toLocaleString()} runs`;
     for (const row of shown) {
       if (results.has(row.id) || requested.has(row.id)) continue;
@@ -169,7 +250,10 @@ function renderBrowser({ model, el }) {
   }
 
   function syncSelection() {
-    model.set("selected", rows.filter((row) => selected.has(row.id)).map((row) => row.id));
+    model.set(
+      "selected",
+      rows.filter((row) => selected.has(row.id)).map((row) => row.id),
+    );
     model.save_changes();
     updateButton();
   }
@@ -181,7 +265,10 @@ function renderBrowser({ model, el }) {
 
   compareButton.addEventListener("click", () => {
     status.textContent = "comparing…";
-    model.send({ type: "compare", ids: rows.filter((row) => selected.has(row.id)).map((row) => row.id) });
+    model.send({
+      type: "compare",
+      ids: rows.filter((row) => selected.has(row.id)).map((row) => row.id),
+    });
   });
   refreshButton.addEventListener("click", () => model.send({ type: "refresh" }));
   let filterTimer = null;
@@ -193,6 +280,7 @@ function renderBrowser({ model, el }) {
   function onMessage(message) {
     if (!message) return;
     if (message.type === "error") status.textContent = String(message.message);
+    if (message.type === "compared") status.textContent = "";
     if (message.type !== "results") return;
     for (const [id, found] of Object.entries(message.results || {})) results.set(id, found || {});
     rebuild();
@@ -201,12 +289,16 @@ function renderBrowser({ model, el }) {
   function drawComparison() {
     const data = model.get("comparison") || {};
     status.textContent = "";
-    compareHolder.replaceChildren(data.runs && data.runs.length ? comparisonNode(data) : "");
+    fill(compareHolder, data.runs && data.runs.length ? comparisonNode(data) : null);
   }
 
   load();
   drawComparison();
-  const stop = listen(model, { "change:runs": load, "change:comparison": drawComparison, "msg:custom": onMessage });
+  const stop = listen(model, {
+    "change:runs": load,
+    "change:comparison": drawComparison,
+    "msg:custom": onMessage,
+  });
   return () => {
     stop();
     if (observer) observer.disconnect();

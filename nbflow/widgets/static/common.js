@@ -27,6 +27,12 @@ function append(node, children) {
   return node;
 }
 
+// Replace a node's children (strings become text nodes; arrays and nulls are fine).
+function fill(node, ...children) {
+  node.replaceChildren();
+  return append(node, children);
+}
+
 // h("td", {class: "x"}, "text", otherNode): an HTML element; strings become text nodes.
 function h(tag, attrs, ...children) {
   return append(setAttrs(document.createElement(tag), attrs), children);

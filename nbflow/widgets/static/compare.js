@@ -24,7 +24,13 @@ function section(title, content) {
 }
 
 function runHeader(runs) {
-  return h("tr", {}, h("th", {}), h("th", {}), runs.map((run) => h("th", { "data-run": run.id }, run.id, " ", badge(run.status))));
+  return h(
+    "tr",
+    {},
+    h("th", {}),
+    h("th", {}),
+    runs.map((run) => h("th", { "data-run": run.id }, run.id, " ", badge(run.status))),
+  );
 }
 
 function valueTable(runs, rows, kind, empty) {
@@ -32,10 +38,20 @@ function valueTable(runs, rows, kind, empty) {
   const body = rows.map((row) =>
     h(
       "tr",
-      { class: row.differs ? "nbf-differs" : "", "data-testid": `${kind}-${row.name}`, "data-differs": String(Boolean(row.differs)) },
-      h("td", { class: "nbf-mark", title: row.differs ? "differs between the runs" : "" }, row.differs ? "≠" : ""),
+      {
+        class: row.differs ? "nbf-differs" : "",
+        "data-testid": `${kind}-${row.name}`,
+        "data-differs": String(Boolean(row.differs)),
+      },
+      h(
+        "td",
+        { class: "nbf-mark", title: row.differs ? "differs between the runs" : "" },
+        row.differs ? "≠" : "",
+      ),
       h("th", {}, row.name),
-      row.values.map((value, i) => clipped("td", {}, row.present[i] ? formatValue(value) : "-", 200)),
+      row.values.map((value, i) =>
+        clipped("td", {}, row.present[i] ? formatValue(value) : "-", 200),
+      ),
     ),
   );
   return h("table", { class: "nbf-grid" }, h("thead", {}, runHeader(runs)), h("tbody", {}, body));
@@ -46,14 +62,32 @@ function artifactComparison(runs, rows) {
   const body = rows.map((row) =>
     h(
       "tr",
-      { class: row.changed ? "nbf-differs" : "", "data-testid": `artifact-${row.name}`, "data-changed": String(Boolean(row.changed)) },
+      {
+        class: row.changed ? "nbf-differs" : "",
+        "data-testid": `artifact-${row.name}`,
+        "data-changed": String(Boolean(row.changed)),
+      },
       h("td", { class: "nbf-mark" }, row.changed ? "≠" : ""),
-      h("th", {}, row.name, h("div", { class: "nbf-dim" }, row.changed ? "changed" : "same content")),
+      h(
+        "th",
+        {},
+        row.name,
+        h("div", { class: "nbf-dim" }, row.changed ? "changed" : "same content"),
+      ),
       row.cells.map((cell) =>
         h(
           "td",
           {},
-          cell.key === null ? h("span", { class: "nbf-dim" }, "-") : [h("div", { class: "nbf-dim", title: cell.key }, `key ${String(cell.key).slice(0, 10)}`), renderPreview(cell.preview)],
+          cell.key === null
+            ? h("span", { class: "nbf-dim" }, "-")
+            : [
+                h(
+                  "div",
+                  { class: "nbf-dim", title: cell.key },
+                  `key ${String(cell.key).slice(0, 10)}`,
+                ),
+                renderPreview(cell.preview),
+              ],
         ),
       ),
     ),
@@ -63,34 +97,61 @@ function artifactComparison(runs, rows) {
 
 function timelineNode(uri) {
   // Built in Python by nbflow.svg.render_timeline_svg; shown as an image, so nothing in it runs.
-  if (typeof uri !== "string" || !uri.startsWith("data:image/svg+xml;base64,")) return note("no timeline");
-  return h("div", { class: "nbf-wide" }, h("img", { src: uri, alt: "step durations of each run on one time axis", "data-testid": "compare-timeline" }));
+  if (typeof uri !== "string" || !uri.startsWith("data:image/svg+xml;base64,"))
+    return note("no timeline");
+  return h(
+    "div",
+    { class: "nbf-wide" },
+    h("img", {
+      src: uri,
+      alt: "step durations of each run on one time axis",
+      "data-testid": "compare-timeline",
+    }),
+  );
 }
 
 function numericRows(rows, count) {
-  return rows.filter((row) => row.values.filter((v, i) => row.present[i] && isNumber(v)).length >= Math.min(count, 2));
+  return rows.filter(
+    (row) =>
+      row.values.filter((v, i) => row.present[i] && isNumber(v)).length >= Math.min(count, 2),
+  );
 }
 
 function plotNode(runs, params, results) {
   const xs = numericRows(params, runs.length);
   const ys = numericRows(results, runs.length);
   if (!xs.length || !ys.length) return note("needs a numeric parameter and a numeric result");
-  const xSelect = h("select", { "data-testid": "plot-x" }, xs.map((row) => h("option", { value: row.name }, row.name)));
-  const ySelect = h("select", { "data-testid": "plot-y" }, ys.map((row) => h("option", { value: row.name }, row.name)));
+  const xSelect = h(
+    "select",
+    { "data-testid": "plot-x" },
+    xs.map((row) => h("option", { value: row.name }, row.name)),
+  );
+  const ySelect = h(
+    "select",
+    { "data-testid": "plot-y" },
+    ys.map((row) => h("option", { value: row.name }, row.name)),
+  );
   const differing = xs.findIndex((row) => row.differs);
   if (differing >= 0) xSelect.value = xs[differing].name;
   const holder = h("div", { class: "nbf-plot" });
   const draw = () => {
-    const x = xs.find((row) => row.name === xSelect.value);
-    const y = ys.find((row) => row.name === ySelect.value);
-    holder.replaceChildren(scatter(runs, x, y));
+    const x = xs.find((row) => row.name === xSelect.value) || xs[0];
+    const y = ys.find((row) => row.name === ySelect.value) || ys[0];
+    fill(holder, scatter(runs, x, y));
   };
   xSelect.addEventListener("change", draw);
   ySelect.addEventListener("change", draw);
   draw();
-  return h("div", {}, h("label", {}, "result ", ySelect), h("label", {}, " against parameter ", xSelect), holder);
+  return h(
+    "div",
+    {},
+    h("label", {}, "result ", ySelect),
+    h("label", {}, " against parameter ", xSelect),
+    holder,
+  );
 }
 
+// The range of `values`, widened a little so no point sits on an axis.
 function extent(values) {
   let low = Math.min(...values);
   let high = Math.max(...values);
@@ -98,35 +159,111 @@ function extent(values) {
     low -= Math.abs(low) * 0.1 || 1;
     high += Math.abs(high) * 0.1 || 1;
   }
-  return [low, high];
+  const margin = (high - low) * 0.08;
+  return [low - margin, high + margin];
 }
 
 function scatter(runs, xRow, yRow) {
   const points = runs
-    .map((run, i) => ({ run, x: xRow.values[i], y: yRow.values[i], ok: xRow.present[i] && yRow.present[i] }))
+    .map((run, i) => ({
+      run,
+      x: xRow.values[i],
+      y: yRow.values[i],
+      ok: xRow.present[i] && yRow.present[i],
+    }))
     .filter((p) => p.ok && isNumber(p.x) && isNumber(p.y));
   const { width, height, left, right, top, bottom } = PLOT;
   if (!points.length) return note("no run has both values");
-  const svgNode = s("svg", { class: "nbf-scatter", "data-testid": "compare-plot", width, height, viewBox: `0 0 ${width} ${height}` });
+  const svgNode = s("svg", {
+    class: "nbf-scatter",
+    "data-testid": "compare-plot",
+    width,
+    height,
+    viewBox: `0 0 ${width} ${height}`,
+  });
   const [x0, x1] = extent(points.map((p) => p.x));
   const [y0, y1] = extent(points.map((p) => p.y));
   const px = (v) => left + ((v - x0) / (x1 - x0)) * (width - left - right);
   const py = (v) => height - bottom - ((v - y0) / (y1 - y0)) * (height - top - bottom);
   svgNode.append(
-    s("line", { x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, stroke: "#8c959f" }),
+    s("line", {
+      x1: left,
+      y1: height - bottom,
+      x2: width - right,
+      y2: height - bottom,
+      stroke: "#8c959f",
+    }),
     s("line", { x1: left, y1: top, x2: left, y2: height - bottom, stroke: "#8c959f" }),
-    s("text", { x: (left + width - right) / 2, y: height - 6, "text-anchor": "middle", "font-size": 11, fill: INK_DIM }, xRow.name),
-    s("text", { x: 12, y: (top + height - bottom) / 2, "text-anchor": "middle", "font-size": 11, fill: INK_DIM, transform: `rotate(-90 12 ${(top + height - bottom) / 2})` }, yRow.name),
+    s(
+      "text",
+      {
+        x: (left + width - right) / 2,
+        y: height - 6,
+        "text-anchor": "middle",
+        "font-size": 11,
+        fill: INK_DIM,
+      },
+      xRow.name,
+    ),
+    s(
+      "text",
+      {
+        x: 12,
+        y: (top + height - bottom) / 2,
+        "text-anchor": "middle",
+        "font-size": 11,
+        fill: INK_DIM,
+        transform: `rotate(-90 12 ${(top + height - bottom) / 2})`,
+      },
+      yRow.name,
+    ),
   );
-  for (const [value, at] of [[x0, "x"], [x1, "x"], [y0, "y"], [y1, "y"]]) {
-    const label = formatValue(Number(value.toPrecision(4)));
-    if (at === "x") svgNode.append(s("text", { x: px(value), y: height - bottom + 14, "text-anchor": "middle", "font-size": 10, fill: INK_DIM }, label));
-    else svgNode.append(s("text", { x: left - 4, y: py(value) + 3, "text-anchor": "end", "font-size": 10, fill: INK_DIM }, label));
+  const label = (value) => formatValue(Number(value.toPrecision(4)));
+  const ends = (values) => [...new Set([Math.min(...values), Math.max(...values)])];
+  for (const value of ends(points.map((p) => p.x))) {
+    svgNode.append(
+      s(
+        "text",
+        {
+          x: px(value),
+          y: height - bottom + 14,
+          "text-anchor": "middle",
+          "font-size": 10,
+          fill: INK_DIM,
+        },
+        label(value),
+      ),
+    );
+  }
+  for (const value of ends(points.map((p) => p.y))) {
+    svgNode.append(
+      s(
+        "text",
+        { x: left - 4, y: py(value) + 3, "text-anchor": "end", "font-size": 10, fill: INK_DIM },
+        label(value),
+      ),
+    );
   }
   for (const p of points) {
     const style = styleOf(p.run.status);
     svgNode.append(
-      s("circle", { class: "nbf-point", "data-run": p.run.id, cx: px(p.x), cy: py(p.y), r: 5, fill: style.stroke, stroke: style.ink }, s("title", {}, `${p.run.id}: ${xRow.name}=${formatValue(p.x)}, ${yRow.name}=${formatValue(p.y)}`)),
+      s(
+        "circle",
+        {
+          class: "nbf-point",
+          "data-run": p.run.id,
+          cx: px(p.x),
+          cy: py(p.y),
+          r: 5,
+          fill: style.stroke,
+          stroke: style.ink,
+        },
+        s(
+          "title",
+          {},
+          `${p.run.id}: ${xRow.name}=${formatValue(p.x)}, ${yRow.name}=${formatValue(p.y)}`,
+        ),
+      ),
     );
   }
   return svgNode;

@@ -3,7 +3,7 @@
 function renderCompare({ model, el }) {
   const root = h("div", { class: "nbf" });
   el.append(root);
-  const draw = () => root.replaceChildren(comparisonNode(model.get("comparison") || {}));
+  const draw = () => fill(root, comparisonNode(model.get("comparison") || {}));
   draw();
   return listen(model, { "change:comparison": draw });
 }

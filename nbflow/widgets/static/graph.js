@@ -34,7 +34,8 @@ function edgeNode(edge) {
       path.push(`C${num(x1)},${num(middle)} ${num(x2)},${num(middle)} ${num(x2)},${num(y2)}`);
     }
   }
-  const head = `${num(xEnd - 4.5)},${num(yEnd - ARROW)} ${num(xEnd + 4.5)},${num(yEnd - ARROW)} ${num(xEnd)},${num(yEnd)}`;
+  const top = num(yEnd - ARROW);
+  const head = `${num(xEnd - 4.5)},${top} ${num(xEnd + 4.5)},${top} ${num(xEnd)},${num(yEnd)}`;
   return s(
     "g",
     { class: "nbf-edge", "data-source": edge.source, "data-target": edge.target },
@@ -65,15 +66,40 @@ function progressNodes(tasks, width) {
   const finished = tasks.done + tasks.cached;
   const bar = width - 24 - 56;
   const nodes = [
-    s("text", { class: "nbf-count", x: num(width - 12), y: 57, "font-size": 11, "text-anchor": "end", fill: INK }, tasks.total ? `${finished}/${tasks.total}` : `${finished}/?`),
+    s(
+      "text",
+      {
+        class: "nbf-count",
+        x: num(width - 12),
+        y: 57,
+        "font-size": 11,
+        "text-anchor": "end",
+        fill: INK,
+      },
+      tasks.total ? `${finished}/${tasks.total}` : `${finished}/?`,
+    ),
     s("rect", { x: 12, y: 50, width: num(bar), height: 5, rx: 2.5, fill: "#d0d7de" }),
   ];
   let start = 12;
-  for (const [share, status] of [[finished, "done"], [tasks.failed, "failed"], [tasks.running, "running"]]) {
+  for (const [share, status] of [
+    [finished, "done"],
+    [tasks.failed, "failed"],
+    [tasks.running, "running"],
+  ]) {
     let length = tasks.total ? bar * Math.min(share / tasks.total, 1) : 0;
     length = Math.min(length, 12 + bar - start);
     if (length > 0) {
-      nodes.push(s("rect", { class: "nbf-progress", "data-status": status, x: num(start), y: 50, width: num(length), height: 5, fill: STYLES[status].stroke }));
+      nodes.push(
+        s("rect", {
+          class: "nbf-progress",
+          "data-status": status,
+          x: num(start),
+          y: 50,
+          width: num(length),
+          height: 5,
+          fill: STYLES[status].stroke,
+        }),
+      );
       start += length;
     }
   }
@@ -86,7 +112,11 @@ function stepNode(step, box, selected, pick) {
   const tasks = counts(step);
   const fanOut = tasks.total > 1 || Boolean(step.foreach);
   const duration = formatDuration(step.duration);
-  const outline = { fill: style.fill, stroke: style.stroke, "stroke-dasharray": style.dash || null };
+  const outline = {
+    fill: style.fill,
+    stroke: style.stroke,
+    "stroke-dasharray": style.dash || null,
+  };
   const g = s("g", {
     class: `nbf-step${selected ? " nbf-selected" : ""}`,
     "data-testid": `step-${box.name}`,
@@ -107,16 +137,56 @@ function stepNode(step, box, selected, pick) {
   g.append(s("title", {}, hoverText(step, status, duration, tasks)));
   if (fanOut) {
     for (const offset of [FAN, FAN / 2]) {
-      g.append(s("rect", { class: "nbf-fan", x: offset, y: offset, width: num(box.width), height: num(box.height), rx: 8, ...outline, "stroke-width": 1, opacity: 0.7 }));
+      g.append(
+        s("rect", {
+          class: "nbf-fan",
+          x: offset,
+          y: offset,
+          width: num(box.width),
+          height: num(box.height),
+          rx: 8,
+          ...outline,
+          "stroke-width": 1,
+          opacity: 0.7,
+        }),
+      );
     }
   }
   g.append(
-    s("rect", { class: "nbf-box", width: num(box.width), height: num(box.height), rx: 8, ...outline, "stroke-width": status === "failed" ? 2.5 : 1.5 }),
-    s("text", { x: 12, y: 21, "font-size": 13, "font-weight": 600, fill: INK }, fit(box.name, box.width - 24, 7.4)),
-    s("text", { class: "nbf-status", x: 12, y: 39, "font-size": 11, fill: style.ink }, `${style.glyph} ${fit(status, box.width / 2 - 12, 6.2)}`),
+    s("rect", {
+      class: "nbf-box",
+      width: num(box.width),
+      height: num(box.height),
+      rx: 8,
+      ...outline,
+      "stroke-width": status === "failed" ? 2.5 : 1.5,
+    }),
+    s(
+      "text",
+      { x: 12, y: 21, "font-size": 13, "font-weight": 600, fill: INK },
+      fit(box.name, box.width - 24, 7.4),
+    ),
+    s(
+      "text",
+      { class: "nbf-status", x: 12, y: 39, "font-size": 11, fill: style.ink },
+      `${style.glyph} ${fit(status, box.width / 2 - 12, 6.2)}`,
+    ),
   );
   if (duration) {
-    g.append(s("text", { class: "nbf-duration", x: num(box.width - 12), y: 39, "font-size": 11, "text-anchor": "end", fill: INK }, duration));
+    g.append(
+      s(
+        "text",
+        {
+          class: "nbf-duration",
+          x: num(box.width - 12),
+          y: 39,
+          "font-size": 11,
+          "text-anchor": "end",
+          fill: INK,
+        },
+        duration,
+      ),
+    );
   }
   if (fanOut) g.append(...progressNodes(tasks, box.width));
   return g;
@@ -125,9 +195,20 @@ function stepNode(step, box, selected, pick) {
 function graphNode(view, layout, selected, pick) {
   const width = (layout.width || 0) + FAN + 2 * PAD;
   const height = (layout.height || 0) + FAN + 2 * PAD;
-  const root = s("svg", { class: "nbf-graph-svg", "data-testid": "graph-svg", width: num(width), height: num(height), viewBox: `0 0 ${num(width)} ${num(height)}` });
+  const root = s("svg", {
+    class: "nbf-graph-svg",
+    "data-testid": "graph-svg",
+    width: num(width),
+    height: num(height),
+    viewBox: `0 0 ${num(width)} ${num(height)}`,
+  });
   const inner = s("g", { transform: `translate(${PAD} ${PAD})` });
-  const edges = s("g", { class: "nbf-edges", fill: "none", stroke: EDGE_COLOUR, "stroke-width": 1.5 });
+  const edges = s("g", {
+    class: "nbf-edges",
+    fill: "none",
+    stroke: EDGE_COLOUR,
+    "stroke-width": 1.5,
+  });
   for (const edge of layout.edges || []) {
     const node = edgeNode(edge);
     if (node) edges.append(node);
@@ -150,7 +231,14 @@ function headerNode(view) {
   const facts = [];
   if (isNumber(view.duration)) facts.push(formatDuration(view.duration));
   if (isNumber(view.started_at)) facts.push(`started ${whenText(view.started_at)}`);
-  return h("div", { class: "nbf-header", "data-testid": "graph-header" }, h("strong", {}, `run ${view.id ?? ""}`), " ", badge(view.status || "running"), h("span", { class: "nbf-dim" }, ` ${facts.join(" · ")}`));
+  return h(
+    "div",
+    { class: "nbf-header", "data-testid": "graph-header" },
+    h("strong", {}, `run ${view.id ?? ""}`),
+    " ",
+    badge(view.status || "running"),
+    h("span", { class: "nbf-dim" }, ` ${facts.join(" · ")}`),
+  );
 }
 
 function stepSignature(view, name) {
@@ -163,8 +251,19 @@ function renderGraph({ model, el }) {
   let shownFor = "";
   const header = h("div");
   const canvas = h("div", { class: "nbf-canvas" });
-  const panel = h("aside", { class: "nbf-panel", "data-testid": "step-panel" }, note("Click a step to see its tasks, artifacts and logs."));
-  el.append(h("div", { class: "nbf nbf-graph", "data-testid": "graph" }, header, h("div", { class: "nbf-graph-body" }, canvas, panel)));
+  const panel = h(
+    "aside",
+    { class: "nbf-panel", "data-testid": "step-panel" },
+    note("Click a step to see its tasks, artifacts and logs."),
+  );
+  el.append(
+    h(
+      "div",
+      { class: "nbf nbf-graph", "data-testid": "graph" },
+      header,
+      h("div", { class: "nbf-graph-body" }, canvas, panel),
+    ),
+  );
 
   function request(name) {
     shownFor = stepSignature(model.get("view") || {}, name);
@@ -173,16 +272,21 @@ function renderGraph({ model, el }) {
 
   function pick(name) {
     selected = name;
-    const step = ((model.get("view") || {}).steps || []).find((candidate) => candidate.name === name) || {};
-    panel.replaceChildren(h("h3", {}, name, " ", badge(step.status || "pending")), h("p", { class: "nbf-note", "data-testid": "panel-loading" }, "loading…"));
+    const step =
+      ((model.get("view") || {}).steps || []).find((candidate) => candidate.name === name) || {};
+    fill(
+      panel,
+      h("h3", {}, name, " ", badge(step.status || "pending")),
+      h("p", { class: "nbf-note", "data-testid": "panel-loading" }, "loading…"),
+    );
     request(name);
     draw();
   }
 
   function draw() {
     const view = model.get("view") || {};
-    header.replaceChildren(headerNode(view));
-    canvas.replaceChildren(graphNode(view, model.get("layout") || {}, selected, pick));
+    fill(header, headerNode(view));
+    fill(canvas, graphNode(view, model.get("layout") || {}, selected, pick));
     // A live run: the open step changed (more tasks finished), so ask for it again; the
     // panel keeps its content until the answer comes.
     if (selected !== null && stepSignature(view, selected) !== shownFor) request(selected);
@@ -190,15 +294,24 @@ function renderGraph({ model, el }) {
 
   function onMessage(message) {
     if (!message || message.step !== selected) return;
-    const step = (model.get("view").steps || []).find((candidate) => candidate.name === selected) || {};
+    const step =
+      (model.get("view").steps || []).find((candidate) => candidate.name === selected) || {};
     const title = h("h3", {}, selected, " ", badge(step.status || "pending"));
     if (message.type === "error") {
-      panel.replaceChildren(title, h("div", { class: "nbf-error" }, String(message.message)));
+      fill(panel, title, h("div", { class: "nbf-error" }, String(message.message)));
       return;
     }
-    const tasks = (message.tasks || []).map((task, i) => renderTask(task, i === 0 || task.status === "failed"));
+    const tasks = (message.tasks || []).map((task, i) =>
+      renderTask(task, i === 0 || task.status === "failed"),
+    );
     const summary = `${message.total} task${message.total === 1 ? "" : "s"}`;
-    panel.replaceChildren(title, h("div", { class: "nbf-dim" }, summary), message.note ? note(message.note) : null, tasks);
+    fill(
+      panel,
+      title,
+      h("div", { class: "nbf-dim" }, summary),
+      message.note ? note(message.note) : null,
+      tasks,
+    );
   }
 
   draw();

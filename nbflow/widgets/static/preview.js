@@ -29,9 +29,11 @@ function previewNode(preview) {
   }
   const box = h("div", { class: "nbf-preview" });
   if (Array.isArray(preview.columns) && Array.isArray(preview.head)) box.append(frameNode(preview));
-  else if (Array.isArray(preview.head) && Array.isArray(preview.index)) box.append(seriesNode(preview));
+  else if (Array.isArray(preview.head) && Array.isArray(preview.index))
+    box.append(seriesNode(preview));
   else if ("shape" in preview && Array.isArray(preview.values)) box.append(arrayNode(preview));
-  else if ("value" in preview) box.append(clipped("code", {}, preview.repr ?? formatValue(preview.value)));
+  else if ("value" in preview)
+    box.append(clipped("code", {}, preview.repr ?? formatValue(preview.value)));
   else if ("repr" in preview) {
     box.append(clipped("code", {}, preview.repr));
     if (typeof preview.length === "number") {
@@ -53,41 +55,77 @@ function frameNode(preview) {
     h(
       "thead",
       {},
-      h("tr", {}, h("th", {}), columns.map((c) => h("th", {}, cellText(c)))),
-      h("tr", { class: "nbf-dtypes" }, h("td", {}), dtypes.slice(0, columns.length).map((t) => h("td", {}, String(t)))),
+      h(
+        "tr",
+        {},
+        h("th", {}),
+        columns.map((c) => h("th", {}, cellText(c))),
+      ),
+      h(
+        "tr",
+        { class: "nbf-dtypes" },
+        h("td", {}),
+        dtypes.slice(0, columns.length).map((t) => h("td", {}, String(t))),
+      ),
     ),
     h(
       "tbody",
       {},
       rows.map((row, i) =>
-        h("tr", {}, h("th", {}, i < index.length ? cellText(index[i]) : ""), row.slice(0, TABLE_COLUMNS).map((cell) => clipped("td", {}, cellText(cell), 200))),
+        h(
+          "tr",
+          {},
+          h("th", {}, i < index.length ? cellText(index[i]) : ""),
+          row.slice(0, TABLE_COLUMNS).map((cell) => clipped("td", {}, cellText(cell), 200)),
+        ),
       ),
     ),
   );
-  return h("div", {}, h("div", { class: "nbf-dim" }, `DataFrame ${shapeText(preview.shape)}`), h("div", { class: "nbf-wide" }, table), moreRows(preview, rows));
+  return h(
+    "div",
+    {},
+    h("div", { class: "nbf-dim" }, `DataFrame ${shapeText(preview.shape)}`),
+    h("div", { class: "nbf-wide" }, table),
+    moreRows(preview, rows),
+  );
 }
 
 function seriesNode(preview) {
   const head = preview.head.slice(0, TABLE_ROWS);
-  const body = head.map((cell, i) => h("tr", {}, h("th", {}, cellText(preview.index[i] ?? "")), clipped("td", {}, cellText(cell), 200)));
-  const name = preview.name !== null && preview.name !== undefined ? ` ${cellText(preview.name)}` : "";
+  const body = head.map((cell, i) =>
+    h(
+      "tr",
+      {},
+      h("th", {}, cellText(preview.index[i] ?? "")),
+      clipped("td", {}, cellText(cell), 200),
+    ),
+  );
+  const name =
+    preview.name !== null && preview.name !== undefined ? ` ${cellText(preview.name)}` : "";
   return h(
     "div",
     {},
-    h("div", { class: "nbf-dim" }, `Series${name} ${shapeText(preview.shape)} ${preview.dtype ?? ""}`),
+    h(
+      "div",
+      { class: "nbf-dim" },
+      `Series${name} ${shapeText(preview.shape)} ${preview.dtype ?? ""}`,
+    ),
     h("table", { class: "nbf-frame" }, h("tbody", {}, body)),
     moreRows(preview, head),
   );
 }
 
 function moreRows(preview, shown) {
-  const rows = Array.isArray(preview.shape) && typeof preview.shape[0] === "number" ? preview.shape[0] : 0;
+  const rows =
+    Array.isArray(preview.shape) && typeof preview.shape[0] === "number" ? preview.shape[0] : 0;
   return rows > shown.length ? note(`… ${(rows - shown.length).toLocaleString()} more rows`) : null;
 }
 
 function arrayNode(preview) {
   const values = preview.values.slice(0, TABLE_ROWS);
-  const size = Array.isArray(preview.shape) ? preview.shape.reduce((a, b) => a * b, 1) : values.length;
+  const size = Array.isArray(preview.shape)
+    ? preview.shape.reduce((a, b) => a * b, 1)
+    : values.length;
   const rest = size > values.length ? ", …" : "";
   return h(
     "div",
@@ -115,14 +153,24 @@ function renderTask(task, open) {
     task.error ? errorNode(task.error) : null,
     artifactTable(own, "no artifacts of its own"),
     inherited.length
-      ? h("details", {}, h("summary", {}, `${inherited.length} artifact(s) from earlier steps`), artifactTable(inherited, ""))
+      ? h(
+          "details",
+          {},
+          h("summary", {}, `${inherited.length} artifact(s) from earlier steps`),
+          artifactTable(inherited, ""),
+        )
       : null,
     logNode("stdout", task.stdout),
     logNode("stderr", task.stderr),
     (task.displays || []).map(displayNode),
     task.displays_left_out ? note(`${task.displays_left_out} more outputs left out`) : null,
   );
-  return h("details", { class: "nbf-task", "data-testid": `task-${task.id}`, open: open }, h("summary", {}, facts), body);
+  return h(
+    "details",
+    { class: "nbf-task", "data-testid": `task-${task.id}`, open: open },
+    h("summary", {}, facts),
+    body,
+  );
 }
 
 function shortPreview(preview) {
@@ -159,7 +207,12 @@ function errorNode(error) {
 
 function logNode(name, text) {
   if (!text) return null;
-  return h("div", { class: "nbf-log" }, h("div", { class: "nbf-label" }, name), clipped("pre", { "data-testid": name }, String(text).replace(ANSI, ""), 20000));
+  return h(
+    "div",
+    { class: "nbf-log" },
+    h("div", { class: "nbf-label" }, name),
+    clipped("pre", { "data-testid": name }, String(text).replace(ANSI, ""), 20000),
+  );
 }
 
 // One stored MIME bundle: an image as an <img>, anything else as text. Stored HTML is
@@ -168,16 +221,33 @@ function displayNode(shown) {
   const data = (shown && shown.data) || {};
   const notes = ((shown && shown.notes) || []).map(note);
   for (const mime of IMAGE_TYPES) {
-    if (mime in data) return h("div", { class: "nbf-output" }, imageNode(mime, data[mime], data["text/plain"]), notes);
+    if (mime in data)
+      return h(
+        "div",
+        { class: "nbf-output" },
+        imageNode(mime, data[mime], data["text/plain"]),
+        notes,
+      );
   }
   const plain = data["text/plain"];
   if ("text/html" in data && (!plain || /^<[\w.]+ object( at 0x[0-9a-f]+)?>$/.test(plain.trim()))) {
-    return h("div", { class: "nbf-output" }, h("div", { class: "nbf-label" }, "HTML output, shown as its source"), clipped("pre", {}, data["text/html"]), notes);
+    return h(
+      "div",
+      { class: "nbf-output" },
+      h("div", { class: "nbf-label" }, "HTML output, shown as its source"),
+      clipped("pre", {}, data["text/html"]),
+      notes,
+    );
   }
   for (const mime of TEXT_TYPES) {
-    if (mime in data) return h("div", { class: "nbf-output" }, clipped("pre", {}, data[mime]), notes);
+    if (mime in data)
+      return h("div", { class: "nbf-output" }, clipped("pre", {}, data[mime]), notes);
   }
-  return h("div", { class: "nbf-output" }, notes.length ? notes : note(`kinds not shown: ${Object.keys(data).join(", ")}`));
+  return h(
+    "div",
+    { class: "nbf-output" },
+    notes.length ? notes : note(`kinds not shown: ${Object.keys(data).join(", ")}`),
+  );
 }
 
 function imageNode(mime, value, alt) {
@@ -185,7 +255,11 @@ function imageNode(mime, value, alt) {
   if (mime === "image/svg+xml") encoded = base64Utf8(encoded); // an <img>: no script in it runs
   encoded = encoded.replace(/\s+/g, "");
   if (!BASE64.test(encoded)) return note("image data is not base64; left out");
-  return h("img", { src: `data:${mime};base64,${encoded}`, alt: alt ? String(alt) : mime, "data-testid": "task-image" });
+  return h("img", {
+    src: `data:${mime};base64,${encoded}`,
+    alt: alt ? String(alt) : mime,
+    "data-testid": "task-image",
+  });
 }
 
 function base64Utf8(text) {
