@@ -80,6 +80,7 @@ class Schedule:
             self.waiting.remove(step)
             runner.tasks_of[step] = []
             self.remaining[step] = len(planned)
+            runner.store.meta.set_planned(runner.flow, runner.run_id, step, len(planned))
             self.queue.extend(Attempt(task) for task in planned)
         if self.waiting and not (self.queue or self.running):
             missing = sorted({p for s in self.waiting for p in self.runner.graph[s].parents})

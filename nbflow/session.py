@@ -82,8 +82,9 @@ class Session:
     def set_flow(self, name: str) -> None:
         if not name.isidentifier():
             raise StepError(f"'{name}' is not a valid flow name; use letters, digits and _.")
-        if name != self.flow:
-            self.flow, self.working = name, None
+        if name != self.flow:  # another flow: its own steps, its own runs
+            self.flow, self.working, self.graph = name, None, FlowGraph()
+            self._prepared.clear()
 
     def set_params(self, assigned: Mapping[str, Any]) -> dict[str, Any]:
         """Record a `%%params` cell's values; overrides (headless runs, -p) win over defaults."""

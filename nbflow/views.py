@@ -14,7 +14,11 @@ TASK_STATUSES = ("done", "failed", "running", "skipped", "cached", "pending")
 def run_view(run: Run) -> dict[str, Any]:
     """The run with one entry per step of its graph, in notebook order."""
     recorded = {step.name: step for step in run.steps()}
-    steps = [step_view(spec, recorded.get(spec["name"]), run.status) for spec in _specs(run)]
+    planned = run._store.meta.planned(run.flow, run.run_id)
+    steps = [
+        step_view(spec, recorded.get(spec["name"]), run.status, planned.get(spec["name"]))
+        for spec in _specs(run)
+    ]
     return {**run.as_dict(), "steps": steps}
 
 
@@ -28,7 +32,9 @@ def _specs(run: Run) -> list[dict[str, Any]]:
     return specs
 
 
-def step_view(spec: dict[str, Any], step: Step | None, run_status: str) -> dict[str, Any]:
+def step_view(
+    spec: dict[str, Any], step: Step | None, run_status: str, planned: int | None = None
+) -> dict[str, Any]:
     base = {
         "name": spec["name"],
         "parents": list(spec.get("parents", [])),
@@ -41,16 +47,22 @@ def step_view(spec: dict[str, Any], step: Step | None, run_status: str) -> dict[
         return {**base, "status": status, "duration": None, "started_at": None,
                 "finished_at": None, "tasks": _counts([])}  # fmt: skip
     tasks = step.tasks()
+    counts = _counts(tasks)
+    status = _step_status(tasks)
+    if planned is not None and run_status == "running" and len(tasks) < planned:
+        # Tasks still to start: the step is under way, k of n.
+        counts = {**counts, "total": planned, "pending": planned - len(tasks)}
+        status = "running" if status in ("done", "cached", "running") else status
     starts = [t.started_at for t in tasks if t.started_at is not None]
     ends = [t.finished_at for t in tasks if t.finished_at is not None]
     started, finished = (min(starts) if starts else None), (max(ends) if ends else None)
     return {
         **base,
-        "status": _step_status(tasks),
+        "status": status,
         "duration": finished - started if started is not None and finished else None,
         "started_at": started,
         "finished_at": finished,
-        "tasks": _counts(tasks),
+        "tasks": counts,
     }
 
 

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_launcher ON runs (launcher);
 CREATE TABLE IF NOT EXISTS steps (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
-    spec TEXT NOT NULL, code TEXT NOT NULL,
+    spec TEXT NOT NULL, code TEXT NOT NULL, planned INTEGER,
     PRIMARY KEY (flow, run_id, name));
 CREATE TABLE IF NOT EXISTS tasks (
     task_id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, run_id INTEGER NOT NULL,
@@ -218,12 +218,27 @@ class MetadataStore:
         """Record steps as the run saw them: (position in the notebook, spec, code)."""
         with self._write() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, NULL)",
                 [
                     (flow, run_id, spec["name"], position, _json(spec), code)
                     for position, spec, code in steps
                 ],
             )
+
+    def set_planned(self, flow: str, run_id: int, step: str, count: int) -> None:
+        """How many tasks a step has, known once it is planned: a live view shows k of n."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE steps SET planned = ? WHERE flow = ? AND run_id = ? AND name = ?",
+                (count, flow, run_id, step),
+            )
+
+    def planned(self, flow: str, run_id: int) -> dict[str, int]:
+        rows = self._conn.execute(
+            "SELECT name, planned FROM steps WHERE flow = ? AND run_id = ? AND planned IS NOT NULL",
+            (flow, run_id),
+        )
+        return dict(rows.fetchall())
 
     def steps(self, flow: str, run_id: int) -> list[tuple[int, dict[str, Any], str]]:
         rows = self._conn.execute(

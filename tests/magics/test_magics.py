@@ -385,3 +385,11 @@ def test_show_runs_and_compare_give_widgets_with_pictures(ip: InteractiveShell) 
     assert compared.comparison["params"]
     error = fails(ip, "%flow compare 1")
     assert "usage: %flow compare RUN RUN" in str(error)
+
+
+def test_another_flow_name_starts_a_flow_of_its_own(ip: InteractiveShell) -> None:
+    ok(ip, "%%step start\nx = 1")
+    ok(ip, "%flow name other")
+    ok(ip, "%%step begin\ny = 2")
+    run = ok(ip, "%flow run")
+    assert [s.name for s in run.steps()] == ["begin"]

@@ -167,5 +167,8 @@ def test_a_full_run_draws_its_graph_live_and_updates_it(
     assert len(pictures) >= 2  # drawn at the start, redrawn as tasks finished
     assert "work" in pictures[0]
     assert pictures[0] != pictures[-1]
+    # While its elements run, the foreach step is "running", k of the 3 it planned.
+    assert any('data-step="work" data-status="running"' in p for p in pictures)
+    assert any("/3<" in p for p in pictures)
     assert published[-1] == {"text/plain": f"run {run.id}: done"}
     assert "image/svg+xml" in run._repr_mimebundle_()
