@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint browser bench clean
 
 $(BIN)/nbflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ $(BIN)/nbflow: pyproject.toml
 demo: $(BIN)/nbflow
 	$(BIN)/nbflow run notebooks/quickstart.ipynb
 
-test: $(BIN)/nbflow lint
+test: $(BIN)/nbflow lint browser
 	$(BIN)/pytest
+
+# The browser tests drive Debian's chromium (the pip `playwright` package uses it by its path
+# and never downloads a browser of its own).
+browser:
+	@command -v chromium > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
 lint: $(BIN)/nbflow
 	$(BIN)/ruff check nbflow tests bench
