@@ -417,8 +417,8 @@ GROW_RUNS = textwrap.dedent(
                 row[4] = row[4] + new_id if row[4] is not None else None
                 db.execute(f"INSERT INTO runs VALUES ({','.join('?' * len(row))})", row)
                 db.execute(
-                    "INSERT INTO steps SELECT flow, ?, name, position, spec, code FROM steps "
-                    "WHERE flow = ? AND run_id = ?", (new_id, flow, old_id))
+                    "INSERT INTO steps SELECT flow, ?, name, position, spec, code, planned "
+                    "FROM steps WHERE flow = ? AND run_id = ?", (new_id, flow, old_id))
                 tasks = db.execute(
                     f"SELECT task_id, {', '.join(columns)} FROM tasks "
                     "WHERE flow = ? AND run_id = ?",
