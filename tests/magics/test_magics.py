@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from magictools import fails, ok
 
 from nbflow import Flow
 from nbflow.exceptions import ArtifactError, GraphError, StepError, StepFailed
@@ -23,18 +24,6 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveS
     load_ipython_extension(shell)  # a fresh nbflow session for every test
     shell.run_cell("%flow name demo")
     yield shell
-
-
-def ok(ip: InteractiveShell, code: str) -> Any:
-    result = ip.run_cell(code)
-    result.raise_error()
-    return result.result
-
-
-def fails(ip: InteractiveShell, code: str) -> BaseException:
-    result = ip.run_cell(code)
-    assert result.error_in_exec is not None, f"expected an error from:\n{code}"
-    return result.error_in_exec
 
 
 def blob_files(tmp_path: Path) -> list[Path]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from magictools import ok
 
 from nbflow import Flow
 from nbflow.exceptions import StepFailed
@@ -25,12 +26,6 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveS
     load_ipython_extension(shell)
     shell.run_cell("%flow name par")
     yield shell
-
-
-def ok(ip: InteractiveShell, code: str) -> Any:
-    result = ip.run_cell(code)
-    result.raise_error()
-    return result.result
 
 
 def test_foreach_elements_overlap_on_two_workers(ip: InteractiveShell) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from magictools import clear_marks, fails, marks, ok
 
 from nbflow import Flow, Run
 from nbflow.exceptions import NbflowError, StepError, StepFailed
@@ -54,28 +55,6 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveS
         ),
     )
     yield shell
-
-
-def ok(ip: InteractiveShell, code: str) -> Any:
-    result = ip.run_cell(code)
-    result.raise_error()
-    return result.result
-
-
-def fails(ip: InteractiveShell, code: str) -> BaseException:
-    result = ip.run_cell(code)
-    assert result.error_in_exec is not None, f"expected an error from:\n{code}"
-    return result.error_in_exec
-
-
-def marks(tmp_path: Path) -> list[str]:
-    """The task executions since the last `clear_marks`, in order."""
-    log = tmp_path / "log.txt"
-    return log.read_text().split() if log.exists() else []
-
-
-def clear_marks(tmp_path: Path) -> None:
-    (tmp_path / "log.txt").unlink(missing_ok=True)
 
 
 def statuses(run: Run, step: str) -> list[str]:
