@@ -6,6 +6,7 @@ its attribute is read. Previews (stored as data) serve reprs and `compare` witho
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Container, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -195,9 +196,14 @@ class Run:
 
     def _repr_mimebundle_(
         self, include: Container[str] | None = None, exclude: Container[str] | None = None
-    ) -> dict[str, str]:
-        """The graph as SVG (kept by exported notebooks and nbviewer) and the text repr."""
-        bundle = {"image/svg+xml": self._repr_svg_(), "text/plain": repr(self)}
+    ) -> dict[str, Any]:
+        """In a Jupyter kernel, the graph you can click (a GraphWidget, which carries the
+        picture too); elsewhere the graph as SVG (kept by exported notebooks and nbviewer).
+        Always the text repr."""
+        bundle = _widget_bundle(self) or {
+            "image/svg+xml": self._repr_svg_(),
+            "text/plain": repr(self),
+        }
         return {
             mime: data
             for mime, data in bundle.items()
@@ -406,3 +412,18 @@ def _ago(run: Run) -> str:
 
     started = datetime.datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S")
     return f"{started}  {_seconds(run.duration)}  {run.params}"
+
+
+def _widget_bundle(run: Run) -> dict[str, Any] | None:
+    """The GraphWidget's bundle when a Jupyter kernel (a front end that can draw widgets) shows
+    this run and anywidget is installed; None elsewhere (a terminal, a script, plain IPython)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if getattr(shell, "kernel", None) is None:
+        return None
+    try:
+        from nbflow.widgets import GraphWidget
+    except ModuleNotFoundError:
+        return None
+    data, _metadata = GraphWidget(run)._repr_mimebundle_()
+    return data

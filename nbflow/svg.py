@@ -21,7 +21,14 @@ from xml.sax.saxutils import escape
 
 from nbflow.layout import Box, Edge, Layout, layout
 
-__all__ = ["STATUS_STYLES", "StatusStyle", "format_duration", "render_svg", "render_timeline_svg"]
+__all__ = [
+    "STATUS_STYLES",
+    "StatusStyle",
+    "format_duration",
+    "render_runs_svg",
+    "render_svg",
+    "render_timeline_svg",
+]
 
 
 @dataclass(frozen=True)
@@ -380,6 +387,71 @@ def _moment(value: object) -> float | None:
         except ValueError:
             return None
     return _number(value)
+
+
+# -- the run list ------------------------------------------------------------------------------
+
+# (title, width in px) of the run list's columns; params take what is left of the row.
+_RUN_COLUMNS = (("run", 150.0), ("status", 90.0), ("started", 150.0), ("duration", 80.0))
+_PARAMS_WIDTH = 330.0
+
+
+def render_runs_svg(runs: Sequence[Mapping[str, Any]], more: int = 0) -> str:
+    """Runs (`Run.as_dict()` rows) as a table: what the run browser shows where widgets are not
+    drawn. `more` older runs not listed are counted in a last line."""
+    rows = [run for run in runs if isinstance(run, Mapping)]
+    lines = len(rows) + (1 if more or not rows else 0)
+    width = sum(w for _, w in _RUN_COLUMNS) + _PARAMS_WIDTH + 2 * _PAD
+    height = _HEADER + lines * _ROW + 2 * _PAD
+    parts = [_open_svg(width, height, "nbflow-runs"), "<title>runs</title>"]
+    x = _PAD
+    for title, column_width in (*_RUN_COLUMNS, ("params", _PARAMS_WIDTH)):
+        parts.append(
+            f'<text x="{_num(x)}" y="{_num(_PAD + 14)}" font-size="12" font-weight="600" '
+            f'fill="{_INK}">{title}</text>'
+        )
+        x += column_width
+    top = _PAD + _HEADER
+    for row, run in enumerate(rows):
+        parts.append(_run_row(run, top + row * _ROW))
+    if more or not rows:
+        note = f"… and {more:,} older runs" if rows else "no runs"
+        parts.append(
+            f'<text x="{_PAD}" y="{_num(top + len(rows) * _ROW + 14)}" font-size="11" '
+            f'fill="{_EDGE}">{_text(note)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _run_row(run: Mapping[str, Any], top: float) -> str:
+    status = _str(run.get("status"))
+    style = _style(status)
+    params = run.get("params") if isinstance(run.get("params"), Mapping) else {}
+    cells = [
+        (_str(run.get("id")), _INK),
+        (f"{style.glyph} {status}", style.ink),
+        (_started(run.get("started_at")), _INK),
+        (format_duration(_number(run.get("duration"))), _INK),
+        (", ".join(f"{key}={value}" for key, value in params.items()), _INK),
+    ]
+    widths = [w for _, w in _RUN_COLUMNS] + [_PARAMS_WIDTH]
+    parts, x = [f'<g class="nbflow-run-row" data-status="{_attr(status)}">'], _PAD
+    for (text, ink), column_width in zip(cells, widths, strict=True):
+        parts.append(
+            f'<text x="{_num(x)}" y="{_num(top + 14)}" font-size="11" fill="{ink}">'
+            f"{_text(_fit(text, column_width - 8, 6.4))}</text>"
+        )
+        x += column_width
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def _started(value: object) -> str:
+    moment = _moment(value)
+    if moment is None:
+        return ""
+    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # -- shared ------------------------------------------------------------------------------------

@@ -20,13 +20,14 @@ import traitlets
 from nbflow.cli.browse import end_artifacts, results, runs_table
 from nbflow.client import Flow, Run
 from nbflow.exceptions import NotFound
+from nbflow.svg import render_runs_svg
 from nbflow.widgets._assets import css, esm, with_fallbacks
 from nbflow.widgets.compare import compare_view
 
 __all__ = ["RunBrowser"]
 
 RESULTS_BUDGET = 0.2  # seconds spent reading results up front; later rows load lazily
-TEXT_ROWS = 50  # runs listed in the plain-text fallback
+TEXT_ROWS = 50  # runs listed in the picture and text fallbacks
 
 
 class RunBrowser(anywidget.AnyWidget):
@@ -88,9 +89,12 @@ class RunBrowser(anywidget.AnyWidget):
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         runs = list(self._runs.values())
         text = runs_table(runs[:TEXT_ROWS]) if runs else f"no runs of flow '{self.flow.name}'"
-        if len(runs) > TEXT_ROWS:
-            text += f"\n... and {len(runs) - TEXT_ROWS:,} older runs"
-        return with_fallbacks(super()._repr_mimebundle_(**kwargs), {"text/plain": text})
+        older = max(len(runs) - TEXT_ROWS, 0)
+        if older:
+            text += f"\n... and {older:,} older runs"
+        picture = render_runs_svg([run.as_dict() for run in runs[:TEXT_ROWS]], more=older)
+        extra = {"image/svg+xml": picture, "text/plain": text}
+        return with_fallbacks(super()._repr_mimebundle_(**kwargs), extra)
 
 
 def _results(run: Run) -> dict[str, Any]:

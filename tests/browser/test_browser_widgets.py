@@ -277,9 +277,16 @@ def test_flow_run_draws_a_live_graph_whose_status_changes(demo: Demo) -> None:
     assert "running" in statuses or "pending" in statuses, statuses
     assert len({sample["svg_text"] for sample in demo.live}) >= 3
     # When the run ends, the live picture gives way to a summary line; the cell's result
-    # is the finished run's graph.
+    # is the finished run's graph, which can be clicked like the one `%flow show` draws.
     final = cell(demo.page, LIVE)
     assert re.search(r"run demo/\d+: done", final.inner_text())
+    graph = final.locator("[data-testid='graph']")
+    assert graph.locator("[data-testid='step-slow']").get_attribute("data-status") == "done"
+    graph.locator("[data-testid='step-slow']").click()
+    panel = graph.locator("[data-testid='step-panel']")
+    panel.locator("[data-testid='artifact-y']").first.wait_for(timeout=15_000)
+    assert panel.locator("[data-testid^='task-']").count() == SLOW_ELEMENTS
+    shot(demo.page, "flow_run_result_graph_clicked", final)
 
 
 def test_run_browser_compares_two_runs_and_marks_the_changed_parameter(demo: Demo) -> None:
