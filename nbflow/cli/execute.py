@@ -27,6 +27,7 @@ BATCH_EXAMPLE = """\
 example:
   nbflow batch train.ipynb --grid n_estimators=100,300 --grid depth=4,8 --jobs 2
   (four runs, two at a time; prints one row per run)
+  nbflow batch train.ipynb --grid seed=0,1,2 -p n_rows 1000   (n_rows the same in each)
 """
 RESUME_EXAMPLE = """\
 examples:
@@ -47,6 +48,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     batch = _parser(commands, "batch", "one run per combination of parameters", BATCH_EXAMPLE)
     batch.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2,...",
                        help="values of one parameter (repeat for more parameters)")  # fmt: skip
+    batch.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                       metavar=("NAME", "VALUE"), help="a parameter the same in every run")  # fmt: skip
     batch.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at a time")
     batch.add_argument("--tag", action="append", default=[], help="tag every run")
     batch.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -221,6 +224,11 @@ def run_batch(args: argparse.Namespace) -> int:
 
     check_notebook(args.notebook)
     grid = parse_grid(args.grid)
+    both = sorted(set(grid) & {name for name, _ in args.parameter})
+    if both:
+        raise NbflowError(
+            f"{', '.join(both)} given both with -p and --grid: keep one (--grid varies it)."
+        )
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     if args.jobs < 1:
         raise NbflowError(f"--jobs {args.jobs}: give a number of runs at a time, 1 or more.")
@@ -264,6 +272,8 @@ class Batch:
         report = self.scratch / f"report-{index}.json"
         command = [sys.executable, "-m", "nbflow.cli", "run", str(self.args.notebook),
                    "--report", str(report)]  # fmt: skip
+        for name, value in self.args.parameter:  # as given: `nbflow run` reads them
+            command += ["-p", name, value]
         for name, value in params.items():
             command += ["-p", name, value if isinstance(value, str) else json.dumps(value)]
         for tag in self.args.tag:

@@ -638,3 +638,13 @@ def test_help_shows_an_example_for_every_command(tmp_path: Path) -> None:
         assert example in shown.stdout
     for command in ("run", "batch", "resume", "runs", "show"):
         assert command in helps[0].stdout
+
+
+def test_a_parameter_both_fixed_and_in_the_grid_is_refused(tmp_path: Path) -> None:
+    grid_notebook(tmp_path)
+    refused = nbflow(
+        "batch", "grid.ipynb", "--grid", "a=1,2", "-p", "a", "3", cwd=tmp_path, timeout=60
+    )
+    assert refused.returncode == 1
+    assert "a given both with -p and --grid" in refused.stderr
+    assert not (tmp_path / ".nbflow").exists()  # nothing ran
