@@ -40,3 +40,14 @@ def load_ipython_extension(shell: Any) -> None:
     from nbflow.magics import load_ipython_extension as load
 
     load(shell)
+
+
+# -- Jupyter's hooks: names it looks up on the package; nothing is imported until it calls them.
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "nbflow.server"}]  # the REST API behind the JupyterLab sidebar
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "nbflow"}]  # prebuilt, inside the package

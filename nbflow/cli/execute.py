@@ -49,7 +49,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     batch.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2,...",
                        help="values of one parameter (repeat for more parameters)")  # fmt: skip
     batch.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                       metavar=("NAME", "VALUE"), help="a parameter the same in every run")  # fmt: skip
+                       metavar=("NAME", "VALUE"), help="one value for every run")  # fmt: skip
     batch.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at a time")
     batch.add_argument("--tag", action="append", default=[], help="tag every run")
     batch.add_argument("--json", action="store_true", help="print the table as JSON")

@@ -37,7 +37,7 @@ def step_tasks(run: Run, name: str) -> dict[str, Any]:
     shown = _chosen(tasks)
     item_name = str(step.spec.get("foreach_as") or "item") if step.spec.get("foreach") else None
     reply["total"] = len(tasks)
-    reply["tasks"] = [_bounded(task, item_name) for task in shown]
+    reply["tasks"] = [bounded_task_view(task, item_name) for task in shown]
     if len(shown) < len(tasks):
         reply["note"] = f"{len(shown):,} of {len(tasks):,} tasks shown (the first ones and failed)"
     return reply
@@ -49,7 +49,9 @@ def _chosen(tasks: list[Task]) -> list[Task]:
     return first + failed
 
 
-def _bounded(task: Task, item_name: str | None) -> dict[str, Any]:
+def bounded_task_view(task: Task, item_name: str | None = None) -> dict[str, Any]:
+    """`nbflow.views.task_view`, with logs, tracebacks and rich outputs cut to what a browser
+    panel can show (a huge log never reaches the page whole)."""
     view = task_view(task)
     if task.status == "cached" and not view["displays"] and task.origin is not None:
         view["displays"] = task.origin.displays  # a reused task shows what its origin showed

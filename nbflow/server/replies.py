@@ -1,0 +1,105 @@
+"""The body of each GET route, built from one datastore with the views the widgets show.
+
+Each function takes the store (None while the datastore folder does not exist yet) and
+arguments already validated, reads records and stored previews only (nothing is unpickled),
+and raises NotFound for a flow, run, step or task the store does not hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nbflow.cli.browse import check_flow, end_artifacts, results
+from nbflow.client import Flow, Run, Task
+from nbflow.exceptions import NotFound
+from nbflow.layout import layout
+from nbflow.server.validation import RunRef
+from nbflow.storage import Store
+from nbflow.svg import render_svg
+from nbflow.views import run_view
+
+
+def flows_reply(store: Store | None, datastore: str) -> dict[str, Any]:
+    """Every flow with its number of runs and its latest run."""
+    if store is None:
+        return {"datastore": datastore, "flows": []}
+    flows = []
+    for name in store.meta.flows():
+        runs = store.meta.runs(name)
+        latest = Run(runs[0], store=store).as_dict() if runs else None
+        flows.append({"name": name, "runs": len(runs), "latest": latest})
+    return {"datastore": datastore, "flows": flows}
+
+
+def runs_reply(store: Store | None, flow: str, limit: int, offset: int) -> dict[str, Any]:
+    """One page of a flow's runs, newest first, each with the scalar results of its last step.
+    A flow with no runs yet (or no datastore yet) has an empty list."""
+    if store is None:
+        return {"flow": flow, "total": 0, "runs": []}
+    total = len(store.meta.runs(flow))
+    page = [Run(record, store=store) for record in store.meta.runs(flow, limit, offset)]
+    rows = [{**run.as_dict(), "results": results(end_artifacts(run))} for run in page]
+    return {"flow": flow, "total": total, "runs": rows}
+
+
+def run_reply(store: Store | None, ref: RunRef) -> dict[str, Any]:
+    """The run's view (steps with status, counts, durations), its graph layout and picture."""
+    view = run_view(open_run(store, ref))
+    drawing = layout(view["steps"])
+    return {**view, "layout": drawing.as_dict(), "svg": render_svg(view, drawing)}
+
+
+def step_reply(store: Store | None, ref: RunRef, step: str) -> dict[str, Any]:
+    """What a click on the step shows: its tasks, bounded (see nbflow.widgets.tasks)."""
+    from nbflow.widgets.tasks import step_tasks
+
+    run = open_run(store, ref)
+    _check_step(existing(store, ref.flow), run, step)
+    return step_tasks(run, step)
+
+
+def task_reply(store: Store | None, ref: RunRef, step: str, task_id: int) -> dict[str, Any]:
+    """One task (any attempt) of the step: artifacts with previews, logs, error, outputs."""
+    run = open_run(store, ref)
+    found = existing(store, ref.flow)
+    records = found.meta.tasks(run.flow, run.run_id, step)
+    record = next((record for record in records if record.task_id == task_id), None)
+    if record is None:
+        _check_step(found, run, step)
+        known = ", ".join(str(record.task_id) for record in records[:20]) or "none"
+        raise NotFound(f"step '{step}' of run {run.id} has no task {task_id} (its tasks: {known})")
+    from nbflow.widgets.tasks import bounded_task_view
+
+    return bounded_task_view(Task(record, store=found, spec=run[step].spec))
+
+
+def compare_reply(store: Store | None, refs: Sequence[RunRef]) -> dict[str, Any]:
+    """The runs side by side, as the compare widget shows them, and the step timeline."""
+    from nbflow.widgets.compare import compare_view, timeline_svg
+
+    runs = [open_run(store, ref) for ref in refs]
+    return {**compare_view(runs), "timeline_svg": timeline_svg(runs)}
+
+
+def open_run(store: Store | None, ref: RunRef) -> Run:
+    """The run `ref` names (its flow's latest when no id is given); NotFound otherwise."""
+    found = existing(store, ref.flow)
+    check_flow(found, ref.flow)
+    if ref.run_id is None:
+        return Flow(ref.flow, store=found).latest_run
+    return Run(found.meta.run(ref.flow, ref.run_id), store=found)
+
+
+def existing(store: Store | None, flow: str) -> Store:
+    if store is None:
+        raise NotFound(f"no flow '{flow}': nothing has run with this datastore yet.")
+    return store
+
+
+def _check_step(store: Store, run: Run, step: str) -> None:
+    """NotFound unless `step` is in the run's graph or has tasks in it."""
+    recorded = [spec["name"] for _, spec, _ in store.meta.steps(run.flow, run.run_id)]
+    if step not in recorded and not store.meta.tasks(run.flow, run.run_id, step):
+        known = ", ".join(recorded) or "none"
+        raise NotFound(f"run {run.id} has no step '{step}' (its steps: {known})")
