@@ -11,13 +11,16 @@ from pathlib import Path
 from nbflow.exceptions import NbflowError
 
 ENV_PREFIX = "NBFLOW_"
-EXECUTORS = ("kernel", "processes")
+# Metadata given as one of these URLs is on a PostgreSQL server (nbflow.metadata.postgres).
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)
 class Config:
     datastore: str = ""  # a folder; empty: `.nbflow/` in the working directory
-    metadata: str = ""  # a SQLite file; empty: `metadata.sqlite` inside the datastore
+    # a SQLite file, or a `postgresql://user:password@host:port/db` URL (also `postgres://`);
+    # empty: `metadata.sqlite` inside the datastore
+    metadata: str = ""
     executor: str = "kernel"
     workers: int = 0  # 0: the number of CPU cores
     cache: str = "on"  # "off": full runs never reuse earlier tasks
@@ -44,7 +47,9 @@ class Config:
         if "workers" in values:
             parsed["workers"] = _positive_int("workers", values["workers"])
         if "executor" in values:
-            parsed["executor"] = _choice("executor", values["executor"], EXECUTORS)
+            from nbflow.executors import check_executor
+
+            parsed["executor"] = check_executor(values["executor"])
         if "cache" in values:
             parsed["cache"] = _choice("cache", values["cache"].lower(), ("on", "off"))
         return replace(self, **parsed)  # type: ignore[arg-type]
@@ -55,7 +60,15 @@ class Config:
         return Path(root).expanduser().resolve()
 
     @property
+    def metadata_url(self) -> str | None:
+        """The PostgreSQL server holding the metadata, when `metadata` names one."""
+        return self.metadata if self.metadata.startswith(POSTGRES_SCHEMES) else None
+
+    @property
     def metadata_path(self) -> Path:
+        """The SQLite file holding the metadata (when `metadata_url` is None)."""
+        if self.metadata_url:
+            raise ValueError("the metadata is on a PostgreSQL server, not in a file")
         if self.metadata:
             return Path(self.metadata.removeprefix("sqlite:///")).expanduser().resolve()
         return self.datastore_path / "metadata.sqlite"

@@ -19,6 +19,7 @@ from IPython.display import display
 from nbflow.cells import top_level_assignments
 from nbflow.config import Config
 from nbflow.exceptions import NbflowError, StepError
+from nbflow.executors import check_executor
 from nbflow.graph import StepSpec
 from nbflow.params import parse_value
 from nbflow.runner import Runner
@@ -296,7 +297,8 @@ class LiveGraph:
 
 
 def _executor_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--executor", default=None, choices=("kernel", "processes"))
+    parser.add_argument("--executor", default=None, type=check_executor,
+                        metavar="kernel|processes|dask|dask://HOST:PORT")  # fmt: skip
     parser.add_argument("--workers", type=int, default=None, metavar="N")
 
 

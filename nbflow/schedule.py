@@ -42,9 +42,9 @@ class Schedule:
         self.remaining: dict[str, int] = {}
         self.failures: list[NbflowError] = []
         self.pool: ResourcePool | None = None
-        if runner.full_run:
-            # On every executor: in the kernel, where tasks run one at a time, this still
-            # gives a GPU task its own devices only.
+        if runner.full_run and not getattr(self.executor, "manages_resources", False):
+            # On every local executor: in the kernel, where tasks run one at a time, this still
+            # gives a GPU task its own devices only. A cluster (Dask) admits tasks itself.
             from nbflow.resources import Machine, ResourcePool
 
             self.pool = ResourcePool(Machine.detect())
@@ -134,10 +134,14 @@ class Schedule:
         attempt.task_id = self._task_row(attempt, cache_key=key)
         self.running[attempt.task_id] = (attempt, grant)
         spec = runner.graph[task.step]
+        extra = {}
+        if getattr(self.executor, "manages_resources", False) and spec.resources:
+            extra["resources"] = _resources(spec).as_dict()
         self.executor.submit(
             dataclasses.replace(payload, task_id=attempt.task_id),
             env=grant.environment() if grant else None,
             timeout=spec.timeout,
+            **extra,
         )
 
     def _task_row(self, attempt: Attempt, **extra: Any) -> int:

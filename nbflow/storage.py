@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +29,26 @@ class Store:
         return self.values.load_bytes(key, self.meta.inline(key))
 
 
-_open: dict[tuple[Path, Path], Store] = {}
+_open: dict[tuple[Path, Path | str], Store] = {}
 _open_lock = threading.Lock()
+# Stores a forked child inherited. Never used there (a connection must not be shared across
+# processes) and never closed or collected either: closing would end the parent's connection.
+_inherited: list[Store] = []
+
+
+def _forget_inherited_stores() -> None:
+    _inherited.extend(_open.values())
+    _open.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_stores)
 
 
 def open_store(config: Config | None = None) -> Store:
     """The store for `config` (default: the environment), opened once per process."""
     config = config or Config.from_env()
-    root, metadata = config.datastore_path, config.metadata_path
+    root = config.datastore_path
+    metadata = config.metadata_url or config.metadata_path
     with _open_lock:
         store = _open.get((root, metadata))
         if store is None:

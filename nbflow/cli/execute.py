@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.exceptions import NbflowError
+from nbflow.executors import check_executor
 
 RUN_EXAMPLE = """\
 examples:
@@ -70,7 +71,8 @@ def _parser(commands: Any, name: str, summary: str, example: str) -> argparse.Ar
     )  # fmt: skip
     parser.add_argument("notebook", type=Path, help="the .ipynb file")
     if name != "batch":
-        parser.add_argument("--executor", choices=("kernel", "processes"), default=None,
+        parser.add_argument("--executor", type=check_executor, default=None,
+                            metavar="kernel|processes|dask|dask://HOST:PORT",
                             help="where tasks run (default: kernel, cell by cell)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="worker processes (default: one per core)")  # fmt: skip

@@ -1,7 +1,9 @@
 """Where artifact bytes live: one blob format, a content-addressed store, previews.
 
     ArtifactStore(blobs)   save(value) -> Stored, load(key, inline) -> value (verified)
-    BlobStore              the injected interface: LocalBlobStore(root), MemoryBlobStore()
+    BlobStore              the injected interface: LocalBlobStore(root), MemoryBlobStore(),
+                           FsspecBlobStore(url) (S3, GCS, Azure, ... through fsspec)
+    open_blob_store(url)   the blob store a datastore URL or folder names
     encode / decode        value <-> blob (cloudpickle, protocol 5, raw out-of-band buffers)
     preview(value)         the JSON-able summary stored beside each artifact
 
@@ -10,6 +12,8 @@ Importing this package does not import numpy or pandas.
 
 from nbflow.datastore.blobs import BlobStore, Buffer, LocalBlobStore, MemoryBlobStore
 from nbflow.datastore.preview import preview
+from nbflow.datastore.remote import FsspecBlobStore, open_blob_store
+from nbflow.datastore.retry import RetryPolicy
 from nbflow.datastore.serialize import Encoded, UnstorableValue, decode, encode, key_of
 from nbflow.datastore.store import ArtifactStore, Stored
 
@@ -18,12 +22,15 @@ __all__ = [
     "BlobStore",
     "Buffer",
     "Encoded",
+    "FsspecBlobStore",
     "LocalBlobStore",
     "MemoryBlobStore",
+    "RetryPolicy",
     "Stored",
     "UnstorableValue",
     "decode",
     "encode",
     "key_of",
+    "open_blob_store",
     "preview",
 ]

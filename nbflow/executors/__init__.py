@@ -1,4 +1,5 @@
-"""Executors run task payloads: `kernel` (in this process), `processes` (a local pool).
+"""Executors run task payloads: `kernel` (in this process), `processes` (a local pool),
+`dask` (a Dask cluster: `dask`, `dask://HOST:PORT`).
 
 Every executor has the same small surface: `has_room()`, `submit(payload, env=, timeout=)`,
 `poll(timeout) -> [TaskResult]`, `running()`, `close()`, and `in_process` (whether values
@@ -24,4 +25,18 @@ def make_executor(name: str, workers: int, runner: Runner) -> Any:
         from nbflow.executors.processes import ProcessExecutor
 
         return ProcessExecutor(workers, str(runner.store.root))
-    raise NbflowError(f"unknown executor '{name}'. Use kernel or processes.")
+    from nbflow.executors.dask_cluster import DaskExecutor, connect, is_dask
+
+    if is_dask(name):
+        return DaskExecutor(connect(name, workers), str(runner.store.root))
+    raise NbflowError(f"unknown executor '{name}'. Use {EXECUTOR_FORMS}.")
+
+
+EXECUTOR_FORMS = "kernel, processes, dask or dask://HOST:PORT"
+
+
+def check_executor(name: str) -> str:
+    """`name` if it names an executor (argparse's `type=` and `%flow config` use this)."""
+    if name in ("kernel", "processes", "dask") or name.startswith(("dask://", "tcp://", "tls://")):
+        return name
+    raise NbflowError(f"unknown executor {name!r}: use {EXECUTOR_FORMS}.")

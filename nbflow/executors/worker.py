@@ -145,7 +145,7 @@ def serve(conn: Connection, datastore_root: str) -> None:
         if message is None:
             return
         task_id, env, payload_bytes = message
-        result = _run_message(task_id, env, payload_bytes, datastore_root)
+        result = run_message(task_id, env, payload_bytes, datastore_root)
         try:
             conn.send(result)
         except (EOFError, OSError):
@@ -154,9 +154,10 @@ def serve(conn: Connection, datastore_root: str) -> None:
             conn.send(_failure(task_id, error, time.time(), "cannot send the task's result"))
 
 
-def _run_message(
+def run_message(
     task_id: int, env: dict[str, str] | None, payload_bytes: bytes, datastore_root: str
 ) -> TaskResult:
+    """Run one task with `env` set for it; any failure is this task's result, never raised."""
     started = time.time()
     try:
         with temporary_environment(env):
@@ -194,9 +195,14 @@ def prepare_process() -> None:
     # sockets; a child must never touch those. Worker-level messages go to the real streams.
     sys.stdout = sys.__stdout__ or _NULL
     sys.stderr = sys.__stderr__ or _NULL
+    prepare_display()
+    _exit_with_parent()
+
+
+def prepare_display() -> None:
+    """Route what steps show (display(), figures) to their results; once per process."""
     _use_agg()
     _install_display()
-    _exit_with_parent()
 
 
 def _use_agg() -> None:

@@ -1,15 +1,14 @@
-"""Run, task and artifact records in SQL: one layer, SQLite by default.
+"""Run, task and artifact records in SQL: one layer for SQLite (the default) and PostgreSQL.
 
-Writes are short `BEGIN IMMEDIATE` transactions (WAL, busy timeout), so concurrent kernels
-queue instead of failing with "database is locked". A task is committed by one transaction that
-writes its artifact rows and flips its status last; a reader never sees half a task.
+Every statement is written once, in SQL both databases speak; `nbflow.metadata.sql` runs it on
+the one configured. Writes are short transactions that queue behind each other instead of
+failing. A task is committed by one transaction that writes its artifact rows and flips its
+status last; a reader never sees half a task.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,40 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.datastore.store import Stored
-from nbflow.exceptions import DatastoreError, NotFound
+from nbflow.exceptions import NotFound
 from nbflow.metadata.records import ArtifactRecord, RunRecord, TaskRecord
+from nbflow.metadata.schema import MIGRATIONS, migrate
+from nbflow.metadata.sql import open_database
 
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS run_ids (flow TEXT PRIMARY KEY, last INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    flow TEXT NOT NULL, run_id INTEGER NOT NULL, status TEXT NOT NULL,
-    started_at REAL NOT NULL, finished_at REAL, params TEXT NOT NULL, tags TEXT NOT NULL,
-    notebook TEXT, origin_run INTEGER, launcher TEXT, notebook_key TEXT,
-    PRIMARY KEY (flow, run_id));
-CREATE INDEX IF NOT EXISTS runs_by_launcher ON runs (launcher);
-CREATE TABLE IF NOT EXISTS steps (
-    flow TEXT NOT NULL, run_id INTEGER NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
-    spec TEXT NOT NULL, code TEXT NOT NULL, planned INTEGER,
-    PRIMARY KEY (flow, run_id, name));
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, run_id INTEGER NOT NULL,
-    step TEXT NOT NULL, status TEXT NOT NULL, path TEXT NOT NULL, parents TEXT NOT NULL,
-    origin INTEGER, started_at REAL, finished_at REAL,
-    stdout TEXT NOT NULL DEFAULT '', stderr TEXT NOT NULL DEFAULT '', error TEXT,
-    attempt INTEGER NOT NULL DEFAULT 1, data_from INTEGER, cache_key TEXT,
-    displays TEXT NOT NULL DEFAULT '[]');
-CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (flow, run_id, step);
-CREATE INDEX IF NOT EXISTS tasks_by_cache_key ON tasks (flow, step, cache_key);
-CREATE TABLE IF NOT EXISTS objects (
-    key TEXT PRIMARY KEY, size INTEGER NOT NULL, type TEXT NOT NULL, preview TEXT NOT NULL,
-    inline BLOB);
-CREATE TABLE IF NOT EXISTS artifacts (
-    task_id INTEGER NOT NULL, name TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL,
-    PRIMARY KEY (task_id, name, kind));
-"""
+SCHEMA_VERSION = MIGRATIONS[-1].version
+ALL_ROWS = 2**63 - 1  # LIMIT for "no limit": both databases take a 64-bit count
 
 TASK_COLUMNS = (
     "task_id, flow, run_id, step, status, path, parents, origin, started_at, finished_at, "
@@ -63,53 +35,26 @@ RUN_COLUMNS = (
 
 
 class MetadataStore:
-    """The metadata database of one datastore. One connection per process and path."""
+    """The metadata database of one datastore. One connection per process and location."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, location: Path | str) -> None:
+        """`location`: a SQLite file, or a `postgresql://user:password@host:port/db` URL."""
+        self._db = open_database(location)
         try:
-            self._conn = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=60.0
-            )
-            self._conn.execute("PRAGMA busy_timeout = 60000")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._set_wal()
-            with self._write() as conn:
-                for statement in SCHEMA.split(";"):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-                )
-        except sqlite3.Error as error:
-            raise DatastoreError(
-                f"cannot open the metadata database {path}: {error}. Set NBFLOW_DATASTORE "
-                "(or NBFLOW_METADATA) to a writable location."
-            ) from error
-        self._lock = threading.RLock()
-
-    def _set_wal(self) -> None:
-        # Switching to WAL needs a moment alone with the file; another process may hold it.
-        for _ in range(200):
-            try:
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError:
-                time.sleep(0.05)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            migrate(self._db)
+        except BaseException as error:
+            self._db.close()
+            if isinstance(error, self._db.errors):
+                raise self._db.unusable(error) from error
             raise
-        conn.execute("COMMIT")
+
+    @property
+    def where(self) -> str:
+        """The datastore folder (SQLite) or the server URL without its password."""
+        return self._db.where
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -125,16 +70,17 @@ class MetadataStore:
     ) -> RunRecord:
         """A new run with the next id of its flow.
 
-        The id and the start time are both taken inside the write lock, so ids sort by start
-        time even when several kernels start runs at once; an id is never given out twice.
+        The id and the start time are both taken while the flow's counter row is locked (by
+        the UPDATE, until the commit), so ids sort by start time even when several kernels
+        start runs at once; an id is never given out twice, and none is skipped.
         """
-        with self._write() as conn:
-            conn.execute("INSERT OR IGNORE INTO run_ids VALUES (?, 0)", (flow,))
-            (run_id,) = conn.execute(
+        with self._db.write():
+            self._db.execute("INSERT INTO run_ids VALUES (?, 0) ON CONFLICT DO NOTHING", (flow,))
+            (run_id,) = self._db.execute(
                 "UPDATE run_ids SET last = last + 1 WHERE flow = ? RETURNING last", (flow,)
             ).fetchone()
             started = time.time()
-            conn.execute(
+            self._db.execute(
                 f"INSERT INTO runs ({RUN_COLUMNS}) "
                 "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL)",
                 (
@@ -149,66 +95,68 @@ class MetadataStore:
 
         Its tasks are reused copies pointing at other runs' results, so no result is lost.
         """
-        with self._write() as conn:
-            owned = conn.execute(
+        with self._db.write():
+            owned = self._db.execute(
                 "SELECT COUNT(*) FROM tasks WHERE flow = ? AND run_id = ? AND origin IS NULL",
                 (flow, run_id),
             ).fetchone()[0]
             if owned:
                 raise ValueError(f"run {flow}/{run_id} ran tasks of its own; it is kept")
             for table in ("tasks", "steps", "runs"):
-                conn.execute(f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", (flow, run_id))
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", (flow, run_id)
+                )
 
     def finish_run(self, flow: str, run_id: int, status: str) -> None:
-        with self._write() as conn:
-            conn.execute(
+        with self._db.write():
+            self._db.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE flow = ? AND run_id = ?",
                 (status, time.time(), flow, run_id),
             )
 
     def reopen_run(self, flow: str, run_id: int) -> None:
         """An interactive run grows cell by cell: it is `running` again while a step runs."""
-        with self._write() as conn:
-            conn.execute(
+        with self._db.write():
+            self._db.execute(
                 "UPDATE runs SET status = 'running' WHERE flow = ? AND run_id = ?", (flow, run_id)
             )
 
     def run(self, flow: str, run_id: int) -> RunRecord:
-        row = self._conn.execute(
+        row = self._db.execute(
             f"SELECT {RUN_COLUMNS} FROM runs WHERE flow = ? AND run_id = ?", (flow, run_id)
         ).fetchone()
         if row is None:
-            raise NotFound(f"no run {flow}/{run_id} in {self.path.parent}")
+            raise NotFound(f"no run {flow}/{run_id} in {self.where}")
         return _run_record(row)
 
     def runs(self, flow: str, limit: int | None = None, offset: int = 0) -> list[RunRecord]:
-        rows = self._conn.execute(
+        rows = self._db.execute(
             f"SELECT {RUN_COLUMNS} FROM runs WHERE flow = ? ORDER BY run_id DESC LIMIT ? OFFSET ?",
-            (flow, -1 if limit is None else limit, offset),
+            (flow, ALL_ROWS if limit is None else limit, offset),
         ).fetchall()
         return [_run_record(row) for row in rows]
 
     def runs_by_launcher(self, launcher: str) -> list[RunRecord]:
         """The runs one headless execution made, oldest first."""
-        rows = self._conn.execute(
+        rows = self._db.execute(
             f"SELECT {RUN_COLUMNS} FROM runs WHERE launcher = ? ORDER BY started_at", (launcher,)
         ).fetchall()
         return [_run_record(row) for row in rows]
 
     def set_run_notebook(self, flow: str, run_id: int, notebook: Stored) -> None:
         """Keep the executed notebook (a stored value) with the run."""
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?, ?)",
+        with self._db.write():
+            self._db.execute(
+                "INSERT INTO objects VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (notebook.key, notebook.size, notebook.type_name, "{}", notebook.inline),
             )
-            conn.execute(
+            self._db.execute(
                 "UPDATE runs SET notebook_key = ? WHERE flow = ? AND run_id = ?",
                 (notebook.key, flow, run_id),
             )
 
     def flows(self) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT DISTINCT flow FROM runs ORDER BY flow")]
+        return [r[0] for r in self._db.execute("SELECT DISTINCT flow FROM runs ORDER BY flow")]
 
     # -- steps (the graph as the run saw it) ------------------------------------------------------
 
@@ -216,9 +164,11 @@ class MetadataStore:
         self, flow: str, run_id: int, steps: Sequence[tuple[int, dict[str, Any], str]]
     ) -> None:
         """Record steps as the run saw them: (position in the notebook, spec, code)."""
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, NULL)",
+        with self._db.write():
+            self._db.executemany(
+                "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, NULL) "
+                "ON CONFLICT (flow, run_id, name) DO UPDATE SET position = excluded.position, "
+                "spec = excluded.spec, code = excluded.code, planned = NULL",
                 [
                     (flow, run_id, spec["name"], position, _json(spec), code)
                     for position, spec, code in steps
@@ -227,21 +177,21 @@ class MetadataStore:
 
     def set_planned(self, flow: str, run_id: int, step: str, count: int) -> None:
         """How many tasks a step has, known once it is planned: a live view shows k of n."""
-        with self._write() as conn:
-            conn.execute(
+        with self._db.write():
+            self._db.execute(
                 "UPDATE steps SET planned = ? WHERE flow = ? AND run_id = ? AND name = ?",
                 (count, flow, run_id, step),
             )
 
     def planned(self, flow: str, run_id: int) -> dict[str, int]:
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT name, planned FROM steps WHERE flow = ? AND run_id = ? AND planned IS NOT NULL",
             (flow, run_id),
         )
         return dict(rows.fetchall())
 
     def steps(self, flow: str, run_id: int) -> list[tuple[int, dict[str, Any], str]]:
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT position, spec, code FROM steps WHERE flow = ? AND run_id = ? "
             "ORDER BY position",
             (flow, run_id),
@@ -262,17 +212,17 @@ class MetadataStore:
         cache_key: str | None = None,
         origin: int | None = None,
     ) -> int:
-        with self._write() as conn:
-            cursor = conn.execute(
+        with self._db.write():
+            (task_id,) = self._db.execute(
                 "INSERT INTO tasks (flow, run_id, step, status, path, parents, started_at, "
-                "attempt, cache_key, origin) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                "attempt, cache_key, origin) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?) "
+                "RETURNING task_id",
                 (
                     flow, run_id, step, _json(list(path)), _json(list(parents)), time.time(),
                     attempt, cache_key, origin,
                 ),
-            )  # fmt: skip
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+            ).fetchone()  # fmt: skip
+        return int(task_id)
 
     def commit_task(
         self,
@@ -291,18 +241,18 @@ class MetadataStore:
 
         A task that is not `cacheable` (its failure was caught) loses its cache key, so no
         later run reuses it."""
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?, ?)",
+        with self._db.write():
+            self._db.executemany(
+                "INSERT INTO objects VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(o.key, o.size, o.type_name, _json(o.preview), o.inline) for o in objects],
             )
-            conn.executemany(
+            self._db.executemany(
                 "INSERT INTO artifacts VALUES (?, ?, ?, ?)",
                 [(task_id, name, key, kind) for name, key, kind in artifacts],
             )
             if not cacheable:
-                conn.execute("UPDATE tasks SET cache_key = NULL WHERE task_id = ?", (task_id,))
-            conn.execute(
+                self._db.execute("UPDATE tasks SET cache_key = NULL WHERE task_id = ?", (task_id,))
+            self._db.execute(
                 "UPDATE tasks SET status = ?, finished_at = ?, stdout = ?, stderr = ?, error = ?, "
                 "displays = ? WHERE task_id = ?",
                 (
@@ -319,8 +269,8 @@ class MetadataStore:
     def fail_running_tasks(self, flow: str, run_id: int, reason: str) -> None:
         """Mark a run's tasks still `running` as failed: their process is gone."""
         error = _json({"ename": "TaskLost", "evalue": reason})
-        with self._write() as conn:
-            conn.execute(
+        with self._db.write():
+            self._db.execute(
                 "UPDATE tasks SET status = 'failed', finished_at = ?, error = ? "
                 "WHERE flow = ? AND run_id = ? AND status = 'running'",
                 (time.time(), error, flow, run_id),
@@ -332,11 +282,11 @@ class MetadataStore:
         `tasks` must come parents first; returns old task id -> new task id.
         """
         mapping: dict[int, int] = {}
-        with self._write() as conn:
+        with self._db.write():
             for task in tasks:
                 # In the same transaction as the copy: `nbflow gc` may have removed the task
                 # since it was looked up, and a copy must never point at nothing.
-                if not conn.execute(
+                if not self._db.execute(
                     "SELECT 1 FROM tasks WHERE task_id = ?", (task.data_task_id,)
                 ).fetchone():
                     raise NotFound(
@@ -344,10 +294,10 @@ class MetadataStore:
                         "(nbflow gc) while this run was taking it over; run the step again."
                     )
                 parents = [mapping.get(p, p) for p in task.parents]
-                cursor = conn.execute(
+                (new_id,) = self._db.execute(
                     "INSERT INTO tasks (flow, run_id, step, status, path, parents, origin, "
                     "data_from, started_at, finished_at, stdout, stderr, cache_key) "
-                    "VALUES (?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING task_id",
                     (
                         flow,
                         run_id,
@@ -362,9 +312,8 @@ class MetadataStore:
                         task.stderr,
                         task.cache_key,
                     ),
-                )
-                assert cursor.lastrowid is not None
-                mapping[task.task_id] = cursor.lastrowid
+                ).fetchone()
+                mapping[task.task_id] = int(new_id)
         return mapping
 
     def tasks(self, flow: str, run_id: int, step: str | None = None) -> list[TaskRecord]:
@@ -373,12 +322,12 @@ class MetadataStore:
         if step is not None:
             query += " AND step = ?"
             args += (step,)
-        rows = self._conn.execute(query + " ORDER BY task_id", args).fetchall()
+        rows = self._db.execute(query + " ORDER BY task_id", args).fetchall()
         return [_task_record(row) for row in rows]
 
     def cached_task(self, flow: str, step: str, cache_key: str) -> TaskRecord | None:
         """The newest task of `step` that ran with these exact inputs and finished."""
-        row = self._conn.execute(
+        row = self._db.execute(
             f"SELECT {TASK_COLUMNS} FROM tasks WHERE flow = ? AND step = ? AND cache_key = ? "
             "AND status = 'done' ORDER BY task_id DESC LIMIT 1",
             (flow, step, cache_key),
@@ -386,11 +335,11 @@ class MetadataStore:
         return None if row is None else _task_record(row)
 
     def task(self, task_id: int) -> TaskRecord:
-        row = self._conn.execute(
+        row = self._db.execute(
             f"SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)
         ).fetchone()
         if row is None:
-            raise NotFound(f"no task {task_id} in {self.path.parent}")
+            raise NotFound(f"no task {task_id} in {self.where}")
         return _task_record(row)
 
     def runs_with(
@@ -400,11 +349,12 @@ class MetadataStore:
         first. The run itself may have failed later: its finished tasks are still good."""
         wanted = sorted(set(steps))
         marks = ", ".join("?" for _ in wanted)
-        rows = self._conn.execute(
+        rows = self._db.execute(
             f"SELECT {RUN_COLUMNS} FROM runs r WHERE flow = ? AND ? = "
             "(SELECT COUNT(*) FROM (SELECT step FROM tasks t WHERE t.flow = r.flow AND "
             f"t.run_id = r.run_id AND t.step IN ({marks}) GROUP BY step "
-            "HAVING SUM(status NOT IN ('done', 'cached')) = 0)) "
+            "HAVING SUM(CASE WHEN status IN ('done', 'cached') THEN 0 ELSE 1 END) = 0) "
+            "AS finished) "
             "ORDER BY run_id DESC",
             (flow, len(wanted), *wanted),
         )
@@ -424,7 +374,7 @@ class MetadataStore:
         self, task: TaskRecord, kinds: Sequence[str] = ("output", "inherited")
     ) -> list[ArtifactRecord]:
         marks = ", ".join("?" for _ in kinds)
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT a.name, a.key, a.kind, o.size, o.type, o.preview FROM artifacts a "
             f"JOIN objects o ON o.key = a.key WHERE a.task_id = ? AND a.kind IN ({marks}) "
             "ORDER BY a.name",
@@ -436,7 +386,7 @@ class MetadataStore:
         ]
 
     def inline(self, key: str) -> bytes | None:
-        row = self._conn.execute("SELECT inline FROM objects WHERE key = ?", (key,)).fetchone()
+        row = self._db.execute("SELECT inline FROM objects WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
     # -- garbage collection (`nbflow gc`) -------------------------------------------------------
@@ -445,19 +395,14 @@ class MetadataStore:
     def exclusive(self, *, dry_run: bool = False) -> Iterator[None]:
         """One write transaction around the calls below, so that nothing a writer commits slips
         between reading what is referenced and deleting what is not. Writers wait for it
-        (BEGIN IMMEDIATE); a dry run is rolled back and leaves the database as it was."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        (SQLite's write lock, PostgreSQL's exclusive advisory lock); a dry run is rolled back
+        and leaves the database as it was."""
+        with self._db.exclusive(rollback=dry_run):
             yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("ROLLBACK" if dry_run else "COMMIT")
 
     def task_links(self) -> list[tuple[int, str, int, tuple[int, ...]]]:
         """Every task as (task_id, flow, run_id, the tasks it reads: parents, origin, data_from)."""
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT task_id, flow, run_id, parents, origin, data_from FROM tasks"
         ).fetchall()
         links = []
@@ -472,16 +417,15 @@ class MetadataStore:
         Only inside `exclusive()`: the caller decides from what it read in the same transaction.
         """
         self._check_exclusive()
-        conn = self._conn
         for table in ("steps", "runs"):
-            conn.executemany(f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", runs)
+            self._db.executemany(f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", runs)
         for table in ("artifacts", "tasks"):
-            conn.executemany(f"DELETE FROM {table} WHERE task_id = ?", [(t,) for t in tasks])
+            self._db.executemany(f"DELETE FROM {table} WHERE task_id = ?", [(t,) for t in tasks])
 
     def remove_unreferenced_objects(self) -> list[tuple[str, int, bool]]:
         """Delete the objects rows no artifact row references: their (key, size, inline)."""
         self._check_exclusive()
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "DELETE FROM objects WHERE key NOT IN (SELECT key FROM artifacts) "
             "AND key NOT IN (SELECT notebook_key FROM runs WHERE notebook_key IS NOT NULL) "
             "RETURNING key, size, inline IS NOT NULL"
@@ -490,14 +434,14 @@ class MetadataStore:
 
     def referenced_keys(self) -> set[str]:
         """The content key of every artifact row and executed notebook: what must be kept."""
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT key FROM artifacts UNION "
             "SELECT notebook_key FROM runs WHERE notebook_key IS NOT NULL"
         )
         return {key for (key,) in rows}
 
     def _check_exclusive(self) -> None:
-        if not self._conn.in_transaction:
+        if not self._db.in_transaction:
             raise RuntimeError("garbage collection deletes rows only inside exclusive()")
 
 

@@ -74,6 +74,10 @@ def kernels_elsewhere(config: Config) -> str | None:
 
 
 def _absolute(path: str, root: str) -> str:
+    """A folder or file relative to the server's root made absolute; a URL (postgresql://,
+    s3://) as it is."""
+    if "://" in path:
+        return path
     return os.path.abspath(os.path.join(root, os.path.expanduser(path)))
 
 

@@ -1,0 +1,148 @@
+"""Calls to an object store: a transient fault is tried again with backoff, the rest fail at once.
+
+Transient: a dropped or refused connection, a timeout, a 5xx answer, throttling (429, SlowDown).
+Permanent: not found, access denied, bad credentials, any other 4xx answer; trying those again
+only delays the message the user needs. After the last try the error names the operation, the
+URL, how many tries were made and what to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from nbflow.exceptions import DatastoreError, NbflowError
+
+T = TypeVar("T")
+
+_PERMANENT = (
+    FileNotFoundError,
+    PermissionError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    NbflowError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    RuntimeError,  # e.g. an event loop that is closed: no later try fares better
+    MemoryError,
+)
+# botocore's own exceptions, by name: importing botocore here would make it a dependency.
+_PERMANENT_NAMES = frozenset(
+    {
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "NoRegionError",
+        "ParamValidationError",
+        "UnknownServiceError",
+    }
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequests",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "ServiceUnavailable",
+    }
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`tries` attempts in all; waits `first_delay`, doubling, at most `max_delay` (jittered)."""
+
+    tries: int = 5
+    first_delay: float = 0.1
+    factor: float = 2.0
+    max_delay: float = 2.0
+
+    def delays(self) -> Iterator[float]:
+        """The waits between tries: one fewer than `tries`."""
+        delay = self.first_delay
+        for _ in range(self.tries - 1):
+            # Jitter spreads the retries of many workers hit by the same outage.
+            yield min(delay, self.max_delay) * random.uniform(0.75, 1.0)
+            delay *= self.factor
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying the same call again may succeed."""
+    if isinstance(exc, _PERMANENT) or type(exc).__name__ in _PERMANENT_NAMES:
+        return False
+    response = _service_response(exc)
+    if response is not None:
+        code = str(response.get("Error", {}).get("Code", ""))
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return code in _TRANSIENT_CODES or status >= 500 or status in (408, 429)
+    return True  # connection errors, timeouts, a body cut short: the network's faults
+
+
+def _service_response(exc: BaseException) -> dict[str, Any] | None:
+    # A service's answer (botocore's ClientError, possibly wrapped by s3fs in an OSError).
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        response = getattr(link, "response", None)
+        if isinstance(response, dict) and ("Error" in response or "ResponseMetadata" in response):
+            return response
+        link = link.__cause__ or link.__context__
+    return None
+
+
+def gave_up(what: str, url: str, tries: int, started: float, exc: BaseException) -> DatastoreError:
+    elapsed = time.monotonic() - started
+    return DatastoreError(
+        f"cannot {what} in {url}: {type(exc).__name__}: {exc} (gave up after {tries} tries over "
+        f"{elapsed:.1f} s). Check that the storage endpoint is reachable from here (network, "
+        "`endpoint_url` in storage_options) and not overloaded, then run again."
+    )
+
+
+def call(policy: RetryPolicy, what: str, url: str, fn: Callable[[], T]) -> T:
+    """`fn()`, tried again on transient errors; non-transient errors propagate unchanged."""
+    started = time.monotonic()
+    for delay in policy.delays():
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+        time.sleep(delay)
+    try:
+        return fn()
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        raise gave_up(what, url, policy.tries, started, exc) from exc
+
+
+async def acall(policy: RetryPolicy, what: str, url: str, fn: Callable[[], Awaitable[T]]) -> T:
+    """`await fn()`, tried again on transient errors, like `call`."""
+    started = time.monotonic()
+    for delay in policy.delays():
+        try:
+            return await fn()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+        await asyncio.sleep(delay)
+    try:
+        return await fn()
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        raise gave_up(what, url, policy.tries, started, exc) from exc
