@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Where JupyterLab is installed, jsonschema (under nbformat, under papermill) imports
+    # rfc3987-syntax, which builds a grammar at import: 0.6 s of every `nbflow run`, only to
+    # check IRI formats that notebooks never use. This process does without that check.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
