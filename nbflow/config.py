@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from nbflow.exceptions import NbflowError
 
@@ -17,13 +19,16 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 @dataclass(frozen=True)
 class Config:
-    datastore: str = ""  # a folder; empty: `.nbflow/` in the working directory
+    # a folder, or an fsspec URL (s3://bucket/prefix, gs://, az://, ...); empty: `.nbflow/` in
+    # the working directory
+    datastore: str = ""
     # a SQLite file, or a `postgresql://user:password@host:port/db` URL (also `postgres://`);
     # empty: `metadata.sqlite` inside the datastore
     metadata: str = ""
     executor: str = "kernel"
     workers: int = 0  # 0: the number of CPU cores
     cache: str = "on"  # "off": full runs never reuse earlier tasks
+    storage_options: str = ""  # a JSON object for fsspec (endpoint_url, key, secret, ...)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -52,12 +57,30 @@ class Config:
             parsed["executor"] = check_executor(values["executor"])
         if "cache" in values:
             parsed["cache"] = _choice("cache", values["cache"].lower(), ("on", "off"))
+        if "storage_options" in values:
+            _json_object("storage_options", values["storage_options"])
         return replace(self, **parsed)  # type: ignore[arg-type]
 
     @property
+    def remote(self) -> bool:
+        """True when the datastore is an object store (any URL but file://)."""
+        return "://" in self.datastore and not self.datastore.startswith("file://")
+
+    @property
     def datastore_path(self) -> Path:
+        if self.remote:
+            raise ValueError(f"the datastore {self.datastore} is not a folder")
         root = self.datastore.removeprefix("file://") if self.datastore else ".nbflow"
         return Path(root).expanduser().resolve()
+
+    @property
+    def datastore_location(self) -> str:
+        """The datastore as the blob store opens it: the URL, or the folder's absolute path."""
+        return self.datastore if self.remote else str(self.datastore_path)
+
+    @property
+    def storage_options_dict(self) -> dict[str, Any]:
+        return _json_object("storage_options", self.storage_options) if self.storage_options else {}
 
     @property
     def metadata_url(self) -> str | None:
@@ -71,6 +94,13 @@ class Config:
             raise ValueError("the metadata is on a PostgreSQL server, not in a file")
         if self.metadata:
             return Path(self.metadata.removeprefix("sqlite:///")).expanduser().resolve()
+        if self.remote:
+            raise NbflowError(
+                f"the datastore {self.datastore} is an object store, which cannot hold the "
+                "metadata database: set NBFLOW_METADATA (or %flow config metadata=...) to a "
+                "postgresql://user:password@host/db URL shared by everyone using this datastore "
+                "(or a local SQLite file, for one machine)."
+            )
         return self.datastore_path / "metadata.sqlite"
 
     @property
@@ -85,6 +115,19 @@ def _positive_int(key: str, text: str | int) -> int:
         value = 0
     if value < 1:
         raise NbflowError(f"{key} must be a positive whole number, not {text!r}.")
+    return value
+
+
+def _json_object(key: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise NbflowError(f"{key} must be a JSON object, not {text!r} ({error}).") from None
+    if not isinstance(value, dict):
+        raise NbflowError(
+            f'{key} must be a JSON object, for example {{"client_kwargs": {{"endpoint_url": '
+            f'"http://127.0.0.1:9000"}}}}, not {text!r}.'
+        )
     return value
 
 

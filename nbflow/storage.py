@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.config import Config
-from nbflow.datastore import ArtifactStore, LocalBlobStore, Stored
+from nbflow.datastore import ArtifactStore, Stored, open_blob_store
 from nbflow.metadata import MetadataStore
 
 
 @dataclass
 class Store:
-    root: Path
+    root: str  # the datastore: a folder's absolute path or an object store's URL
     values: ArtifactStore
     meta: MetadataStore
 
@@ -29,7 +29,7 @@ class Store:
         return self.values.load_bytes(key, self.meta.inline(key))
 
 
-_open: dict[tuple[Path, Path | str], Store] = {}
+_open: dict[tuple[str, Path | str], Store] = {}
 _open_lock = threading.Lock()
 # Stores a forked child inherited. Never used there (a connection must not be shared across
 # processes) and never closed or collected either: closing would end the parent's connection.
@@ -47,12 +47,17 @@ os.register_at_fork(after_in_child=_forget_inherited_stores)
 def open_store(config: Config | None = None) -> Store:
     """The store for `config` (default: the environment), opened once per process."""
     config = config or Config.from_env()
-    root = config.datastore_path
+    root = config.datastore_location
     metadata = config.metadata_url or config.metadata_path
+    options = config.storage_options_dict
+    if options:
+        # Worker processes and headless kernels open the same store: they read it from here.
+        os.environ["NBFLOW_STORAGE_OPTIONS"] = config.storage_options
     with _open_lock:
         store = _open.get((root, metadata))
         if store is None:
-            values = ArtifactStore(LocalBlobStore(root))  # checks that root is writable
+            # Checks that the folder is writable, or that the object store answers.
+            values = ArtifactStore(open_blob_store(root, options or None))
             store = Store(root, values, MetadataStore(metadata))
             _open[(root, metadata)] = store
     return store

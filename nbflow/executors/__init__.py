@@ -35,6 +35,16 @@ def make_executor(name: str, workers: int, runner: Runner) -> Any:
 EXECUTOR_FORMS = "kernel, processes, dask or dask://HOST:PORT"
 
 
+def spawnable_main() -> None:
+    """Let spawned processes start from IPython: its stand-in for __main__ has no __spec__,
+    which spawn reads; None says "no module to import"."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        main.__spec__ = None
+
+
 def check_executor(name: str) -> str:
     """`name` if it names an executor (argparse's `type=` and `%flow config` use this)."""
     if name in ("kernel", "processes", "dask") or name.startswith(("dask://", "tcp://", "tls://")):

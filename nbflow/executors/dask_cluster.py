@@ -223,6 +223,9 @@ def connect(executor: str, workers: int) -> Any:
 def _start_local(workers: int) -> Any:
     from distributed import Client, LocalCluster
 
+    from nbflow.executors import spawnable_main
+
+    spawnable_main()
     # Single-threaded worker processes: a task's printed output and environment are its own.
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -160,10 +160,9 @@ class ProcessExecutor:
         raise RuntimeError("no idle worker: call submit() only when has_room() is true")
 
     def _start_all(self) -> None:
-        # IPython's stand-in for __main__ has no __spec__, which spawn reads: say "no module".
-        main = sys.modules.get("__main__")
-        if main is not None and not hasattr(main, "__spec__"):
-            main.__spec__ = None
+        from nbflow.executors import spawnable_main
+
+        spawnable_main()
         # Started in one go: spawned workers boot in parallel; tasks wait in their pipes.
         self._pool.extend(self._start() for _ in range(self.workers))
 

@@ -32,7 +32,7 @@ from IPython.core.formatters import DisplayFormatter
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbflow.config import temporary_environment
-from nbflow.datastore import ArtifactStore, LocalBlobStore
+from nbflow.datastore import ArtifactStore, open_blob_store
 from nbflow.executors.kernel import default_format_traceback
 from nbflow.task import TaskPayload, TaskResult, run_body
 
@@ -96,7 +96,7 @@ def store_for(datastore_root: str) -> ArtifactStore:
     """The datastore, opened once per process."""
     store = _stores.get(datastore_root)
     if store is None:
-        store = _stores[datastore_root] = ArtifactStore(LocalBlobStore(datastore_root))
+        store = _stores[datastore_root] = ArtifactStore(open_blob_store(datastore_root))
     return store
 
 

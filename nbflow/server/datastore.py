@@ -94,7 +94,7 @@ class ServedStore:
 
     @property
     def path(self) -> str:
-        return str(self.config.datastore_path)
+        return self.config.datastore_location
 
     async def read(self, reader: Callable[[Store | None], T]) -> T:
         """`reader(store)` in a worker thread: SQLite reads never block the event loop."""
@@ -102,5 +102,6 @@ class ServedStore:
 
     def _read(self, reader: Callable[[Store | None], T]) -> T:
         with _reading:
-            store = open_store(self.config) if self.config.datastore_path.is_dir() else None
+            exists = self.config.remote or self.config.datastore_path.is_dir()
+            store = open_store(self.config) if exists else None
             return reader(store)

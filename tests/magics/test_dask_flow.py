@@ -16,6 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from magictools import fails, ok
 
 from nbflow.exceptions import NbflowError
+from nbflow.executors import spawnable_main
 from nbflow.magics import load_ipython_extension
 
 distributed = pytest.importorskip("distributed", reason="pip install distributed")
@@ -31,6 +32,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[distributed.LocalCluster]:
     """Two single-threaded worker processes on 127.0.0.1, each declaring one CPU."""
+    spawnable_main()  # an IPython shell of an earlier test may stand in for __main__
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address=None, resources={"CPU": 1}, silence_logs=50,
