@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,10 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-# The fixture module lives beside the test folders (tests/s3server.py), shared by them.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from s3server import FaultyProxy, S3Server, free_port
 
 from nbflow.datastore import (
