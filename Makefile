@@ -5,28 +5,42 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint browser bench clean
+.PHONY: demo test lint system bench clean
 
-$(BIN)/nbflow: pyproject.toml
+# The JupyterLab extension's sources: when one changes, the next make builds it again.
+LABEXTENSION := $(wildcard labextension/src/*.ts labextension/style/*) \
+	labextension/package.json labextension/yarn.lock labextension/tsconfig.json
+
+$(BIN)/nbflow: pyproject.toml $(LABEXTENSION)
+	@command -v node > /dev/null || { echo "Building the JupyterLab extension needs node 20 or later (https://nodejs.org)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The editable install's build hook (hatch-jupyter-builder) builds labextension/ into
+	# nbflow/labextension when its sources are newer, and installs the server extension's config.
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# JupyterLab in the venv loads the extension from the work tree (a link), so a rebuild
+	# (`cd labextension && jlpm build`) shows on the next page load.
+	$(BIN)/jupyter-builder develop --overwrite . > /dev/null
 	# A kernel spec inside the venv, so notebooks run on this interpreter.
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 
 demo: $(BIN)/nbflow
-	$(BIN)/nbflow run notebooks/quickstart.ipynb
+	$(BIN)/nbflow run notebooks/hearthstone.ipynb
 
-test: $(BIN)/nbflow lint browser
-	$(BIN)/pytest
+# PostgreSQL is installed by `system`, so its tests must not skip (tests/pgserver.py).
+test: $(BIN)/nbflow lint system
+	NBFLOW_REQUIRE_POSTGRES=1 $(BIN)/pytest
 
-# The browser tests drive Debian's chromium (the pip `playwright` package uses it by its path
-# and never downloads a browser of its own).
-browser:
-	@command -v chromium > /dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+# Debian packages the tests drive for real: chromium for the browser tests (the pip `playwright`
+# package uses it by its path and never downloads a browser of its own), and PostgreSQL, whose
+# initdb/pg_ctl the metadata tests use to start a throwaway server of their own.
+DEBIAN := $(if $(shell command -v chromium),,chromium) \
+	$(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+system:
+	@if [ -n "$(strip $(DEBIAN))" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(DEBIAN); \
+	  else echo "The tests need Debian packages: sudo apt-get install $(strip $(DEBIAN))"; exit 1; fi; fi
 
 lint: $(BIN)/nbflow
 	$(BIN)/ruff check nbflow tests bench
@@ -37,4 +51,5 @@ bench: $(BIN)/nbflow
 	bench/run
 
 clean:
-	rm -rf $(VENV) notebooks/.nbflow
+	rm -rf $(VENV) notebooks/.nbflow nbflow/labextension labextension/node_modules labextension/lib \
+	  labextension/tsconfig.tsbuildinfo

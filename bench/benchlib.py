@@ -138,6 +138,12 @@ def cli(description: str | None, repeat: int) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--json", action="store_true", help="print one JSON object (for bench/run)")
     p.add_argument("--repeat", type=int, default=repeat, help="repetitions; the median is reported")
+    p.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="skip the warm-up where it costs whole processes (bench/run --smoke)",
+    )
     return p
 
 

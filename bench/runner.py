@@ -1,8 +1,10 @@
 """bench/run's engine: runs the anchors and the nbflow benchmarks, prints one table.
 
 Every benchmark script runs in its own process and prints one JSON line (--json); this file
-only schedules them, collects the figures and prints them beside their targets and the anchors
-measured in the same run. Results also go to bench/results/last.json.
+only schedules them (each nbflow script right after its anchor, so that the two are measured
+minutes apart at most), collects the figures and prints them beside their targets and the
+anchors measured in the same run. Results also go to bench/results/last.json (smoke mode:
+bench/results/smoke.json).
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ from typing import Any
 from benchlib import ANCHORS_PY, BENCH, BenchError, last_json
 
 # From /work/shared/ANCHORS.md (Metaflow 2.19.39, same machine class), used only where this run
-# does not measure the figure itself; every such use is marked "quoted".
-QUOTED = {
-    "metaflow_foreach_1000_s": 320.0,
-    "metaflow_list_50_runs_s": 0.010,
-}
+# does not measure the figure itself (--quick; a failed listing); every such use is marked
+# "quoted".
+QUOTED_FOREACH = {100: 113.0, 1000: 320.0}
+QUOTED_LIST_50_RUNS_S = 0.010
 
 TARGETS = {
     "linear": 0.050,
@@ -46,40 +47,61 @@ TARGETS = {
     "batch_x_sequential": 0.6,
 }
 
+R1, NW = ["--repeat", "1"], ["--no-warmup"]
+MIB8 = ["--mib", "8", *R1]
+
+# (name in the results, script, its arguments, the arguments added in smoke mode), in the order
+# they run: each workload's anchor, then nbflow on it. Smoke mode: every workload once, small.
+JOBS: list[tuple[str, str, list[str], list[str]]] = [
+    ("mf_linear", "anchors/mf_linear.py", [], R1),
+    ("nb_linear", "kernel/nb_linear.py", [], R1),
+    ("nb_cli_run", "kernel/nb_cli_run.py", [], ["--steps", "3", "--steps-more", "5", *R1, *NW]),
+    ("mf_foreach", "anchors/mf_foreach.py", [], ["--n", "10"]),
+    ("mf_foreach_1000", "anchors/mf_foreach.py", ["--full"], []),
+    ("nb_foreach_100", "kernel/nb_foreach.py", ["--n", "100"], ["--n", "10", *R1]),
+    ("nb_foreach", "kernel/nb_foreach.py", [], ["--n", "20", *R1]),
+    (
+        "nb_foreach_proc",
+        "kernel/nb_foreach.py",
+        ["--executor", "processes", "--workers", "2"],
+        ["--n", "20", *R1],
+    ),
+    ("nb_cpu", "kernel/nb_cpu.py", [], ["--elements", "4", "--element-s", "0.05", *R1]),
+    ("nb_cache", "kernel/nb_cache.py", [], ["--n", "10", *R1]),
+    ("np_io", "anchors/np_io.py", [], [*MIB8, *NW]),
+    ("mf_array", "anchors/mf_array.py", [], MIB8),
+    ("nb_array", "kernel/nb_array.py", [], MIB8),
+    ("mf_list", "anchors/mf_list.py", [], ["--runs", "10", *R1]),
+    ("nb_runs_list_50", "kernel/nb_runs_list.py", ["--runs", "50"], ["--runs", "10", *R1]),
+    ("nb_runs_list", "kernel/nb_runs_list.py", [], ["--runs", "20", *R1]),
+    ("mf_resume", "anchors/mf_resume.py", [], R1),
+    ("nb_resume", "kernel/nb_resume.py", [], R1),
+    ("nb_cli_resume", "kernel/nb_cli_resume.py", [], R1),
+    ("imports", "anchors/imports.py", [], [*R1, *NW]),
+    ("nb_startup", "kernel/nb_startup.py", [], [*R1, *NW]),
+    (
+        "nb_cli_batch",
+        "kernel/nb_cli_batch.py",
+        [],
+        ["--runs", "4", "--sleep", "0.1", *R1, *NW],
+    ),
+]
+
 
 def jobs(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
-    py = sys.executable
-    a, k = BENCH / "anchors", BENCH / "kernel"
-    out = [("mf_linear", [py, str(a / "mf_linear.py"), "--json"])]
-    if not args.quick:
-        out.append(
-            (
-                "mf_foreach",
-                [py, str(a / "mf_foreach.py"), "--json", *(["--full"] if args.full else [])],
-            )
-        )
-    out += [
-        ("mf_array", [py, str(a / "mf_array.py"), "--json"]),
-        ("np_io", [py, str(a / "np_io.py"), "--json"]),
-        ("imports", [py, str(a / "imports.py"), "--json"]),
-        ("mf_list", [py, str(a / "mf_list.py"), "--json"]),
-        ("mf_resume", [py, str(a / "mf_resume.py"), "--json"]),
-        ("nb_linear", [py, str(k / "nb_linear.py"), "--json"]),
-        ("nb_foreach", [py, str(k / "nb_foreach.py"), "--json"]),
+    skip = set()
+    if args.quick:
+        skip.add("mf_foreach")
+    if not args.full:  # the 1,000-element Metaflow foreach: ~5 minutes
+        skip.add("mf_foreach_1000")
+    return [
         (
-            "nb_foreach_proc",
-            [py, str(k / "nb_foreach.py"), "--json", "--executor", "processes", "--workers", "2"],
-        ),
-        ("nb_cpu", [py, str(k / "nb_cpu.py"), "--json"]),
-        ("nb_resume", [py, str(k / "nb_resume.py"), "--json"]),
-        ("nb_cache", [py, str(k / "nb_cache.py"), "--json"]),
-        ("nb_array", [py, str(k / "nb_array.py"), "--json"]),
-        ("nb_startup", [py, str(k / "nb_startup.py"), "--json"]),
-        ("nb_runs_list", [py, str(k / "nb_runs_list.py"), "--json"]),
-        ("nb_cli_run", [py, str(k / "nb_cli_run.py"), "--json"]),
-        ("nb_cli_batch", [py, str(k / "nb_cli_batch.py"), "--json"]),
+            name,
+            [sys.executable, str(BENCH / script), "--json", *extra, *(small if args.smoke else [])],
+        )
+        for name, script, extra, small in JOBS
+        if name not in skip
     ]
-    return out
 
 
 def run_job(name: str, cmd: list[str]) -> dict[str, Any]:
@@ -124,75 +146,128 @@ def fbytes(n: float | None) -> str:
         return "—"
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
+            return f"{n / size:.1f} {unit}" if n % size else f"{n // size:.0f} {unit}"
     return f"{n:.0f} B"
 
 
+def fsigned(seconds: float) -> str:
+    """A time added (or, in noise, taken away): +1.2 ms, -3.4 ms."""
+    return ("+" if seconds >= 0 else "") + fs(seconds)
+
+
 def fratio(anchor: float | None, ours: float | None) -> str:
-    if anchor is None or ours is None or ours <= 0:
+    if anchor is None or ours is None or ours <= 0 or anchor <= 0:  # <= 0: noise, no ratio
         return "—"
     r = anchor / ours
     return f"{r:.0f}×" if r >= 10 else f"{r:.1f}×"
 
 
-def ok(res: dict[str, Any]) -> bool:
-    return bool(res) and "_error" not in res
+def ok(res: dict[str, Any] | None) -> bool:
+    return bool(res) and "_error" not in res  # type: ignore[operator]
 
 
-def foreach_anchor(
-    mff: dict[str, Any] | None, args: argparse.Namespace
-) -> tuple[float | None, str]:
-    """Metaflow's 1,000-element foreach: (seconds, how it is shown): measured, extrapolated
-    from N=100, or quoted from ANCHORS.md under --quick."""
-    if args.quick or mff is None:
-        anchor_s = QUOTED["metaflow_foreach_1000_s"]
-        return anchor_s, f"Metaflow ~{fs(anchor_s)} (quoted, ANCHORS.md; not run: --quick)"
-    if ok(mff) and not mff["extrapolated"]:
-        return mff["est_1000_s"], f"Metaflow {fs(mff['est_1000_s'])} (N=1,000 measured)"
-    if ok(mff):
-        return mff["est_1000_s"], (
-            f"Metaflow {fs(mff['est_1000_s'])} (extrapolated from N={mff['n']}: "
-            f"{fs(mff['per_element_s'])}/element × 1,000)"
-        )
-    return None, "error"
+HEADER = ["benchmark", "nbflow", "target", "anchor (this run)", "ratio", "target met"]
 
 
-def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[str]]:
-    out: list[list[str]] = []
+class Table:
+    """The rows of the table: benchmark, nbflow, target, anchor (this run), ratio, target met."""
 
-    def add(bench: str, nb: str, target: str, anchor: str, ratio: str, met: bool | None) -> None:  # noqa: PLR0917
-        out.append(
+    def __init__(self) -> None:
+        self.rows: list[list[str]] = []
+
+    def add(  # noqa: PLR0917
+        self, bench: str, nb: str, target: str, anchor: str, ratio: str, met: bool | None
+    ) -> None:
+        self.rows.append(
             [bench, nb, target, anchor, ratio, "—" if met is None else ("yes" if met else "NO")]
         )
 
-    mfl, nbl = r.get("mf_linear", {}), r.get("nb_linear", {})
-    add(
-        "10-step linear flow, whole `%flow run`",
-        fs(nbl["run_s"]) if ok(nbl) else "error",
-        f"≤ {fs(TARGETS['linear'])}",
-        f"Metaflow run {fs(mfl['run_s'])}" if ok(mfl) else "error",
-        fratio(mfl.get("run_s"), nbl.get("run_s")) if ok(mfl) and ok(nbl) else "—",
-        nbl["run_s"] <= TARGETS["linear"] if ok(nbl) else None,
-    )
+    def failed(self, bench: str, anchor: str = "—") -> None:
+        self.add(bench, "error", "", anchor, "—", None)
 
-    anchor_s, anchor = foreach_anchor(r.get("mf_foreach"), args)
-    for key, executor, target in (
-        ("nb_foreach", "", "foreach"),
-        ("nb_foreach_proc", ", processes executor, 2 workers", "foreach_processes"),
+
+# ---------------------------------------------------------------- the rows, one workload each
+
+
+def linear_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
+    """The 10-step linear flow: in the kernel (`%flow run`) and whole process (`nbflow run`),
+    both against Metaflow's whole `python flow.py run`."""
+    mfl, nbl, cr = r.get("mf_linear", {}), r.get("nb_linear", {}), r.get("nb_cli_run", {})
+    anchor = f"Metaflow `run` {fs(mfl['run_s'])} ({mfl['steps']} steps)" if ok(mfl) else "error"
+    if ok(nbl):
+        t.add(
+            f"{nbl['steps']}-step linear flow, small artifacts, in the kernel: whole `%flow run`",
+            fs(nbl["run_s"]),
+            f"≤ {fs(TARGETS['linear'])}",
+            anchor,
+            fratio(mfl["run_s"], nbl["run_s"]) if ok(mfl) else "—",
+            nbl["run_s"] <= TARGETS["linear"],
+        )
+    else:
+        t.failed("10-step linear flow, in the kernel: whole `%flow run`", anchor)
+    if ok(cr):
+        t.add(
+            f"{cr['steps']}-step linear flow, small artifacts, whole process: `nbflow run` of "
+            "the notebook",
+            fs(cr["run_s"]),
+            "—",
+            anchor,
+            fratio(mfl["run_s"], cr["run_s"]) if ok(mfl) else "—",
+            None,
+        )
+    else:
+        t.failed("10-step linear flow, whole process: `nbflow run` of the notebook", anchor)
+
+
+def foreach_anchor(
+    r: dict[str, dict[str, Any]], n: int, args: argparse.Namespace
+) -> tuple[float | None, str]:
+    """Metaflow's foreach over n elements: (seconds, how it is shown): measured at n,
+    extrapolated as T_1 + (n - 1) x per element from the N it ran, or quoted (--quick)."""
+    measured = [x for x in (r.get("mf_foreach"), r.get("mf_foreach_1000")) if ok(x)]
+    for x in measured:
+        if x["n"] == n:
+            return x["run_s"], f"Metaflow {fs(x['run_s'])} (N={n:,} measured)"
+    if measured:
+        x = measured[0]
+        est = x["run_n1_s"] + (n - 1) * x["per_element_s"]
+        return est, (
+            f"Metaflow {fs(est)} (extrapolated from N={x['n']:,}: "
+            f"{fs(x['per_element_s'])}/element × {n:,})"
+        )
+    if args.quick and n in QUOTED_FOREACH:
+        anchor_s = QUOTED_FOREACH[n]
+        return anchor_s, f"Metaflow ~{fs(anchor_s)} (quoted, ANCHORS.md; not run: --quick)"
+    return None, "error"
+
+
+def foreach_rows(t: Table, r: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    """Foreach over 100 and 1,000 trivial elements + join (kernel executor; 1,000 on the
+    processes executor too), the CPU-bound foreach, and the cache hit."""
+    for key, n_default, executor, target in (
+        ("nb_foreach_100", 100, "", None),
+        ("nb_foreach", 1000, "", "foreach"),
+        ("nb_foreach_proc", 1000, ", processes executor, 2 workers", "foreach_processes"),
     ):
         nbf = r.get(key, {})
-        add(
-            f"foreach over {nbf.get('n', 1000):,} trivial elements + join{executor}, `%flow run`",
-            fs(nbf["run_s"]) if ok(nbf) else "error",
-            f"≤ {fs(TARGETS[target])}",
+        n = nbf.get("n", n_default)
+        anchor_s, anchor = foreach_anchor(r, n, args)
+        bench = f"foreach over {n:,} trivial elements + join{executor}, `%flow run`"
+        if not ok(nbf):
+            t.failed(bench, anchor)
+            continue
+        t.add(
+            bench,
+            fs(nbf["run_s"]),
+            f"≤ {fs(TARGETS[target])}" if target else "—",
             anchor,
-            fratio(anchor_s, nbf.get("run_s")) if ok(nbf) else "—",
-            nbf["run_s"] <= TARGETS[target] if ok(nbf) else None,
+            fratio(anchor_s, nbf["run_s"]),
+            nbf["run_s"] <= TARGETS[target] if target else None,
         )
 
     cpu = r.get("nb_cpu", {})
     if ok(cpu):
-        add(
+        t.add(
             f"{cpu['elements']} CPU-bound elements (~{fs(cpu['element_s'])} each), processes "
             f"executor, {cpu['workers']} workers, {cpu['cores']} cores",
             f"{fs(cpu['processes_s'])} ({cpu['max_concurrent']} tasks at once, "
@@ -204,135 +279,219 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
             cpu["speedup"] >= TARGETS["cpu_speedup"],
         )
     else:
-        add("16 CPU-bound elements, processes vs kernel executor", "error", "", "—", "—", None)
-
-    nbr_, mfr_ = r.get("nb_resume", {}), r.get("mf_resume", {})
-    add(
-        "`%flow resume` of a 5-step flow failed at step 4: overhead beyond re-running 4 and 5",
-        f"{fs(nbr_['overhead_s'])} (whole resume {fs(nbr_['resume_s'])})" if ok(nbr_) else "error",
-        f"≤ {fs(TARGETS['resume_overhead'])}",
-        f"Metaflow `resume` {fs(mfr_['resume_s'])}" if ok(mfr_) else "error",
-        (fratio(mfr_["resume_s"], nbr_["resume_s"]) + " (whole resume)")
-        if ok(mfr_) and ok(nbr_)
-        else "—",
-        nbr_["overhead_s"] <= TARGETS["resume_overhead"] if ok(nbr_) else None,
-    )
+        t.failed("16 CPU-bound elements, processes vs kernel executor")
 
     nbc = r.get("nb_cache", {})
-    add(
+    bench = (
         f"cache hit, per task: 2nd `%flow run` of a {nbc.get('n', 200)}-element foreach, "
-        "all `cached`",
-        (
-            f"{fs(nbc['per_task_s'])}/task ({fs(nbc['cached_run_s'])} for {nbc['tasks']} "
-            f"tasks; 1st run {fs(nbc['first_run_s'])})"
-        )
-        if ok(nbc)
-        else "error",
-        f"≤ {fs(TARGETS['cache_hit_per_task'])}/task",
-        "— (Metaflow has no cache)",
-        "—",
-        nbc["per_task_s"] <= TARGETS["cache_hit_per_task"] if ok(nbc) else None,
+        "all `cached`"
     )
-
-    mfa, nba = r.get("mf_array", {}), r.get("nb_array", {})
-    if ok(nba):
-        limit = TARGETS["persist_x_np_save"] * nba["np_save_s"]
-        add(
-            "step binding a 256 MiB float64 array: extra persist time over a tiny value",
-            fs(nba["persist_extra_s"]) + f" ({nba['persist_over_np_save']:.1f}× np.save)",
-            f"≤ 3× np.save {fs(nba['np_save_s'])} = {fs(limit)}",
-            f"Metaflow {fs(mfa['persist_s'])}" if ok(mfa) else "error",
-            fratio(mfa.get("persist_s"), nba["persist_extra_s"]) if ok(mfa) else "—",
-            nba["persist_extra_s"] <= limit,
-        )
-        limit = TARGETS["load_x_np_load"] * nba["np_load_fresh_s"]
-        add(
-            "load it in a fresh process (client attribute)",
-            fs(nba["load_fresh_s"]) + f" ({nba['load_over_np_load']:.1f}× np.load)",
-            f"≤ 2× np.load {fs(nba['np_load_fresh_s'])} = {fs(limit)}",
-            (
-                f"Metaflow client {fs(mfa['load_fresh_s'])} "
-                f"({fs(mfa['load_fresh_warm_cache_s'])} from its cache)"
-            )
-            if ok(mfa)
-            else "error",
-            fratio(mfa.get("load_fresh_s"), nba["load_fresh_s"]) if ok(mfa) else "—",
-            nba["load_fresh_s"] <= limit,
-        )
-        new = max(nba["rebind_cell_new_bytes"], nba["rebind_flow_run_new_bytes"])
-        add(
-            "bind the identical array again (cell re-run; `%flow run`): new bytes, extra time",
-            f"+{fbytes(nba['rebind_cell_new_bytes'])}; +{fbytes(nba['rebind_flow_run_new_bytes'])}"
-            f"; +{fs(nba['rebind_extra_s'])}",
-            "no new array bytes (< 1 MiB)",
-            (
-                f"Metaflow +{fbytes(mfa['rebind_new_bytes'])}, +{fs(mfa['rebind_extra_s'])}"
-                if ok(mfa)
-                else "error"
-            ),
-            fratio(mfa.get("rebind_extra_s"), nba["rebind_extra_s"]) if ok(mfa) else "—",
-            new < 2**20,
+    if ok(nbc):
+        t.add(
+            bench,
+            f"{fs(nbc['per_task_s'])}/task ({fs(nbc['cached_run_s'])} for {nbc['tasks']} "
+            f"tasks; 1st run {fs(nbc['first_run_s'])})",
+            f"≤ {fs(TARGETS['cache_hit_per_task'])}/task",
+            "— (Metaflow has no cache)",
+            "—",
+            nbc["per_task_s"] <= TARGETS["cache_hit_per_task"],
         )
     else:
-        for b, key in (
-            ("256 MiB array: extra persist time", "persist_s"),
-            ("256 MiB array: load in a fresh process", "load_fresh_s"),
-            ("256 MiB array: bind again (extra time)", "rebind_extra_s"),
-        ):
-            add(b, "error", "", f"Metaflow {fs(mfa[key])}" if ok(mfa) else "—", "—", None)
+        t.failed(bench)
 
-    imp, nbs = r.get("imports", {}), r.get("nb_startup", {})
-    add(
-        '`python -c "import nbflow"` minus `python -c pass`',
-        fs(nbs["import_s"]) if ok(nbs) else "error",
-        f"≤ {fs(TARGETS['import'])}",
-        (f"import metaflow {fs(imp['metaflow_net_s'])} over pass ({fs(imp['metaflow_s'])} whole)")
-        if ok(imp)
-        else "error",
-        fratio(imp.get("metaflow_net_s"), nbs.get("import_s")) if ok(imp) and ok(nbs) else "—",
-        nbs["import_s"] <= TARGETS["import"] if ok(nbs) else None,
+
+def array_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
+    """One large float64 array (256 MiB): persist, load in a fresh process, bind again; and the
+    physical limits for the same array (np.save, np.load, xxh3_128)."""
+    mfa, nba, npi = r.get("mf_array", {}), r.get("nb_array", {}), r.get("np_io", {})
+    size = fbytes(nba.get("bytes", mfa.get("bytes", 2**28)))
+    if not ok(nba):
+        for b, key in (
+            (f"step binding a {size} float64 array: extra persist time", "persist_s"),
+            ("load it in a fresh process (client attribute)", "load_fresh_s"),
+            ("bind the identical array again: new bytes, extra time", "rebind_extra_s"),
+        ):
+            t.failed(b, f"Metaflow {fs(mfa[key])}" if ok(mfa) else "—")
+        t.failed(f"physical limits for the same {size} array", "—")
+        return
+    limit = TARGETS["persist_x_np_save"] * nba["np_save_s"]
+    t.add(
+        f"step binding a {size} float64 array: extra persist time over a tiny value",
+        fs(nba["persist_extra_s"]) + f" ({nba['persist_over_np_save']:.1f}× np.save)",
+        f"≤ 3× np.save {fs(nba['np_save_s'])} = {fs(limit)}",
+        f"Metaflow {fs(mfa['persist_s'])}" if ok(mfa) else "error",
+        fratio(mfa.get("persist_s"), nba["persist_extra_s"]) if ok(mfa) else "—",
+        nba["persist_extra_s"] <= limit,
     )
-    add(
+    limit = TARGETS["load_x_np_load"] * nba["np_load_fresh_s"]
+    t.add(
+        "load it in a fresh process (client attribute)",
+        fs(nba["load_fresh_s"]) + f" ({nba['load_over_np_load']:.1f}× np.load)",
+        f"≤ 2× np.load {fs(nba['np_load_fresh_s'])} = {fs(limit)}",
+        (
+            f"Metaflow client {fs(mfa['load_fresh_s'])} "
+            f"({fs(mfa['load_fresh_warm_cache_s'])} from its cache)"
+        )
+        if ok(mfa)
+        else "error",
+        fratio(mfa.get("load_fresh_s"), nba["load_fresh_s"]) if ok(mfa) else "—",
+        nba["load_fresh_s"] <= limit,
+    )
+    new = max(nba["rebind_cell_new_bytes"], nba["rebind_flow_run_new_bytes"])
+    t.add(
+        "bind the identical array again (cell re-run; `%flow run`): new bytes, extra time",
+        f"+{fbytes(nba['rebind_cell_new_bytes'])}; +{fbytes(nba['rebind_flow_run_new_bytes'])}"
+        f"; {fsigned(nba['rebind_extra_s'])}",
+        "no new array bytes (< 1 MiB)",
+        (
+            f"Metaflow +{fbytes(mfa['rebind_new_bytes'])}, {fsigned(mfa['rebind_extra_s'])}"
+            if ok(mfa)
+            else "error"
+        ),
+        fratio(mfa.get("rebind_extra_s"), nba["rebind_extra_s"]) if ok(mfa) else "—",
+        new < 2**20,
+    )
+    ours = (nba["persist_extra_s"], nba["load_fresh_s"], nba["rebind_extra_s"])
+    limits = (npi["np_save_s"], npi["np_load_fresh_s"], npi["xxh3_128_s"]) if ok(npi) else None
+    t.add(
+        f"physical limits, same {size} array: `np.save` · `np.load` in a fresh process · "
+        "`xxh3_128` (nbflow's hash)",
+        " · ".join(fs(x) for x in ours) + " (persist · load · bind again, as above)",
+        "—",
+        (
+            f"{fs(npi['np_save_s'])} · {fs(npi['np_load_fresh_s'])} · {fs(npi['xxh3_128_s'])} "
+            f"(sha1, Metaflow's hash: {fs(npi['sha1_s'])})"
+        )
+        if ok(npi)
+        else "error",
+        (" · ".join(map(fratio, limits, ours)) + " (limit / nbflow)") if limits else "—",
+        None,
+    )
+
+
+def client_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
+    """The client in a fresh process: list 50 runs and read the latest run's data, against
+    Metaflow's client on the same work; listing 1,000 runs (the target)."""
+    mfl, nb50, nbr = r.get("mf_list", {}), r.get("nb_runs_list_50", {}), r.get("nb_runs_list", {})
+    n = nb50.get("runs", mfl.get("runs", 50))
+    bench = (
+        f"client in a fresh process: list {n:,} runs and read the latest run's data (whole "
+        "process; in it: list, read)"
+    )
+
+    def say(x: dict[str, Any]) -> str:
+        return f"{fs(x['whole_process_s'])} (list {fs(x['list_s'])}, read {fs(x['read_s'])})"
+
+    anchor = f"Metaflow client {say(mfl)}" if ok(mfl) else "error"
+    if ok(nb50):
+        t.add(
+            bench,
+            say(nb50),
+            "—",
+            anchor,
+            (
+                f"{fratio(mfl['whole_process_s'], nb50['whole_process_s'])} (list "
+                f"{fratio(mfl['list_s'], nb50['list_s'])}, read "
+                f"{fratio(mfl['read_s'], nb50['read_s'])})"
+            )
+            if ok(mfl)
+            else "—",
+            None,
+        )
+    else:
+        t.failed(bench, anchor)
+
+    if ok(mfl):
+        anchor_s, n_mf = mfl["list_s"], mfl["runs"]
+        anchor = f"Metaflow client {fs(anchor_s)} for {n_mf} runs"
+    else:
+        anchor_s, n_mf = QUOTED_LIST_50_RUNS_S, 50
+        anchor = f"Metaflow {fs(anchor_s)} for 50 runs (quoted, ANCHORS.md)"
+    n_nb = nbr.get("runs", 1000)
+    bench = f"list {n_nb:,} runs through the client, in-process"
+    if ok(nbr):
+        per_run = fratio(anchor_s / n_mf, nbr["list_s"] / n_nb)
+        t.add(
+            bench,
+            fs(nbr["list_s"]),
+            f"≤ {fs(TARGETS['list'])}",
+            anchor,
+            f"{fratio(anchor_s, nbr['list_s'])} ({n_mf} vs {n_nb:,} runs; {per_run} per run)",
+            nbr["list_s"] <= TARGETS["list"],
+        )
+    else:
+        t.failed(bench, anchor)
+
+
+def resume_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
+    """Resume of a 5-step flow whose 4th step failed: in the kernel (the overhead beyond
+    re-running steps 4 and 5 is the target) and whole process (`nbflow resume`), both against
+    Metaflow's whole `python flow.py resume`."""
+    nbr, mfr, cli = r.get("nb_resume", {}), r.get("mf_resume", {}), r.get("nb_cli_resume", {})
+    anchor = f"Metaflow `resume` {fs(mfr['resume_s'])}" if ok(mfr) else "error"
+    bench = "`%flow resume` of a 5-step flow failed at step 4: overhead beyond re-running 4 and 5"
+    if ok(nbr):
+        t.add(
+            bench,
+            f"{fs(nbr['overhead_s'])} (whole resume {fs(nbr['resume_s'])})",
+            f"≤ {fs(TARGETS['resume_overhead'])}",
+            anchor,
+            (fratio(mfr["resume_s"], nbr["resume_s"]) + " (whole resume)") if ok(mfr) else "—",
+            nbr["overhead_s"] <= TARGETS["resume_overhead"],
+        )
+    else:
+        t.failed(bench, anchor)
+    bench = "`nbflow resume` of the same flow as a notebook, whole process"
+    if ok(cli):
+        t.add(
+            bench,
+            fs(cli["resume_s"]),
+            "—",
+            anchor,
+            fratio(mfr["resume_s"], cli["resume_s"]) if ok(mfr) else "—",
+            None,
+        )
+    else:
+        t.failed(bench, anchor)
+
+
+def startup_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
+    """Start-up: importing nbflow (against importing metaflow) and `%load_ext nbflow`."""
+    imp, nbs = r.get("imports", {}), r.get("nb_startup", {})
+    anchor = (
+        f"import metaflow {fs(imp['metaflow_net_s'])} over pass ({fs(imp['metaflow_s'])} whole)"
+        if ok(imp)
+        else "error"
+    )
+    bench = '`python -c "import nbflow"` minus `python -c pass`'
+    if not ok(nbs):
+        t.failed(bench, anchor)
+        t.failed("`%load_ext nbflow` in a fresh shell")
+        return
+    t.add(
+        bench,
+        fs(nbs["import_s"]),
+        f"≤ {fs(TARGETS['import'])}",
+        anchor,
+        fratio(imp["metaflow_net_s"], nbs["import_s"]) if ok(imp) else "—",
+        nbs["import_s"] <= TARGETS["import"],
+    )
+    t.add(
         "`%load_ext nbflow` in a fresh shell",
-        fs(nbs["load_ext_s"]) if ok(nbs) else "error",
+        fs(nbs["load_ext_s"]),
         f"≤ {fs(TARGETS['load_ext'])}",
         "— (no equivalent)",
         "—",
-        nbs["load_ext_s"] <= TARGETS["load_ext"] if ok(nbs) else None,
+        nbs["load_ext_s"] <= TARGETS["load_ext"],
     )
 
-    nbr, mfr = r.get("nb_runs_list", {}), r.get("mf_list", {})
-    if ok(mfr):
-        anchor_s = mfr["list_s"]
-        anchor = f"Metaflow client {fs(anchor_s)} for {mfr['runs']} runs"
-        n_mf = mfr["runs"]
-    else:
-        anchor_s = QUOTED["metaflow_list_50_runs_s"]
-        anchor = f"Metaflow {fs(anchor_s)} for 50 runs (quoted, ANCHORS.md)"
-        n_mf = 50
-    n_nb = nbr.get("runs", 1000)
-    per = ""
-    if ok(nbr):
-        per_run = fratio(anchor_s / n_mf, nbr["list_s"] / n_nb)
-        per = f" ({n_mf} vs {n_nb:,} runs; {per_run} per run)"
-    add(
-        f"list {nbr.get('runs', 1000):,} runs through the client, in-process",
-        fs(nbr["list_s"]) if ok(nbr) else "error",
-        f"≤ {fs(TARGETS['list'])}",
-        anchor,
-        (fratio(anchor_s, nbr["list_s"]) + per) if ok(nbr) else "—",
-        nbr["list_s"] <= TARGETS["list"] if ok(nbr) else None,
-    )
-    cli_rows(r, add)
-    return out
 
-
-def cli_rows(r: dict[str, dict[str, Any]], add: Callable[..., None]) -> None:
+def cli_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
     """The command line: `nbflow run` against papermill, `nbflow batch` against xargs."""
     cr = r.get("nb_cli_run", {})
     limit = TARGETS["cli_run_x_papermill"]
     if ok(cr):
-        add(
+        t.add(
             f"`nbflow run` of a notebook of {cr['steps']} trivial step cells (+ `%load_ext`), "
             "whole command",
             f"{fs(cr['run_s'])} ({cr['over_papermill']:.2f}× papermill)",
@@ -342,7 +501,7 @@ def cli_rows(r: dict[str, dict[str, Any]], add: Callable[..., None]) -> None:
             f"{cr['papermill_s'] / cr['run_s']:.2f}×",
             cr["over_papermill"] <= limit,
         )
-        add(
+        t.add(
             f"each further cell, {cr['steps']} → {cr['steps_more']} cells (`nbflow run`)",
             f"{fs(cr['per_cell_s'])}/cell ({cr['steps_more']} cells: {fs(cr['run_more_s'])}, "
             f"{cr['over_papermill_more']:.2f}× papermill)",
@@ -353,13 +512,13 @@ def cli_rows(r: dict[str, dict[str, Any]], add: Callable[..., None]) -> None:
             None,
         )
     else:
-        add("`nbflow run` of 10 trivial step cells vs papermill", "error", "", "—", "—", None)
-        add("each further cell (`nbflow run`)", "error", "", "—", "—", None)
+        t.failed("`nbflow run` of 10 trivial step cells vs papermill")
+        t.failed("each further cell (`nbflow run`)")
 
     cb = r.get("nb_cli_batch", {})
     limit = TARGETS["batch_x_sequential"]
     if ok(cb):
-        add(
+        t.add(
             f"`nbflow batch` of {cb['runs']} runs (a step sleeping {cb['sleep_s']:g} s), "
             f"`--jobs {cb['jobs']}` vs `--jobs 1`, {cb['cores']} cores",
             f"{fs(cb['batch_s'])} vs {fs(cb['sequential_s'])}: {cb['ratio']:.2f}× sequential",
@@ -371,7 +530,19 @@ def cli_rows(r: dict[str, dict[str, Any]], add: Callable[..., None]) -> None:
             cb["ratio"] <= limit,
         )
     else:
-        add("`nbflow batch` of 8 runs, --jobs 2 vs --jobs 1", "error", "", "—", "—", None)
+        t.failed("`nbflow batch` of 8 runs, --jobs 2 vs --jobs 1")
+
+
+def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[str]]:
+    t = Table()
+    linear_rows(t, r)
+    foreach_rows(t, r, args)
+    array_rows(t, r)
+    client_rows(t, r)
+    resume_rows(t, r)
+    startup_rows(t, r)
+    cli_rows(t, r)
+    return t.rows
 
 
 def print_table(header: list[str], body: list[list[str]]) -> None:
@@ -386,17 +557,21 @@ def print_table(header: list[str], body: list[list[str]]) -> None:
         print(line(row))
 
 
+# ---------------------------------------------------------------- details, one line per script
+
+
+def each(x: list[float]) -> str:
+    return ", ".join(fs(v) for v in x)
+
+
 def cli_run_detail(x: dict[str, Any]) -> str:
     lo, hi = x["steps"], x["steps_more"]
     runs = x["runs_s"]
-
-    def each(key: str) -> str:
-        return ", ".join(fs(v) for v in runs[key])
-
     return (
-        f"nbflow run ({lo} / {hi} cells, a datastore of its own each time): {each(f'nbflow{lo}')}"
-        f" / {each(f'nbflow{hi}')}; papermill, anchors venv: {each(f'papermill{lo}')} / "
-        f"{each(f'papermill{hi}')}; the project venv's papermill (the one nbflow run drives): "
+        f"nbflow run ({lo} / {hi} cells, a datastore of its own each time): "
+        f"{each(runs[f'nbflow{lo}'])} / {each(runs[f'nbflow{hi}'])}; papermill, anchors venv: "
+        f"{each(runs[f'papermill{lo}'])} / {each(runs[f'papermill{hi}'])}; the project venv's "
+        f"papermill (the one nbflow run drives): "
         f"{fs(x['venv_papermill_s'])} / {fs(x['venv_papermill_more_s'])}, "
         f"{fs(x['venv_papermill_per_cell_s'])}/cell (nbflow run {x['over_venv_papermill']:.2f}× "
         f"it); tasks of every run {x['task_statuses']}"
@@ -404,20 +579,44 @@ def cli_run_detail(x: dict[str, Any]) -> str:
 
 
 def cli_batch_detail(x: dict[str, Any]) -> str:
-    runs = x["runs_s"]
-
-    def each(key: str) -> str:
-        return ", ".join(fs(v) for v in runs[key])
-
+    runs, jobs, warm = x["runs_s"], x["jobs"], x["warmup_s"]
+    warmup = (
+        f"warm-up: one nbflow run {fs(warm['nbflow_run'])}, one papermill {fs(warm['papermill'])}; "
+        if warm
+        else ""
+    )
     return (
-        f"nbflow batch of {x['runs']}: --jobs 1 {each('nb1')}, --jobs {x['jobs']} "
-        f"{each('nb' + str(x['jobs']))} (ratio per round "
+        f"nbflow batch of {x['runs']}: --jobs 1 {each(runs['nb1'])}, --jobs {jobs} "
+        f"{each(runs[f'nb{jobs}'])} (ratio per round "
         f"{', '.join(f'{v:.2f}' for v in x['round_ratios'])}); one run as batch reports it "
-        f"{fs(x['run_in_batch_s'])} "
-        f"(step sleeps {x['sleep_s']:g} s); papermill + xargs -P1 {each('pm1')}, "
-        f"-P{x['jobs']} {each('pm' + str(x['jobs']))}; warm-up: one nbflow run "
-        f"{fs(x['warmup_s']['nbflow_run'])}, one papermill {fs(x['warmup_s']['papermill'])}; "
+        f"{fs(x['run_in_batch_s'])} (step sleeps {x['sleep_s']:g} s); papermill + xargs -P1 "
+        f"{each(runs['pm1'])}, -P{jobs} {each(runs[f'pm{jobs}'])}; {warmup}"
         f"papermill's ratio per round {', '.join(f'{v:.2f}' for v in x['papermill_round_ratios'])}"
+    )
+
+
+def foreach_detail(x: dict[str, Any]) -> str:
+    executor = f"{x['executor']} executor" + (f", {x['workers']} workers" if x["workers"] else "")
+    return (
+        f"nbflow foreach N={x['n']:,} ({executor}): runs {each(x['runs_s'])}; "
+        f"{fs(x['per_element_s'])} per element; {fbytes(x['bytes_per_run'])} and "
+        f"{x['files_per_run']:.0f} files per run; tasks {x['task_statuses']}"
+    )
+
+
+def mf_foreach_detail(x: dict[str, Any]) -> str:
+    return (
+        f"Metaflow foreach N={x['n']:,}: {fs(x['run_s'])} (N=1: {fs(x['run_n1_s'])}; "
+        f"{fs(x['per_element_s'])} per element; {x['files_on_disk']:,} files on disk)"
+    )
+
+
+def runs_list_detail(x: dict[str, Any]) -> str:
+    return (
+        f"nbflow client, {x['runs']:,} runs: list + read, whole process "
+        f"{each(x['whole_process_runs_s'])}; in-process first list {fs(x['first_list_s'])}, "
+        f"first read {fs(x['first_read_s'])}, import {fs(x['import_s'])}; with id/status/start "
+        f"{fs(x['list_with_status_s'])}; a 2-step `%flow run` {fs(x['flow_run_s'])}"
     )
 
 
@@ -427,14 +626,48 @@ DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         "mf_linear",
         lambda x: (
             f"Metaflow linear: {fs(x['run_s'])} per run, {fs(x['per_task_s'])} per task "
-            f"(runs: {', '.join(fs(v) for v in x['runs_s'])})"
+            f"(runs: {each(x['runs_s'])})"
         ),
     ),
     (
-        "mf_foreach",
+        "nb_linear",
         lambda x: (
-            f"Metaflow foreach N={x['n']}: {fs(x['run_s'])} (N=1: {fs(x['run_n1_s'])}; "
-            f"{fs(x['per_element_s'])} per element; {x['files_on_disk']:,} files on disk)"
+            f"nbflow linear: runs {each(x['runs_s'])} (first {fs(x['first_run_s'])}); a step "
+            f"cell {fs(x['step_cell_s'])}; tasks {x['task_statuses']}"
+        ),
+    ),
+    ("nb_cli_run", cli_run_detail),
+    ("mf_foreach", mf_foreach_detail),
+    ("mf_foreach_1000", mf_foreach_detail),
+    ("nb_foreach_100", foreach_detail),
+    ("nb_foreach", foreach_detail),
+    ("nb_foreach_proc", foreach_detail),
+    (
+        "nb_cpu",
+        lambda x: (
+            f"nbflow CPU-bound: spin({x['spin_n']:,}) calibrated to {fs(x['element_s'])}; "
+            f"kernel executor runs {each(x['kernel_runs_s'])}; processes "
+            f"{each(x['processes_runs_s'])}; plain Pool {each(x['pool_runs_s'])}; median "
+            f"processes run: tasks busy {fs(x['busy_s'])}, 2+ at once {fs(x['overlap_s'])}, sum "
+            f"of task times {fs(x['sum_task_s'])}; the kernel's own CPU during it "
+            f"{fs(x['kernel_cpu_during_processes_s'])}; load average {x['loadavg_1min']:.2f}"
+        ),
+    ),
+    (
+        "nb_cache",
+        lambda x: (
+            f"nbflow cache: {x['tasks']} tasks; first run {fs(x['first_run_s'])} "
+            f"({fs(x['first_per_task_s'])}/task, {x['first_task_statuses']}); cached runs "
+            f"{each(x['cached_runs_s'])} ({x['task_statuses']})"
+        ),
+    ),
+    (
+        "np_io",
+        lambda x: (
+            f"numpy (anchors venv), {fbytes(x['bytes'])}: np.save {fs(x['np_save_s'])}, np.load "
+            f"in-process {fs(x['np_load_inproc_s'])}, in a fresh process "
+            f"{fs(x['np_load_fresh_s'])}; xxh3_128 {each(x['xxh3_128_runs_s'])}; sha1 "
+            f"{fs(x['sha1_s'])}"
         ),
     ),
     (
@@ -446,26 +679,45 @@ DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ),
     ),
     (
-        "np_io",
+        "nb_array",
         lambda x: (
-            f"numpy (anchors venv): np.save {fs(x['np_save_s'])}, np.load in-process "
-            f"{fs(x['np_load_inproc_s'])}, in a fresh process {fs(x['np_load_fresh_s'])}"
+            f"nbflow array: whole-cell difference {fs(x['persist_extra_whole_cell_s'])}; "
+            f"first pass over the loaded array {fs(x['load_first_pass_s'])} (np.load's "
+            f"{fs(x['np_load_first_pass_s'])}); loaded as {x['loaded_type']}"
         ),
     ),
     (
         "mf_list",
         lambda x: (
-            f"Metaflow client, {x['runs']} runs: list {fs(x['list_s'])} (first call "
-            f"{fs(x['list_first_call_s'])}; with id/successful/created_at "
-            f"{fs(x['list_with_status_s'])}; whole process {fs(x['list_whole_process_s'])})"
+            f"Metaflow client, {x['runs']} runs: list + read, whole process "
+            f"{each(x['whole_process_runs_s'])}; in-process first list {fs(x['first_list_s'])}, "
+            f"first read {fs(x['first_read_s'])}, import {fs(x['import_s'])}; with "
+            f"id/successful/created_at {fs(x['list_with_status_s'])}"
         ),
     ),
+    ("nb_runs_list_50", runs_list_detail),
+    ("nb_runs_list", runs_list_detail),
     (
         "mf_resume",
         lambda x: (
-            f"Metaflow resume (5 steps, step 4 failed): runs "
-            f"{', '.join(fs(v) for v in x['resume_runs_s'])}; the failing run "
-            f"{fs(x['failing_run_s'])}"
+            f"Metaflow resume (5 steps, step 4 failed): runs {each(x['resume_runs_s'])}; the "
+            f"failing run {fs(x['failing_run_s'])}"
+        ),
+    ),
+    (
+        "nb_resume",
+        lambda x: (
+            f"nbflow resume: {fs(x['resume_s'])} whole, re-run tasks' own time "
+            f"{fs(x['rerun_tasks_s'])}, overhead {fs(x['overhead_s'])} (runs "
+            f"{each(x['overhead_runs_s'])}); the failing `%flow run` "
+            f"{fs(x['failing_run_s'])}; resumed run's tasks {x['task_statuses']}"
+        ),
+    ),
+    (
+        "nb_cli_resume",
+        lambda x: (
+            f"nbflow resume (command): runs {each(x['resume_runs_s'])}; the failing `nbflow run` "
+            f"{fs(x['failing_run_s'])}; resumed run's tasks {x['task_statuses']}"
         ),
     ),
     (
@@ -476,67 +728,6 @@ DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ),
     ),
     (
-        "nb_linear",
-        lambda x: (
-            f"nbflow linear: runs {', '.join(fs(v) for v in x['runs_s'])} (first "
-            f"{fs(x['first_run_s'])}); a step cell {fs(x['step_cell_s'])}; tasks "
-            f"{x['task_statuses']}"
-        ),
-    ),
-    (
-        "nb_foreach",
-        lambda x: (
-            f"nbflow foreach: runs {', '.join(fs(v) for v in x['runs_s'])}; "
-            f"{fs(x['per_element_s'])} per element; {fbytes(x['bytes_per_run'])} and "
-            f"{x['files_per_run']:.0f} files per run; tasks {x['task_statuses']}"
-        ),
-    ),
-    (
-        "nb_foreach_proc",
-        lambda x: (
-            f"nbflow foreach, processes executor ({x['workers']} workers): runs "
-            f"{', '.join(fs(v) for v in x['runs_s'])}; {fs(x['per_element_s'])} per element; "
-            f"tasks {x['task_statuses']}"
-        ),
-    ),
-    (
-        "nb_cpu",
-        lambda x: (
-            f"nbflow CPU-bound: spin({x['spin_n']:,}) calibrated to {fs(x['element_s'])}; "
-            f"kernel executor runs {', '.join(fs(v) for v in x['kernel_runs_s'])}; processes "
-            f"{', '.join(fs(v) for v in x['processes_runs_s'])}; plain Pool "
-            f"{', '.join(fs(v) for v in x['pool_runs_s'])}; median processes run: tasks busy "
-            f"{fs(x['busy_s'])}, 2+ at once {fs(x['overlap_s'])}, sum of task times "
-            f"{fs(x['sum_task_s'])}; the kernel's own CPU during it "
-            f"{fs(x['kernel_cpu_during_processes_s'])}; load average {x['loadavg_1min']:.2f}"
-        ),
-    ),
-    (
-        "nb_resume",
-        lambda x: (
-            f"nbflow resume: {fs(x['resume_s'])} whole, re-run tasks' own time "
-            f"{fs(x['rerun_tasks_s'])}, overhead {fs(x['overhead_s'])} (runs "
-            f"{', '.join(fs(v) for v in x['overhead_runs_s'])}); the failing `%flow run` "
-            f"{fs(x['failing_run_s'])}; resumed run's tasks {x['task_statuses']}"
-        ),
-    ),
-    (
-        "nb_cache",
-        lambda x: (
-            f"nbflow cache: {x['tasks']} tasks; first run {fs(x['first_run_s'])} "
-            f"({fs(x['first_per_task_s'])}/task, {x['first_task_statuses']}); cached runs "
-            f"{', '.join(fs(v) for v in x['cached_runs_s'])} ({x['task_statuses']})"
-        ),
-    ),
-    (
-        "nb_array",
-        lambda x: (
-            f"nbflow array: whole-cell difference {fs(x['persist_extra_whole_cell_s'])}; "
-            f"first pass over the loaded array {fs(x['load_first_pass_s'])} (np.load's "
-            f"{fs(x['np_load_first_pass_s'])}); loaded as {x['loaded_type']}"
-        ),
-    ),
-    (
         "nb_startup",
         lambda x: (
             f"nbflow start-up: import {fs(x['import_whole_process_s'])} whole process "
@@ -544,15 +735,6 @@ DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
             f"{fs(x['first_step_cell_s'])}"
         ),
     ),
-    (
-        "nb_runs_list",
-        lambda x: (
-            f"nbflow runs: first call {fs(x['list_first_call_s'])}; with id/status/start "
-            f"{fs(x['list_with_status_s'])}; a 1-step `%flow run` "
-            f"{fs(x['flow_run_1step_s'])}"
-        ),
-    ),
-    ("nb_cli_run", cli_run_detail),
     ("nb_cli_batch", cli_batch_detail),
 ]
 
@@ -561,28 +743,9 @@ def details(r: dict[str, dict[str, Any]]) -> list[str]:
     return [say(r[name]) for name, say in DETAILS if ok(r.get(name, {}))]
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(prog="bench/run", description=__doc__)
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="skip the slow Metaflow foreach; quote ANCHORS.md for it",
-    )
-    p.add_argument(
-        "--full",
-        action="store_true",
-        help="run the Metaflow foreach with 1,000 elements (~3-5 min) instead of 100",
-    )
-    p.add_argument("--out", default=str(BENCH / "results" / "last.json"))
-    args = p.parse_args()
-
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    t0 = time.perf_counter()
-    results = {name: run_job(name, cmd) for name, cmd in jobs(args)}
-    total = time.perf_counter() - t0
-
+def metaflow_version() -> str:
     try:
-        mf_version = subprocess.run(
+        return subprocess.run(
             [str(ANCHORS_PY), "-c", "import metaflow; print(metaflow.__version__)"],
             capture_output=True,
             text=True,
@@ -590,19 +753,61 @@ def main() -> None:
             cwd=tempfile.gettempdir(),
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        mf_version = "?"
-    mode = "quick" if args.quick else ("full" if args.full else "default")
+        return "?"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the slow Metaflow foreach; quote ANCHORS.md for it",
+    )
+    mode.add_argument(
+        "--full",
+        action="store_true",
+        help="also run the Metaflow foreach with 1,000 elements (~5 min) beside N=100",
+    )
+    mode.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every workload once at small sizes (CI: the scripts cannot rot; ~2 min)",
+    )
+    p.add_argument("--out", default=None, help="where the raw figures go (JSON)")
+    args = p.parse_args()
+    mode_name = next((m for m in ("quick", "full", "smoke") if getattr(args, m)), "default")
+    out = Path(args.out or BENCH / "results" / ("smoke.json" if args.smoke else "last.json"))
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    load0 = os.getloadavg()[0]  # others' work on the machine: the noise of this run
+    t0 = time.perf_counter()
+    results = {name: run_job(name, cmd) for name, cmd in jobs(args)}
+    total = time.perf_counter() - t0
+    out.parent.mkdir(parents=True, exist_ok=True)  # first: the figures survive a broken table
+    load = f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    out.write_text(
+        json.dumps(
+            {"started": started, "mode": mode_name, "load": load, "results": results}, indent=1
+        )
+    )
+
     print()
     print(
-        f"nbflow benchmarks · {started} · mode {mode} · {os.cpu_count()} cores · Python "
-        f"{platform.python_version()} · Metaflow {mf_version} · {total:.0f} s in all"
+        f"nbflow benchmarks · {started} · mode {mode_name} · {os.cpu_count()} cores · Python "
+        f"{platform.python_version()} · Metaflow {metaflow_version()} · {total:.0f} s in all "
+        f"· {load}"
     )
     print(
         "Medians; every anchor measured in this run unless marked quoted; ratio = anchor / nbflow."
     )
+    if args.smoke:
+        print(
+            "SMOKE MODE: every workload once, at small sizes, only to show that every script "
+            "still runs; its figures, ratios and targets met mean nothing."
+        )
     print()
-    header = ["benchmark", "nbflow", "target", "anchor (this run)", "ratio", "target met"]
-    print_table(header, rows(results, args))
+    print_table(HEADER, rows(results, args))
     print()
     for line in details(results):
         print(f"  · {line}")
@@ -610,9 +815,6 @@ def main() -> None:
     for name, res in failed.items():
         print(f"\n✗ {name} failed (exit {res.get('_exit')}):\n{res['_error']}")
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"started": started, "mode": mode, "results": results}, indent=1))
     print(f"\n(raw figures: {out})")
     sys.exit(1 if failed else 0)
 

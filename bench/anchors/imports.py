@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Anchor (5): whole-process time of `python -c "import metaflow"` (and of papermill, and of
 `python -c pass` for the interpreter floor), with the anchors venv's python. Runs interleaved,
-one warm-up each, medians.
+one warm-up each (unless --no-warmup), medians.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def main() -> None:
     p.set_defaults(repeat=5)
     args = p.parse_args()
     times: dict[str, list[float]] = {k: [] for k in CASES}
-    for code in CASES.values():  # warm-up: page cache, .pyc files
+    for code in CASES.values() if args.warmup else ():  # warm-up: page cache, .pyc files
         run_python(code)
     for _ in range(args.repeat):
         for k, code in CASES.items():

@@ -21,8 +21,9 @@ All in one kernel (in-process IPython shell), flow `bench_array`, one step `s`:
   medians. Target: <= 2x np.load. As a detail, the first full pass over the loaded array
   (a.sum()) is timed too, since a lazily mapped array would pay on first use.
 
-Before every timed operation 1 GiB is touched and freed (harness.prefault): this VM's lazily
-backed memory otherwise adds ~0.6 s at random to whichever operation needs fresh memory.
+Before every timed operation 4x the array's size (1 GiB) is touched and freed
+(harness.prefault): this VM's lazily backed memory otherwise adds ~0.6 s at random to whichever
+operation needs fresh memory. --mib sets the array's size (bench/run --smoke: 8).
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ from harness import (
 )
 
 FLOW = "bench_array"
-N = 32 * 1024 * 1024  # 256 MiB of float64
-
 # The last line stamps the end of the cell's own code (an attribute store: no artifact), so the
 # time from there to the cell's return (persist, commit, binding in the namespace) is measured
 # apart from making the array: on this VM the first touch of fresh memory is slow and erratic.
@@ -73,7 +72,7 @@ while base is not None:
 assert a.shape == (__N__,) and a.dtype == np.float64, (a.shape, a.dtype)
 print(json.dumps({"lookup_s": t1 - t0, "load_s": t2 - t1, "first_pass_s": t3 - t2,
                   "first": float(a[0]), "kinds": kinds}))
-""".replace("__FLOW__", repr(FLOW)).replace("__N__", str(N))
+""".replace("__FLOW__", repr(FLOW))
 
 NP_LOAD = """
 import time
@@ -88,14 +87,14 @@ print(json.dumps({"load_s": t2 - t1, "first_pass_s": t3 - t2}))
 """
 
 
-def np_save_median(path_dir, repeat: int) -> tuple[float, list[float], str]:
+def np_save_median(path_dir, repeat: int, n: int) -> tuple[float, list[float], str]:
     import numpy as np
 
     times, last = [], ""
     for r in range(-1, repeat):  # the first round is a warm-up
-        a = np.random.default_rng(10_000 + r + 1).random(N)
+        a = np.random.default_rng(10_000 + r + 1).random(n)
         p = path_dir / f"a{r + 1}.npy"
-        prefault()
+        prefault(n * 8 * 4 // 2**20)
         t0 = time.perf_counter()
         np.save(p, a)
         dt = time.perf_counter() - t0
@@ -107,12 +106,12 @@ def np_save_median(path_dir, repeat: int) -> tuple[float, list[float], str]:
     return median(times), times, last
 
 
-def after_code(k: Kernel, source: str) -> tuple[float, float]:
+def after_code(k: Kernel, source: str, prefault_mib: int) -> tuple[float, float]:
     """(whole cell, part after the cell's own code) in seconds."""
     import builtins
 
     builtins._nbflow_bench_end = None  # type: ignore[attr-defined]
-    prefault()
+    prefault(prefault_mib)
     t0 = time.perf_counter()
     whole = k.cell(source)
     end = t0 + whole
@@ -123,7 +122,10 @@ def after_code(k: Kernel, source: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    args = cli(__doc__).parse_args()
+    p = cli(__doc__)
+    p.add_argument("--mib", type=int, default=256, help="the array's size in MiB (float64)")
+    args = p.parse_args()
+    n, ready = args.mib * 2**20 // 8, 4 * args.mib  # elements; MiB touched before each timing
     with scratch("nb-array") as root:
         store, npdir = root / "store", root / "npy"
         npdir.mkdir()
@@ -132,16 +134,16 @@ def main() -> None:
         k.cell(f"%flow name {FLOW}")
 
         # warm-up of both variants (first allocation / first blob write in this process)
-        k.cell(TINY.format(seed=1, n=N))
-        k.cell(BIG.format(seed=2, n=N))
+        k.cell(TINY.format(seed=1, n=n))
+        k.cell(BIG.format(seed=2, n=n))
 
         big, tiny, diffs, whole_diffs = [], [], [], []
         for r in range(args.repeat):
             seed = 100 + r
             t, w = {}, {}
             for variant in ("tiny", "big") if r % 2 == 0 else ("big", "tiny"):
-                src = (BIG if variant == "big" else TINY).format(seed=seed, n=N)
-                w[variant], t[variant] = after_code(k, src)
+                src = (BIG if variant == "big" else TINY).format(seed=seed, n=n)
+                w[variant], t[variant] = after_code(k, src, ready)
             big.append(t["big"])
             tiny.append(t["tiny"])
             diffs.append(t["big"] - t["tiny"])
@@ -152,12 +154,12 @@ def main() -> None:
             )
         # the last cell run must be the big one, for the rebind and the load below
         last_seed = 100 + args.repeat
-        k.cell(BIG.format(seed=last_seed, n=N))
-        np_save_s, np_save_runs, npy_file = np_save_median(npdir, args.repeat)
+        k.cell(BIG.format(seed=last_seed, n=n))
+        np_save_s, np_save_runs, npy_file = np_save_median(npdir, args.repeat, n)
 
         # rebind: the identical cell again, then %flow run (same code, same seed)
         size0 = dir_size(store)
-        _, t_again = after_code(k, BIG.format(seed=last_seed, n=N))
+        _, t_again = after_code(k, BIG.format(seed=last_seed, n=n), ready)
         size1 = dir_size(store)
         t_flow_run = k.cell("%flow run")
         size2 = dir_size(store)
@@ -172,12 +174,12 @@ def main() -> None:
 
         nb, npl = [], []
         for i in range(args.repeat + 1):  # the first of each is a warm-up
-            prefault()
-            _, out = run_python(NB_LOAD, datastore=store)
+            prefault(ready)
+            _, out = run_python(NB_LOAD.replace("__N__", str(n)), datastore=store)
             res = last_json(out)
             if res["first"] != expected_first:
                 raise SystemExit(f"loaded the wrong array: a[0]={res['first']} != {expected_first}")
-            prefault()
+            prefault(ready)
             _, out2 = run_python(NP_LOAD.replace("__PATH__", repr(npy_file)))
             if i:
                 nb.append(res)
@@ -185,6 +187,7 @@ def main() -> None:
         kinds = nb[-1]["kinds"]
         result = {
             "bench": "nbflow_array",
+            "bytes": n * 8,
             "persist_extra_s": median(diffs),
             "big_after_code_s": median(big),
             "tiny_after_code_s": median(tiny),

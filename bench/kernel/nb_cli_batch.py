@@ -13,9 +13,10 @@ cell `i = 0` tagged `parameters`, then the step's code as a plain cell. Timed, w
 * the anchor, papermill of the anchors venv, 8 runs `papermill plain.ipynb out-I.ipynb -p i I`
   through `xargs -P 2` and `xargs -P 1` (ANCHORS.md: 14.6 s vs 22.0 s).
 
-One warm-up run of each notebook, then --repeat (5) rounds of the four commands, interleaved;
-medians, and the ratio of each round (its two batches ran a minute apart at most). Target
-(issue 4): `--jobs 2` at most 0.6x the sequential time on 2 cores.
+One warm-up run of each notebook (unless --no-warmup), then --repeat (5) rounds of the four
+commands, interleaved; medians, and the ratio of each round (its two batches ran a minute apart
+at most). Target (issue 4): `--jobs 2` at most 0.6x the sequential time on 2 cores. --runs (8)
+and --sleep set the batch's size (bench/run --smoke: 4 runs sleeping 0.1 s).
 
 Now and then a kernel does not exit on papermill's shutdown request and jupyter_client waits
 ~3.5 s before it terminates it ("Kernel is taking too long to finish"), for nbflow run and
@@ -45,16 +46,15 @@ from harness import (
     write_notebook,
 )
 
-RUNS = 8
 JOBS = (1, 2)  # sequential, then the parallel batch
 
 
-def check_batch(store: Path, stdout: str, sleep: float) -> float:
+def check_batch(store: Path, stdout: str, sleep: float, runs: int) -> float:
     """Every run of the batch `done`, with its task `done` (really run) and y == 2 * i; returns
     the median of the runs' own times as the batch reports them."""
     rows = json.loads(stdout)
-    if sorted(r["params"].get("i") for r in rows) != list(range(1, RUNS + 1)):
-        raise BenchError(f"`nbflow batch` made other runs than i=1..{RUNS}: {rows}")
+    if sorted(r["params"].get("i") for r in rows) != list(range(1, runs + 1)):
+        raise BenchError(f"`nbflow batch` made other runs than i=1..{runs}: {rows}")
     for row in rows:
         check = run_summary(store, row["run"], "y")
         if (
@@ -73,11 +73,13 @@ def check_batch(store: Path, stdout: str, sleep: float) -> float:
 def main() -> None:
     p = cli(__doc__)
     p.add_argument("--sleep", type=float, default=1.0, help="seconds the step sleeps")
+    p.add_argument("--runs", type=int, default=8, help="runs in the batch")
     p.set_defaults(repeat=5)
     args = p.parse_args()
+    runs = args.runs
     nbflow, papermill = executable(NBFLOW_CLI), executable(ANCHORS_PAPERMILL)
     body = f"import time\n\ntime.sleep({args.sleep})\ny = i * 2"
-    grid = "i=" + ",".join(str(i) for i in range(1, RUNS + 1))
+    grid = "i=" + ",".join(str(i) for i in range(1, runs + 1))
     with scratch("nb-cli-batch") as tmp:
         nb = write_notebook(
             tmp / "bench_batch.ipynb",
@@ -85,7 +87,7 @@ def main() -> None:
         )
         plain = write_notebook(tmp / "plain.ipynb", ["i = 0", body], parameters=0)
         ids = tmp / "ids.txt"
-        ids.write_text("".join(f"{i}\n" for i in range(1, RUNS + 1)))
+        ids.write_text("".join(f"{i}\n" for i in range(1, runs + 1)))
         outs = tmp / "out"
         count = iter(range(1_000_000))
 
@@ -97,7 +99,7 @@ def main() -> None:
             store, e = env()
             cmd = [nbflow, "batch", str(nb), "--grid", grid, "--jobs", str(jobs), "--json"]
             dt, out = run_timed(cmd, env=e, cwd=tmp, timeout=600)
-            return dt, check_batch(store, out, args.sleep)
+            return dt, check_batch(store, out, args.sleep, runs)
 
         def papermill_xargs(jobs: int) -> float:
             outs.mkdir(exist_ok=True)
@@ -107,15 +109,14 @@ def main() -> None:
                    str(outs / "out-{}.ipynb"), "-p", "i", "{}"]  # fmt: skip
             dt = run_timed(cmd, env=env()[1], cwd=tmp, timeout=600)[0]
             made = sorted(f.name for f in outs.iterdir())
-            if len(made) != RUNS:
-                raise BenchError(f"papermill + xargs wrote {made}, not {RUNS} notebooks")
+            if len(made) != runs:
+                raise BenchError(f"papermill + xargs wrote {made}, not {runs} notebooks")
             return dt
 
-        # warm-up: one run of each notebook (page cache, .pyc files)
-        warm = {
-            "nbflow_run": run_timed([nbflow, "run", str(nb)], env=env()[1], cwd=tmp)[0],
-            "papermill": run_timed([papermill, str(plain), str(tmp / "w.ipynb")], cwd=tmp)[0],
-        }
+        warm: dict[str, float] = {}
+        if args.warmup:  # one run of each notebook (page cache, .pyc files)
+            warm["nbflow_run"] = run_timed([nbflow, "run", str(nb)], env=env()[1], cwd=tmp)[0]
+            warm["papermill"] = run_timed([papermill, str(plain), str(tmp / "w.ipynb")], cwd=tmp)[0]
         times: dict[str, list[float]] = {f"{k}{j}": [] for j in JOBS for k in ("nb", "pm")}
         per_run: list[float] = []
         for r in range(args.repeat):
@@ -134,7 +135,7 @@ def main() -> None:
     med = {k: median(v) for k, v in times.items()}
     result = {
         "bench": "nbflow_cli_batch",
-        "runs": RUNS,
+        "runs": runs,
         "jobs": 2,
         "cores": os.cpu_count(),
         "sleep_s": args.sleep,
@@ -149,10 +150,10 @@ def main() -> None:
         "run_in_batch_s": median(per_run),  # one run's own time as batch reports it (--jobs 1)
         "warmup_s": warm,
         "runs_s": times,
-        "task_statuses": {"done": RUNS},  # of every batch (check_batch)
+        "task_statuses": {"done": runs},  # of every batch (check_batch)
     }
     log(
-        f"nbflow batch of {RUNS}: --jobs 2 {med['nb2']:.2f} s vs --jobs 1 {med['nb1']:.2f} s "
+        f"nbflow batch of {runs}: --jobs 2 {med['nb2']:.2f} s vs --jobs 1 {med['nb1']:.2f} s "
         f"({result['ratio']:.2f}x); papermill + xargs -P2 {med['pm2']:.2f} s vs -P1 "
         f"{med['pm1']:.2f} s ({result['papermill_ratio']:.2f}x)"
     )

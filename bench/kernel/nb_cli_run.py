@@ -2,9 +2,10 @@
 """nbflow from the command line: `nbflow run` of a notebook of trivial step cells against
 plain papermill on the same notebook without nbflow, whole commands, in subprocesses.
 
-The nbflow notebook: a cell `%load_ext nbflow`, then N step cells (`%%step start` `x = 0`,
-`%%step s1 --after start` `x = x + 1`, ..., `end`). The plain one: the same N cells without the
-magics (`x = 0`, `x = x + 1`, ...). Timed, whole process:
+The nbflow notebook: a cell `%load_ext nbflow`, then N step cells with the small artifacts of
+the Metaflow anchor bench/anchors/mf_linear.py (`%%step start` `x = 0`, `msg = 'hello'`,
+`cfg = {'lr': 0.1}`; `%%step s1 --after start` `x = x + 1`, `s1 = [1] * 3`; ...; `end`). The
+plain one: the same N cells without the magics. Timed, whole process:
 
 * `.venv/bin/nbflow run bench_run<N>.ipynb`, each time into a datastore of its own in a temp dir,
   with NBFLOW_CACHE=off (which `nbflow run` ignores for step cells today: the fresh datastore is
@@ -15,10 +16,12 @@ magics (`x = 0`, `x = x + 1`, ...). Timed, whole process:
 * as a detail, `.venv/bin/papermill`: the same papermill that `nbflow run` drives, with the
   project venv's kernel.
 
-N = 10 and 50; one warm-up of each command, then --repeat (5) rounds of all six, interleaved;
-medians. Target (issue 4): nbflow run at most 1.2x papermill at N = 10. Also each one's cost
-per further cell, (T_50 - T_10) / 40: papermill rewrites the output notebook at every cell,
-nbflow run does not (40 cells rather than 20: a few ms per cell against ~0.1 s of noise).
+N = 10 and 50 (--steps, --steps-more; bench/run --smoke: 3 and 5); one warm-up of each command
+(unless --no-warmup), then --repeat (5) rounds of all six, interleaved; medians. Target (issue
+4): nbflow run at most 1.2x papermill at N = 10. Also each one's cost per further cell,
+(T_50 - T_10) / 40: papermill rewrites the output notebook at every cell, nbflow run does not
+(40 cells rather than 20: a few ms per cell against ~0.1 s of noise). The N = 10 `nbflow run`
+is also bench/run's "10-step linear flow, whole process" against Metaflow's whole `run`.
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ from harness import (
     write_notebook,
 )
 
-SIZES = (10, 50)
 TOOLS = ("nbflow", "papermill", "venv_papermill")
 RUN_LINE = re.compile(r"^run (\S+): (\w+)", re.MULTILINE)
 
@@ -51,7 +53,8 @@ RUN_LINE = re.compile(r"^run (\S+): (\w+)", re.MULTILINE)
 def cells(n: int) -> tuple[list[str], list[str]]:
     """(the nbflow notebook's cells, the plain notebook's cells) for n steps."""
     names = ["start"] + [f"s{i}" for i in range(1, n - 1)] + ["end"]
-    plain = ["x = 0"] + ["x = x + 1"] * (n - 1)
+    plain = ["x = 0\nmsg = 'hello'\ncfg = {'lr': 0.1}"]
+    plain += [f"x = x + 1\ns{i} = [{i}] * 3" for i in range(1, n)]
     steps = [
         f"%%step {name}" + (f" --after {names[i - 1]}" if i else "") + f"\n{body}"
         for i, (name, body) in enumerate(zip(names, plain, strict=True))
@@ -72,10 +75,14 @@ def commands(tmp: Path, n: int) -> dict[str, list[str]]:
 
 
 def main() -> None:
-    args = cli(__doc__).parse_args()
+    p = cli(__doc__)
+    p.add_argument("--steps", type=int, default=10, help="step cells of the smaller notebook")
+    p.add_argument("--steps-more", type=int, default=50, help="step cells of the larger one")
+    args = p.parse_args()
+    sizes = (args.steps, args.steps_more)
     with scratch("nb-cli-run") as tmp:
-        cases = {(tool, n): cmd for n in SIZES for tool, cmd in commands(tmp, n).items()}
-        made: dict[int, list[tuple[Path, str]]] = {n: [] for n in SIZES}  # nbflow's (store, stdout)
+        cases = {(tool, n): cmd for n in sizes for tool, cmd in commands(tmp, n).items()}
+        made: dict[int, list[tuple[Path, str]]] = {n: [] for n in sizes}  # nbflow's (store, stdout)
         count = iter(range(1_000_000))
 
         def timed(tool: str, n: int) -> float:
@@ -89,7 +96,8 @@ def main() -> None:
                 made[n].append((store, out))
             return dt
 
-        warm = {f"{t}{n}": timed(t, n) for t, n in cases}  # page cache, .pyc, the datastores
+        # page cache, .pyc, the datastores
+        warm = {f"{t}{n}": timed(t, n) for t, n in cases} if args.warmup else {}
         times: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
         for r in range(args.repeat):
             for case in cases:
@@ -100,7 +108,7 @@ def main() -> None:
             )
 
         # every step of every timed run really ran (`done`, not `cached`) and computed x
-        for n in SIZES:
+        for n in sizes:
             for store, out in made[n]:
                 m = RUN_LINE.search(out)
                 if m is None:
@@ -116,7 +124,7 @@ def main() -> None:
                     raise SystemExit(f"wrong result of `nbflow run` ({n} steps): {check}")
 
     med = {case: median(v) for case, v in times.items()}
-    lo, hi = SIZES
+    lo, hi = sizes
     slope = {t: (med[t, hi] - med[t, lo]) / (hi - lo) for t in TOOLS}
     result = {
         "bench": "nbflow_cli_run",

@@ -59,6 +59,7 @@ def main() -> None:
         emit(
             {
                 "bench": "nbflow_linear10",
+                "steps": STEPS,
                 "run_s": median(times),
                 "first_run_s": first,
                 "step_cell_s": median(register),

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """nbflow start-up costs, each in fresh processes of the repo's venv (cwd: the repo).
 
-* `python -c "import nbflow"` whole process, minus `python -c pass` (interleaved, one warm-up,
-  median of --repeat). Target (issue 2): at most 0.15 s.
+* `python -c "import nbflow"` whole process, minus `python -c pass` (interleaved, one warm-up
+  unless --no-warmup, median of --repeat). Target (issue 2): at most 0.15 s.
 * `%load_ext nbflow` in a fresh IPython shell: a fresh process makes
   `InteractiveShell.instance()` (not timed) and times `run_cell("%load_ext nbflow")`.
   Target: at most 0.3 s. As a detail, the first step cell after it (`%%step start\\nx = 1`).
@@ -34,18 +34,18 @@ def main() -> None:
     args = cli(__doc__).parse_args()
     cases = {"pass": "pass", "nbflow": "import nbflow"}
     times: dict[str, list[float]] = {k: [] for k in cases}
-    for code in cases.values():
+    for code in cases.values() if args.warmup else ():
         run_python(code, cwd=REPO)  # warm-up (.pyc files, page cache)
     for _ in range(args.repeat):
         for k, code in cases.items():
             times[k].append(run_python(code, cwd=REPO)[0])
 
     load_ext, first_cell = [], []
-    for i in range(args.repeat + 1):
+    for i in range(args.repeat + args.warmup):
         with scratch("nb-startup") as store:
             _, out = run_python(LOAD_EXT, datastore=store, cwd=REPO)
         res = last_json(out)
-        if i:  # the first is a warm-up
+        if i or not args.warmup:  # the first is a warm-up
             load_ext.append(res["load_ext_s"])
             first_cell.append(res["first_step_cell_s"])
 

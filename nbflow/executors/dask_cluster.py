@@ -31,6 +31,7 @@ from nbflow.exceptions import NbflowError
 from nbflow.task import TaskPayload, TaskResult
 
 CONNECT_TIMEOUT = 10  # seconds: an unreachable scheduler fails fast, naming its address
+FETCH_TIMEOUT = 2  # seconds to fetch a finished task's result before asking again later
 IN_FLIGHT_PER_THREAD = 2  # tasks handed to Dask per worker thread: enough to keep it busy
 _local: dict[int, Any] = {}  # workers -> the LocalCluster's Client this kernel started
 
@@ -95,8 +96,13 @@ class DaskExecutor:
             with self.client.as_current(), contextlib.suppress(TimeoutError):
                 wait(list(self._futures), timeout=timeout, return_when="FIRST_COMPLETED")
         for future in [f for f in self._futures if f.done()]:
-            task_id, submitted, _ = self._futures.pop(future)
-            results.append(_result(future, task_id, submitted))
+            task_id, submitted, deadline = self._futures.pop(future)
+            try:
+                results.append(_result(future, task_id, submitted))
+            except TimeoutError:
+                # Its result was on a worker that died before it was fetched: Dask runs the
+                # task again, and a later poll fetches it.
+                self._futures[future] = (task_id, submitted, deadline)
         results += self._expired()
         return results
 
@@ -160,7 +166,7 @@ def _run_on_worker(
 
 def _result(future: Any, task_id: int, submitted: float) -> TaskResult:
     if future.status == "finished":
-        result: TaskResult = future.result()
+        result: TaskResult = future.result(timeout=FETCH_TIMEOUT)
         return result
     if future.status == "cancelled":
         return _failed(task_id, submitted, "CancelledError", "the task was cancelled in Dask")

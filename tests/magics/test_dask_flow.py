@@ -1,8 +1,7 @@
 """`%flow run --executor dask`: whole flows on a real Dask cluster (LocalCluster, separate
 worker processes) — a cluster nbflow starts, one the notebook made, one reached by address —
 and the faults: a worker killed mid-task, an unreachable scheduler, impossible resources.
-(Open, issue 07: a task that kills every worker it runs on waits forever instead of failing
-with WorkerDied; see the issue note.)"""
+"""
 
 from __future__ import annotations
 
@@ -15,7 +14,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from magictools import fails, ok
 
-from nbflow.exceptions import NbflowError
+from nbflow import Flow
+from nbflow.exceptions import NbflowError, StepFailed
 from nbflow.executors import spawnable_main
 from nbflow.magics import load_ipython_extension
 
@@ -50,6 +50,7 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveS
     shell.reset(new_session=True)
     load_ipython_extension(shell)
     shell.run_cell("%flow name dk")
+    spawnable_main()  # the shell's __main__: the nanny spawns a killed worker's replacement
     yield shell
 
 
@@ -108,6 +109,23 @@ def test_a_worker_killed_mid_task_runs_it_again_and_commits_it_once(
     tasks = run["work"].tasks()
     assert sorted(t.item for t in tasks) == [1, 2, 3]  # one record each: nothing twice
     assert {t.status for t in tasks} == {"done"}
+    _wait_for_workers(cluster, 2)
+
+
+def test_a_task_that_always_kills_its_worker_fails_alone(
+    ip: InteractiveShell, cluster: distributed.LocalCluster
+) -> None:
+    ok(ip, KERNEL_PID)
+    ok(ip, "%%step start\nxs = [1, 2]")
+    ok(ip, "%%step work --after start --foreach xs\nimport os\n"
+           "if item == 2 and os.getpid() != KERNEL:\n    os._exit(1)  # the worker dies\n"
+           "y = item")  # fmt: skip
+    error = fails(ip, f"%flow run --executor {cluster.scheduler_address}")
+    assert isinstance(error, StepFailed)
+    run = Flow("dk").latest_run
+    done, failed = sorted(run["work"].tasks(), key=lambda t: t.status)
+    assert (done.status, done.item, failed.status) == ("done", 1, "failed")
+    assert failed.error["ename"] == "WorkerDied"
     _wait_for_workers(cluster, 2)
 
 

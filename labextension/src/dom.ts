@@ -1,0 +1,156 @@
+// DOM helpers shared by the badges, the sidebar and the comparison.
+//
+// Every string that comes from the store or the notebook reaches the page as text: element
+// contents through text nodes, attributes through setAttribute. Nothing here parses HTML.
+
+export type Child = Node | string | number | null | undefined | false | Child[];
+export type Attrs = Record<string, string | number | boolean | null | undefined>;
+
+/** h('td', {class: 'x'}, 'text', otherNode): an element whose strings become text nodes. */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) {
+      continue;
+    }
+    node.setAttribute(name, value === true ? '' : String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node: Node, children: Child[]): Node {
+  for (const child of children) {
+    if (Array.isArray(child)) {
+      append(node, child);
+    } else if (child !== null && child !== undefined && child !== false) {
+      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+  return node;
+}
+
+/** Replace a node's children. */
+export function fill(node: Node, ...children: Child[]): void {
+  while (node.firstChild) {
+    node.removeChild(node.firstChild);
+  }
+  append(node, children);
+}
+
+export function note(text: string): HTMLElement {
+  return h('p', { class: 'nbflow-note' }, text);
+}
+
+/** Text cut to `limit` characters, with a note of how much was left out. */
+export function clipped(
+  tag: 'td' | 'code' | 'pre' | 'span',
+  attrs: Attrs,
+  text: string,
+  limit = 2000
+): HTMLElement {
+  if (text.length <= limit) {
+    return h(tag, attrs, text);
+  }
+  const more = `… ${(text.length - limit).toLocaleString()} more characters`;
+  return h(tag, attrs, text.slice(0, limit), h('span', { class: 'nbflow-dim' }, more));
+}
+
+// The same wording as nbflow.svg.format_duration: '3 ms', '0.42 s', '3 min 2 s'.
+export function formatDuration(seconds: unknown): string {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
+    return '';
+  }
+  if (seconds < 0.0995) {
+    return seconds < 0.0005 ? '<1 ms' : `${(seconds * 1000).toFixed(0)} ms`;
+  }
+  if (seconds < 9.995) {
+    return `${seconds.toFixed(2)} s`;
+  }
+  if (seconds < 59.95) {
+    return `${seconds.toFixed(1)} s`;
+  }
+  const whole = Math.round(seconds);
+  if (whole < 3600) {
+    const rest = whole % 60;
+    const minutes = Math.floor(whole / 60);
+    return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
+  }
+  const hours = Math.floor(whole / 3600);
+  const rest = whole % 3600;
+  return rest >= 60 ? `${hours} h ${Math.floor(rest / 60)} min` : `${hours} h`;
+}
+
+// A parameter or result as Python writes it: strings quoted, so '1' and 1 differ.
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined) {
+    return 'None';
+  }
+  if (value === true) {
+    return 'True';
+  }
+  if (value === false) {
+    return 'False';
+  }
+  if (typeof value === 'number') {
+    const exact = String(value);
+    return exact.length <= 12 ? exact : value.toPrecision(6);
+  }
+  if (typeof value === 'string') {
+    return `'${value}'`;
+  }
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** A string as it is, anything else as formatValue shows it. */
+export function cellText(value: unknown): string {
+  return typeof value === 'string' ? value : formatValue(value);
+}
+
+/** Epoch seconds as local 'YYYY-MM-DD HH:MM:SS'. */
+export function whenText(epochSeconds: unknown): string {
+  if (typeof epochSeconds !== 'number') {
+    return '-';
+  }
+  const d = new Date(epochSeconds * 1000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`
+  );
+}
+
+/** Epoch seconds, short: the time of day for today, else the date and minute. */
+export function whenShort(epochSeconds: unknown): string {
+  const full = whenText(epochSeconds);
+  if (typeof epochSeconds !== 'number') {
+    return full;
+  }
+  const today = whenText(Date.now() / 1000).slice(0, 10);
+  return full.startsWith(today) ? full.slice(11) : full.slice(0, 16);
+}
+
+/** Parameters as one short line: `lr=0.1, n=3`. */
+export function paramsText(params: Record<string, unknown> | undefined): string {
+  return Object.entries(params ?? {})
+    .map(([name, value]) => `${name}=${formatValue(value)}`)
+    .join(', ');
+}
+
+/** An SVG document as a data: URI for an <img>: drawn as an image, nothing in it runs. */
+export function svgDataUri(svg: string): string {
+  const bytes = new TextEncoder().encode(svg);
+  let binary = '';
+  for (let at = 0; at < bytes.length; at += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(at, at + 0x8000));
+  }
+  return `data:image/svg+xml;base64,${btoa(binary)}`;
+}

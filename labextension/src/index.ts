@@ -1,0 +1,268 @@
+// nbflow's JupyterLab extension: "Run flow" and "Resume" on the notebook toolbar (also in
+// the command palette and the Run menu), a badge on every `%%step` cell, "Make this a step…"
+// in the cell's context menu, and the "nbflow" side panel of runs. Everything it shows comes
+// from the notebook's own cells and from the server extension's REST API (nbflow/server).
+
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  CommandToolbarButton,
+  ICommandPalette,
+  ISessionContextDialogs,
+  Notification
+} from '@jupyterlab/apputils';
+import { Cell } from '@jupyterlab/cells';
+import { IMainMenu } from '@jupyterlab/mainmenu';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { redoIcon } from '@jupyterlab/ui-components';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+
+import { StepBadges } from './badges';
+import { flowIcon } from './icon';
+import { resumeFlow, runFlow } from './runflow';
+import { RunsPanel } from './sidebar';
+import { editStep, removeStep } from './stepdialog';
+import { parseStepLine } from './stepline';
+
+namespace CommandIDs {
+  export const runFlow = 'nbflow:run-flow';
+  export const resumeFlow = 'nbflow:resume-flow';
+  export const editStep = 'nbflow:edit-step';
+  export const removeStep = 'nbflow:remove-step';
+  export const showRuns = 'nbflow:show-runs';
+}
+
+const CATEGORY = 'nbflow';
+
+function activate(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker,
+  palette: ICommandPalette | null,
+  mainMenu: IMainMenu | null,
+  restorer: ILayoutRestorer | null,
+  dialogs: ISessionContextDialogs | null
+): void {
+  const { commands } = app;
+  const badges = new Map<NotebookPanel, StepBadges>();
+  const failures = new Map<NotebookPanel, string>(); // the "run failed" note of each notebook
+  const dismissFailure = (panel: NotebookPanel) => {
+    const id = failures.get(panel);
+    if (id) {
+      Notification.dismiss(id);
+      failures.delete(panel);
+    }
+  };
+  const sidebar = new RunsPanel();
+  sidebar.title.icon = flowIcon;
+  app.shell.add(sidebar, 'right', { rank: 700 });
+  restorer?.add(sidebar, sidebar.id);
+
+  /** The notebook a command is for: the one whose toolbar was used, else the current one. */
+  const panelFor = (args: ReadonlyPartialJSONObject): NotebookPanel | null => {
+    const id = args['panel'];
+    return (id && tracker.find(panel => panel.id === id)) || tracker.currentWidget;
+  };
+
+  /**
+   * The cell a step command is for: from the context menu, the cell right-clicked (a
+   * right-click in a cell's editor does not make it the active cell); else the active one.
+   */
+  const cellFor = (args: ReadonlyPartialJSONObject): Cell | null => {
+    const notebook = tracker.currentWidget?.content;
+    if (!notebook) {
+      return null;
+    }
+    const node = args['contextMenu']
+      ? app.contextMenuHitTest(n => n.classList.contains('jp-Cell'))
+      : undefined;
+    return notebook.widgets.find(cell => node && cell.node === node) ?? notebook.activeCell;
+  };
+
+  const showSidebar = (panel: NotebookPanel, manager: StepBadges) => {
+    sidebar.setNotebookFlow(manager.flow);
+    app.shell.activateById(sidebar.id);
+    panel.content.activate(); // the keyboard stays in the notebook
+  };
+
+  tracker.widgetAdded.connect((_, panel) => {
+    const manager = new StepBadges(panel);
+    badges.set(panel, manager);
+    manager.flowChanged.connect(() => {
+      if (tracker.currentWidget === panel) {
+        sidebar.setNotebookFlow(manager.flow);
+      }
+    });
+    manager.latestChanged.connect(() => commands.notifyCommandChanged(CommandIDs.resumeFlow));
+    panel.sessionContext.statusChanged.connect((_, status) => {
+      if (tracker.currentWidget === panel) {
+        sidebar.setKernelBusy(status === 'busy');
+      }
+    });
+    panel.disposed.connect(() => {
+      manager.dispose();
+      badges.delete(panel);
+      dismissFailure(panel);
+    });
+    for (const [name, command, after] of [
+      ['nbflow-run-flow', CommandIDs.runFlow, 'cellType'],
+      ['nbflow-resume-flow', CommandIDs.resumeFlow, 'nbflow-run-flow']
+    ]) {
+      const button = new CommandToolbarButton({ commands, id: command, args: { panel: panel.id } });
+      button.node.dataset.testid = name;
+      if (!panel.toolbar.insertAfter(after, name, button)) {
+        panel.toolbar.addItem(name, button);
+      }
+    }
+  });
+
+  tracker.currentChanged.connect((_, panel) => {
+    const manager = panel && badges.get(panel);
+    if (manager?.flow) {
+      sidebar.setNotebookFlow(manager.flow);
+    }
+    commands.notifyCommandChanged(CommandIDs.resumeFlow);
+  });
+
+  commands.addCommand(CommandIDs.runFlow, {
+    label: 'Run flow',
+    caption: "Run every cell of the notebook as one new run of its flow, and show the run's graph",
+    icon: args => (args['panel'] ? flowIcon : undefined),
+    isEnabled: args => !!panelFor(args),
+    execute: async args => {
+      const panel = panelFor(args);
+      const manager = panel && badges.get(panel);
+      if (!panel || !manager) {
+        return;
+      }
+      await panel.context.ready;
+      dismissFailure(panel);
+      showSidebar(panel, manager);
+      sidebar.followLatest();
+      const ok = await runFlow(panel, dialogs ?? undefined);
+      await manager.update();
+      if (!ok && manager.latest?.status === 'failed') {
+        const note = `Run flow: run ${manager.latest.id} failed. Fix the cell, then Resume.`;
+        const id = Notification.warning(note, {
+          autoClose: false,
+          actions: [
+            {
+              label: 'Resume',
+              callback: () => void commands.execute(CommandIDs.resumeFlow, { panel: panel.id })
+            }
+          ]
+        });
+        failures.set(panel, id);
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.resumeFlow, {
+    label: 'Resume flow',
+    caption:
+      'A new run that takes over the finished tasks of the latest (failed) run and runs the rest',
+    icon: args => (args['panel'] ? redoIcon : undefined),
+    isEnabled: args => {
+      const panel = panelFor(args);
+      return !!panel && badges.get(panel)?.latest?.status === 'failed';
+    },
+    execute: async args => {
+      const panel = panelFor(args);
+      const manager = panel && badges.get(panel);
+      if (!panel || !manager) {
+        return;
+      }
+      dismissFailure(panel);
+      showSidebar(panel, manager);
+      sidebar.followLatest();
+      const outcome = await resumeFlow(panel, manager.flow);
+      await manager.update();
+      const text = outcome.text || (outcome.ok ? 'resumed' : 'resume failed');
+      if (outcome.ok) {
+        Notification.success(`Resume: ${text}`, { autoClose: 8000 });
+      } else {
+        Notification.error(`Resume: ${text}`, { autoClose: false });
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.editStep, {
+    label: args => {
+      const cell = cellFor(args);
+      return cell && parseStepLine(cell.model.sharedModel.getSource())
+        ? 'Edit step…'
+        : 'Make this a step…';
+    },
+    caption: "Write this cell's %%step line: name, parents, foreach, join",
+    isEnabled: args => cellFor(args)?.model.type === 'code',
+    execute: async args => {
+      const panel = tracker.currentWidget;
+      const cell = cellFor(args);
+      if (!panel || !cell || cell.model.type !== 'code') {
+        return;
+      }
+      // The notebook's steps in order; a new step's default parent is the step above it.
+      const steps: string[] = [];
+      let above: string | null = null;
+      for (const other of panel.content.widgets) {
+        const line =
+          other.model.type === 'code' && parseStepLine(other.model.sharedModel.getSource());
+        if (other === cell) {
+          above = steps[steps.length - 1] ?? null;
+        }
+        if (line && line.name) {
+          steps.push(line.name);
+        }
+      }
+      await editStep(cell, steps, above);
+    }
+  });
+
+  commands.addCommand(CommandIDs.removeStep, {
+    label: 'Remove step (make it a plain cell)',
+    caption: 'Take the %%step line out of this cell; its code stays',
+    isVisible: args => {
+      const cell = cellFor(args);
+      return !!cell && !!parseStepLine(cell.model.sharedModel.getSource());
+    },
+    execute: args => {
+      const cell = cellFor(args);
+      if (cell) {
+        removeStep(cell);
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.showRuns, {
+    label: 'Show nbflow runs',
+    caption: "The runs of the current notebook's flow",
+    execute: () => {
+      app.shell.activateById(sidebar.id);
+      void sidebar.refresh();
+    }
+  });
+
+  for (const command of Object.values(CommandIDs)) {
+    palette?.addItem({ command, category: CATEGORY });
+  }
+  mainMenu?.runMenu.addGroup(
+    [{ command: CommandIDs.runFlow }, { command: CommandIDs.resumeFlow }],
+    100
+  );
+  for (const [command, rank] of [
+    [CommandIDs.editStep, 30],
+    [CommandIDs.removeStep, 31]
+  ] as const) {
+    const args = { contextMenu: true };
+    app.contextMenu.addItem({ command, args, rank, selector: '.jp-Notebook .jp-CodeCell' });
+  }
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'nbflow:plugin',
+  description: 'Run flow from the toolbar, step badges on the cells, runs in the sidebar.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, IMainMenu, ILayoutRestorer, ISessionContextDialogs],
+  activate
+};
+
+export default plugin;
