@@ -37,7 +37,9 @@ def cache_key(payload: TaskPayload, spec: StepSpec) -> str | None:
     """The task's cache key, or None when one of its values cannot be fingerprinted."""
     digest = xxhash.xxh3_128()
     digest.update(payload.code.encode())
-    digest.update(repr(sorted(spec.as_dict().items())).encode())
+    # Where a task runs does not change what it computes.
+    options = {k: v for k, v in spec.as_dict().items() if k != "in_kernel"}
+    digest.update(repr(sorted(options.items())).encode())
     for name, key in sorted(payload.loads.items()):
         digest.update(f"load {name}={key};".encode())
     for name, value in sorted(payload.values.items()):

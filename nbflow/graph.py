@@ -15,7 +15,7 @@ from nbflow.exceptions import GraphError
 
 RESERVED_NAMES = frozenset({"inputs", "merge"})
 # How a step's tasks run (not what they compute): recorded as they are.
-OPTIONS = ("when", "retry", "retry_delay", "timeout", "catch", "resources", "cache")
+OPTIONS = ("when", "retry", "retry_delay", "timeout", "catch", "resources", "cache", "in_kernel")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class StepSpec:
     catch: str | None = None  # store the last attempt's exception here and go on
     resources: str = ""  # as written: "cpu=2,memory=4G,gpu=1"
     cache: bool = True
+    in_kernel: bool = False  # pinned to the kernel, whatever executor runs the rest (plots)
     line: int | None = None  # cell line of the `%%step` line, for error messages
 
     @property

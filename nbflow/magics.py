@@ -55,6 +55,7 @@ def step_parser() -> _Parser:
     parser.add_argument("--catch", default=None, metavar="VAR")
     parser.add_argument("--resources", default="", metavar="cpu=N,memory=SIZE,gpu=N")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--in-kernel", action="store_true")
     return parser
 
 
@@ -85,6 +86,7 @@ def parse_step_line(line: str, code: str) -> StepSpec:
         catch=args.catch,
         resources=args.resources,
         cache=not args.no_cache,
+        in_kernel=args.in_kernel,
         line=1,
     )
 

@@ -35,6 +35,7 @@ class Schedule:
     def __init__(self, runner: Runner, steps: list[str], first: list[PlannedTask] | None) -> None:
         self.runner = runner
         self.executor = runner.executor
+        self.local: Any = None  # the kernel, for steps pinned there (--in-kernel)
         self.waiting = steps
         self.first = first
         self.queue: deque[Attempt] = deque()
@@ -55,7 +56,8 @@ class Schedule:
                 if not self.failures:
                     self._plan_ready()
                     self._submit_due()
-                for result in self.executor.poll(timeout=self._wait()):
+                done = self.local.poll() if self.local is not None else []
+                for result in done + self.executor.poll(timeout=0 if done else self._wait()):
                     self._finish(result)
         except BaseException as error:
             self._abandon(error)
@@ -91,11 +93,16 @@ class Schedule:
     def _submit_due(self) -> None:
         now = time.time()
         for attempt in list(self.queue):
-            if not self.executor.has_room() or self.failures:
+            if self.failures:
                 return
+            spec = self.runner.graph[attempt.planned.step]
+            executor = self._executor_for(spec)
+            if not executor.has_room():
+                if executor is self.executor:
+                    return  # the run's executor is full: nothing more goes now
+                continue  # the kernel is busy with a pinned task; others may still go
             if attempt.not_before > now:
                 continue
-            spec = self.runner.graph[attempt.planned.step]
             grant = None
             try:
                 if self.pool is not None:
@@ -120,7 +127,8 @@ class Schedule:
             attempt.task_id = self._task_row(attempt)
             self._complete(runner.commit_skipped(attempt))
             return
-        payload = runner.payload(attempt, inline=not self.executor.in_process)
+        executor = self._executor_for(runner.graph[task.step])
+        payload = runner.payload(attempt, inline=not executor.in_process)
         key = runner.cache_key(attempt, payload)
         forced = runner.resume is not None and task.step in runner.resume.rerun
         origin = meta.cached_task(runner.flow, task.step, key) if key and not forced else None
@@ -135,9 +143,9 @@ class Schedule:
         self.running[attempt.task_id] = (attempt, grant)
         spec = runner.graph[task.step]
         extra = {}
-        if getattr(self.executor, "manages_resources", False) and spec.resources:
+        if getattr(executor, "manages_resources", False) and spec.resources:
             extra["resources"] = _resources(spec).as_dict()
-        self.executor.submit(
+        executor.submit(
             dataclasses.replace(payload, task_id=attempt.task_id),
             env=grant.environment() if grant else None,
             timeout=spec.timeout,
@@ -174,7 +182,7 @@ class Schedule:
         attempt, grant = self.running.pop(result.task_id)
         self._release(grant)
         runner, spec = self.runner, self.runner.graph[attempt.planned.step]
-        if not self.executor.in_process:
+        if not self._executor_for(spec).in_process:
             _replay(runner, attempt, result)
         if result.ok:
             if spec.catch and spec.catch not in result.outputs:
@@ -197,6 +205,16 @@ class Schedule:
             self._complete(runner.commit(attempt, result, cacheable=False))
         else:
             self.failures.append(runner.fail(attempt, result))
+
+    def _executor_for(self, spec: Any) -> Any:
+        """The run's executor, or the kernel for a step pinned there (--in-kernel)."""
+        if not spec.in_kernel or self.executor.in_process:
+            return self.executor
+        if self.local is None:
+            from nbflow.executors.inkernel import KernelExecutor
+
+            self.local = KernelExecutor(self.runner)
+        return self.local
 
     def _complete(self, ref: TaskRef) -> None:
         self.remaining[ref.step] -= 1

@@ -161,3 +161,16 @@ def _wait_for_workers(cluster: distributed.LocalCluster, n: int) -> None:
     deadline = time.monotonic() + 30
     while len(cluster.scheduler.workers) < n and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def test_a_step_pinned_to_the_kernel_runs_here_the_rest_on_the_cluster(
+    ip: InteractiveShell, cluster: distributed.LocalCluster
+) -> None:
+    foreach_flow(ip, n=4)
+    ok(ip, "%%step plot --after total --in-kernel\nimport os\nplotted_in = os.getpid()\n"
+           "figure = f'sum {s}'")  # fmt: skip
+    run = ok(ip, f"%flow run --executor {cluster.scheduler_address}")
+    assert run.status == "done"
+    assert run["plot"].task.data.plotted_in == os.getpid()  # in the kernel
+    assert run["plot"].task.data.figure == "sum 60"
+    assert os.getpid() not in {t.data.pid for t in run["work"].tasks()}  # on the workers
