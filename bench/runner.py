@@ -45,6 +45,8 @@ TARGETS = {
     "list": 0.050,
     "cli_run_x_papermill": 1.2,
     "batch_x_sequential": 0.6,
+    "dask_x_anchor": 2.0,
+    "s3_put_x_raw": 1.5,
 }
 
 R1, NW = ["--repeat", "1"], ["--no-warmup"]
@@ -85,6 +87,9 @@ JOBS: list[tuple[str, str, list[str], list[str]]] = [
         [],
         ["--runs", "4", "--sleep", "0.1", *R1, *NW],
     ),
+    # Scale out (issue 7): each script measures its own anchor (Dask alone; raw s3fs), in turns.
+    ("nb_dask", "kernel/nb_dask.py", [], ["--n", "20", *R1]),
+    ("nb_s3", "kernel/nb_s3.py", [], MIB8),
 ]
 
 
@@ -533,6 +538,59 @@ def cli_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
         t.failed("`nbflow batch` of 8 runs, --jobs 2 vs --jobs 1")
 
 
+def scale_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
+    """Scale out: a foreach on a 2-worker Dask LocalCluster against Dask's own map + gather of
+    as many trivial futures; a large array to a moto S3 server against a raw s3fs put / get."""
+    nd = r.get("nb_dask", {})
+    n = nd.get("n", 1000)
+    bench = (
+        f"foreach over {n:,} trivial elements + join, dask executor, LocalCluster of "
+        f"{nd.get('workers', 2)} workers, `%flow run`"
+    )
+    limit = TARGETS["dask_x_anchor"]
+    if ok(nd):
+        t.add(
+            bench,
+            f"{fs(nd['run_s'])} ({nd['ratio']:.2f}× Dask)",
+            f"≤ {limit:g}× Dask = {fs(limit * nd['dask_s'])}",
+            f"Dask `client.map` + `gather` of {n:,} trivial futures, same cluster "
+            f"{fs(nd['dask_s'])}",
+            fratio(nd["dask_s"], nd["run_s"]),
+            nd["ratio"] <= limit,
+        )
+    else:
+        t.failed(bench, "Dask map + gather")
+
+    s3 = r.get("nb_s3", {})
+    size = fbytes(s3.get("bytes", 2**28))
+    limit = TARGETS["s3_put_x_raw"]
+    bench = f"persist a {size} float64 array to S3 (moto server): `ArtifactStore.save`"
+    if not ok(s3):
+        t.failed(bench, "raw s3fs `pipe_file`")
+        t.failed("load it back from S3, no local cache: `ArtifactStore.load`", "raw s3fs get")
+        return
+    t.add(
+        bench,
+        f"{fs(s3['put_s'])} ({s3['put_mib_s']:.0f} MiB/s, {s3['put_ratio']:.2f}× raw)",
+        f"≤ {limit:g}× raw put = {fs(limit * s3['raw_put_s'])}",
+        f"raw s3fs `pipe_file` of the same bytes {fs(s3['raw_put_s'])} "
+        f"({s3['raw_put_mib_s']:.0f} MiB/s; faster of its defaults "
+        f"{fs(s3['raw_put_default_s'])} and 16 MiB parts × 8 {fs(s3['raw_put_16mib_s'])})",
+        fratio(s3["raw_put_s"], s3["put_s"]),
+        s3["put_ratio"] <= limit,
+    )
+    t.add(
+        "load it back from S3, no local cache: `ArtifactStore.load` (verified, decoded)",
+        f"{fs(s3['get_s'])} ({s3['get_mib_s']:.0f} MiB/s, {s3['get_ratio']:.2f}× raw)",
+        "— (none of its own)",
+        f"raw s3fs {fs(s3['raw_get_s'])} ({s3['raw_get_mib_s']:.0f} MiB/s; faster of "
+        f"`cat_file` {fs(s3['raw_get_whole_s'])} and `cat_ranges` of 16 MiB × 8 "
+        f"{fs(s3['raw_get_16mib_s'])})",
+        fratio(s3["raw_get_s"], s3["get_s"]),
+        None,
+    )
+
+
 def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[str]]:
     t = Table()
     linear_rows(t, r)
@@ -542,6 +600,7 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
     resume_rows(t, r)
     startup_rows(t, r)
     cli_rows(t, r)
+    scale_rows(t, r)
     return t.rows
 
 
@@ -736,6 +795,24 @@ DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ),
     ),
     ("nb_cli_batch", cli_batch_detail),
+    (
+        "nb_dask",
+        lambda x: (
+            f"nbflow on Dask N={x['n']:,}: runs {each(x['runs_s'])} (warm-up "
+            f"{fs(x['warmup_run_s'])}); Dask map + gather {each(x['dask_runs_s'])} (warm-up "
+            f"{fs(x['warmup_dask_s'])}); cluster start {fs(x['cluster_start_s'])}; tasks "
+            f"{x['task_statuses']}"
+        ),
+    ),
+    (
+        "nb_s3",
+        lambda x: (
+            f"nbflow S3 {fbytes(x['bytes'])}: save {each(x['put_runs_s'])}; raw put "
+            f"{each(x['raw_put_runs_s'])} (16 MiB parts: {each(x['raw_put_16mib_runs_s'])}); "
+            f"load {each(x['get_runs_s'])}; raw get {each(x['raw_get_runs_s'])} (16 MiB "
+            f"ranges: {each(x['raw_get_16mib_runs_s'])})"
+        ),
+    ),
 ]
 
 

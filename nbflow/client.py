@@ -285,6 +285,8 @@ class Task:
     stderr = property(lambda self: self._record.stderr)
     error = property(lambda self: self._record.error)
     displays = property(lambda self: list(self._record.displays))
+    # The environment it ran in (--env, %flow env): requirements, python, packages; or None.
+    environment = property(lambda self: self._record.environment)
     path = property(lambda self: self._record.path)
     started_at = property(lambda self: self._record.started_at)
     finished_at = property(lambda self: self._record.finished_at)

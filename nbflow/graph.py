@@ -15,7 +15,10 @@ from nbflow.exceptions import GraphError
 
 RESERVED_NAMES = frozenset({"inputs", "merge"})
 # How a step's tasks run (not what they compute): recorded as they are.
-OPTIONS = ("when", "retry", "retry_delay", "timeout", "catch", "resources", "cache", "in_kernel")
+OPTIONS = (
+    "when", "retry", "retry_delay", "timeout", "catch", "resources", "cache", "in_kernel",
+    "env", "python",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class StepSpec:
     resources: str = ""  # as written: "cpu=2,memory=4G,gpu=1"
     cache: bool = True
     in_kernel: bool = False  # pinned to the kernel, whatever executor runs the rest (plots)
+    env: tuple[str, ...] = ()  # requirements of its own environment (uv), or the flow's
+    python: str | None = None  # the environment's Python version, "X.Y"
     line: int | None = None  # cell line of the `%%step` line, for error messages
 
     @property
@@ -60,8 +65,13 @@ class StepSpec:
             join=data["join"],
             transient=frozenset(data["transient"]),
             out=frozenset(data["out"]) if data["out"] is not None else None,
-            **{key: data[key] for key in OPTIONS if key in data},
+            **{key: data[key] for key in OPTIONS if key in data and key != "env"},
+            env=tuple(data.get("env") or ()),
         )
+
+    @property
+    def has_environment(self) -> bool:
+        return bool(self.env or self.python)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -25,7 +25,7 @@ from nbflow.params import parse_value
 from nbflow.runner import Runner
 from nbflow.session import Session
 
-FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs", "compare")
+FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs", "compare", "env")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +56,8 @@ def step_parser() -> _Parser:
     parser.add_argument("--resources", default="", metavar="cpu=N,memory=SIZE,gpu=N")
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--in-kernel", action="store_true")
+    parser.add_argument("--env", nargs="+", default=[], metavar="REQUIREMENT")
+    parser.add_argument("--python", default=None, metavar="X.Y")
     return parser
 
 
@@ -70,6 +72,9 @@ def parse_step_line(line: str, code: str) -> StepSpec:
         from nbflow.resources import parse_resources
 
         parse_resources(args.resources, step=args.name)  # bad input is refused here, at once
+    if (args.env or args.python) and args.in_kernel:
+        raise StepError("--in-kernel runs in the kernel's environment: drop --env/--python.",
+                        step=args.name)  # fmt: skip
     return StepSpec(
         name=args.name,
         code=code,
@@ -87,6 +92,8 @@ def parse_step_line(line: str, code: str) -> StepSpec:
         resources=args.resources,
         cache=not args.no_cache,
         in_kernel=args.in_kernel,
+        env=tuple(args.env),
+        python=args.python,
         line=1,
     )
 
@@ -216,6 +223,27 @@ class FlowMagics(Magics):
             run_id, from_step=parsed.from_step, executor=parsed.executor, workers=parsed.workers
         )
         return self._run_view(runner)
+
+    def _flow_env(self, args: list[str]) -> None:
+        """`%flow env REQUIREMENT ... [--python X.Y]`: every step without an --env of its own
+        runs in this environment; `--clear` removes it; no arguments: show it."""
+        parser = _Parser(prog="%flow env", add_help=False)
+        parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT")
+        parser.add_argument("--python", default=None, metavar="X.Y")
+        parser.add_argument("--clear", action="store_true")
+        parsed = parser.parse_args(args)
+        if parsed.clear:
+            self.session.set_flow_env((), None)
+            print("flow environment: none (steps run in the kernel's environment)")
+            return
+        if parsed.requirements or parsed.python:
+            self.session.set_flow_env(tuple(parsed.requirements), parsed.python)
+        env, python = self.session.flow_env, self.session.flow_python
+        if not (env or python):
+            print("flow environment: none (steps run in the kernel's environment)")
+        else:
+            shown = " ".join(shlex.quote(r) for r in env) or "(no requirements)"
+            print(f"flow environment: {shown}" + (f" · python {python}" if python else ""))
 
     def _flow_load(self, args: list[str]) -> None:
         if len(args) != 1:

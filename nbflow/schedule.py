@@ -36,6 +36,7 @@ class Schedule:
         self.runner = runner
         self.executor = runner.executor
         self.local: Any = None  # the kernel, for steps pinned there (--in-kernel)
+        self.envs: dict[str, Any] = {}  # environment key -> its pool, for steps with --env
         self.waiting = steps
         self.first = first
         self.queue: deque[Attempt] = deque()
@@ -57,7 +58,14 @@ class Schedule:
                     self._plan_ready()
                     self._submit_due()
                 done = self.local.poll() if self.local is not None else []
-                for result in done + self.executor.poll(timeout=0 if done else self._wait()):
+                for pool in self.envs.values():
+                    done += pool.poll(timeout=0)
+                wait = 0 if done else self._wait()
+                busy = [p for p in self.envs.values() if p.running()]
+                if busy and not done and not self.executor.running():
+                    done += busy[0].poll(timeout=wait)  # only environments are busy: wait there
+                    wait = 0
+                for result in done + self.executor.poll(timeout=wait):
                     self._finish(result)
         except BaseException as error:
             self._abandon(error)
@@ -182,8 +190,11 @@ class Schedule:
         attempt, grant = self.running.pop(result.task_id)
         self._release(grant)
         runner, spec = self.runner, self.runner.graph[attempt.planned.step]
-        if not self._executor_for(spec).in_process:
+        executor = self._executor_for(spec)
+        if not executor.in_process:
             _replay(runner, attempt, result)
+        if spec.has_environment:
+            result.displays.append(_environment_display(executor.environment))
         if result.ok:
             if spec.catch and spec.catch not in result.outputs:
                 result.outputs[spec.catch] = runner.save(None)
@@ -207,7 +218,10 @@ class Schedule:
             self.failures.append(runner.fail(attempt, result))
 
     def _executor_for(self, spec: Any) -> Any:
-        """The run's executor, or the kernel for a step pinned there (--in-kernel)."""
+        """The run's executor, the kernel for a step pinned there (--in-kernel), or the pool
+        of the step's environment (--env, %flow env)."""
+        if spec.has_environment:
+            return self._environment_pool(spec)
         if not spec.in_kernel or self.executor.in_process:
             return self.executor
         if self.local is None:
@@ -215,6 +229,18 @@ class Schedule:
 
             self.local = KernelExecutor(self.runner)
         return self.local
+
+    def _environment_pool(self, spec: Any) -> Any:
+        from nbflow.environments import ensure
+        from nbflow.executors.envs import pool_for
+
+        environment = ensure(spec.env, spec.python)  # built before the run: found at once
+        pool = self.envs.get(environment.key)
+        if pool is None:
+            workers = max(1, int(getattr(self.executor, "workers", 1) or 1))
+            pool = pool_for(environment, str(self.runner.store.root), workers)
+            self.envs[environment.key] = pool
+        return pool
 
     def _complete(self, ref: TaskRef) -> None:
         self.remaining[ref.step] -= 1
@@ -243,12 +269,28 @@ class Schedule:
         self.running.clear()
         if not self.executor.in_process:
             self.executor.close()
+        if self.envs:
+            from nbflow.executors.envs import close_pools
+
+            close_pools()  # their running tasks are abandoned; the next run starts new ones
 
 
 def _resources(spec: Any) -> Any:
     from nbflow.resources import Resources, parse_resources
 
     return parse_resources(spec.resources, step=spec.name) if spec.resources else Resources()
+
+
+ENVIRONMENT_MIME = "application/vnd.nbflow.environment+json"
+
+
+def _environment_display(environment: Any) -> dict[str, Any]:
+    """The environment a task ran in, kept with its displays (`TaskRecord.environment`)."""
+    described = environment.describe()
+    text = f"environment {environment.key}: {' '.join(described['requirements'])} " + (
+        f"(python {described['python']})"
+    )
+    return {"data": {ENVIRONMENT_MIME: described, "text/plain": text}, "metadata": {}}
 
 
 def _replay(runner: Runner, attempt: Attempt, result: TaskResult) -> None:

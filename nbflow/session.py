@@ -8,6 +8,7 @@ working run except that step and what follows it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -54,6 +55,9 @@ class Session:
     deferred: bool = False
     working: Runner | None = None
     bound_by_step: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    # %flow env: the environment of every step without one of its own.
+    flow_env: tuple[str, ...] = ()
+    flow_python: str | None = None
     _prepared: dict[str, PreparedStep] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -93,7 +97,28 @@ class Session:
         self.params = {**values, **{k: v for k, v in self.params.items() if k not in values}}
         return values
 
+    def set_flow_env(self, requirements: tuple[str, ...], python: str | None) -> None:
+        """Set the flow's environment; steps registered with the previous one get this one."""
+        old = (self.flow_env, self.flow_python)
+        self.flow_env, self.flow_python = requirements, python
+        for spec in list(self.graph):
+            if (spec.env, spec.python) == old:
+                self.register(dataclasses.replace(spec, env=(), python=None))
+
+    def build_environments(self, names: Iterable[str]) -> None:
+        """Build (or find) the environments of these steps, before anything runs: a
+        requirement that cannot be resolved fails here, with uv's message."""
+        from nbflow.environments import ensure
+
+        for name in names:
+            spec = self.graph[name]
+            if spec.has_environment:
+                ensure(spec.env, spec.python)
+
     def register(self, spec: StepSpec) -> PreparedStep:
+        flow_env = self.flow_env or self.flow_python
+        if flow_env and not (spec.has_environment or spec.in_kernel):
+            spec = dataclasses.replace(spec, env=self.flow_env, python=self.flow_python)
         prepared = prepare(spec)
         missing = [p for p in spec.parents if p not in self.graph]
         if missing:
@@ -131,6 +156,7 @@ class Session:
         self.register(spec)
         if self.deferred:
             return None
+        self.build_environments([spec.name])
         runner = self._runner_for(spec)
         runner.graph = self.graph  # the working run sees steps registered since it began
         try:
@@ -268,6 +294,7 @@ class Session:
             )
         check_graph(self.graph)
         check_resources(self.graph)
+        self.build_environments(self.graph.steps)
 
     def _run_all(self, runner: Runner, executor: str | None, workers: int | None) -> Runner:
         meta = self.store.meta

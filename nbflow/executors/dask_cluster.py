@@ -19,7 +19,6 @@ thread): the task fails with TaskTimeout when it passes, and its worker thread i
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import sys
 import time
@@ -31,9 +30,11 @@ from nbflow.exceptions import NbflowError
 from nbflow.task import TaskPayload, TaskResult
 
 CONNECT_TIMEOUT = 10  # seconds: an unreachable scheduler fails fast, naming its address
-FETCH_TIMEOUT = 2  # seconds to fetch a finished task's result before asking again later
-IN_FLIGHT_PER_THREAD = 2  # tasks handed to Dask per worker thread: enough to keep it busy
-_local: dict[int, Any] = {}  # workers -> the LocalCluster's Client this kernel started
+# Tasks handed to Dask per worker thread: a deep queue keeps workers busy between round trips
+# (a task counts as running from then on).
+IN_FLIGHT_PER_THREAD = 50
+# The clients this kernel made, kept for later runs: "local:<workers>" or a scheduler address.
+_clients: dict[str, Any] = {}
 
 
 class DaskExecutor:
@@ -44,10 +45,15 @@ class DaskExecutor:
     manages_resources = True  # the cluster's worker resources, not this machine's
 
     def __init__(self, client: Any, datastore_root: str) -> None:
+        from distributed import as_completed
+
         self.client = client
         self.datastore_root = str(datastore_root)
         self._futures: dict[Any, tuple[int, float, float | None]] = {}  # -> task, start, deadline
         self._done: list[TaskResult] = []
+        # Results are fetched in the background as tasks finish, many per round trip; one
+        # whose worker died before it was fetched is computed again by Dask meanwhile.
+        self._finished = as_completed(loop=client.loop, with_results=True, raise_errors=False)
         self._threads = max(sum(client.nthreads().values()), 1)
         self._declared = _declared_resources(client)
 
@@ -86,23 +92,20 @@ class DaskExecutor:
         limit = timeout if timeout is not None else payload.timeout
         self._futures[future] = (payload.task_id, submitted, None if limit is None else
                                  time.monotonic() + limit)  # fmt: skip
+        self._finished.add(future)
 
     def poll(self, timeout: float | None = None) -> list[TaskResult]:
-        from distributed import wait
-
         results, self._done = self._done, []
+        finished = self._finished
         if self._futures and not results:
-            # as_current: `wait` asks for the current client; ours is not made the default one.
-            with self.client.as_current(), contextlib.suppress(TimeoutError):
-                wait(list(self._futures), timeout=timeout, return_when="FIRST_COMPLETED")
-        for future in [f for f in self._futures if f.done()]:
-            task_id, submitted, deadline = self._futures.pop(future)
-            try:
-                results.append(_result(future, task_id, submitted))
-            except TimeoutError:
-                # Its result was on a worker that died before it was fetched: Dask runs the
-                # task again, and a later poll fetches it.
-                self._futures[future] = (task_id, submitted, deadline)
+            with finished.thread_condition:  # notified as each result arrives
+                if finished.queue.empty():
+                    finished.thread_condition.wait(timeout)
+        for future, value in finished.next_batch(block=False):
+            if future not in self._futures:
+                continue  # given up on already (its --timeout passed)
+            task_id, submitted, _ = self._futures.pop(future)
+            results.append(_result(future.status, value, task_id, submitted))
         results += self._expired()
         return results
 
@@ -164,13 +167,14 @@ def _run_on_worker(
     return worker.run_message(task_id, env, payload_bytes, datastore_root)
 
 
-def _result(future: Any, task_id: int, submitted: float) -> TaskResult:
-    if future.status == "finished":
-        result: TaskResult = future.result(timeout=FETCH_TIMEOUT)
-        return result
-    if future.status == "cancelled":
+def _result(status: str, value: Any, task_id: int, submitted: float) -> TaskResult:
+    """The task's result from what Dask gave back: the TaskResult, or why there is none."""
+    if status == "finished" and isinstance(value, TaskResult):
+        return value
+    if status == "cancelled":
         return _failed(task_id, submitted, "CancelledError", "the task was cancelled in Dask")
-    error = future.exception()
+    # An error comes back as (type, exception, traceback).
+    error = value[1] if isinstance(value, tuple) and len(value) == 3 else value
     name = type(error).__name__
     if name == "KilledWorker":
         return _failed(task_id, submitted, "WorkerDied",
@@ -207,6 +211,9 @@ def connect(executor: str, workers: int) -> Any:
     if executor != "dask":
         address = "tcp://" + executor.removeprefix("dask://") if executor.startswith(
             "dask://") else executor  # fmt: skip
+        client = _clients.get(address)
+        if client is not None and client.status == "running":
+            return client
         try:
             client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError) as error:
@@ -215,14 +222,15 @@ def connect(executor: str, workers: int) -> Any:
                 f"({error}). Is it running (dask scheduler), and is the address right?"
             ) from None
         _announce(client)
+        _clients[address] = client
         return client
     try:
         return default_client()  # one the notebook made
     except ValueError:
         pass
-    client = _local.get(workers)
+    client = _clients.get(f"local:{workers}")
     if client is None or client.status != "running":
-        client = _local[workers] = _start_local(workers)
+        client = _clients[f"local:{workers}"] = _start_local(workers)
     return client
 
 

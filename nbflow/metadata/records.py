@@ -51,6 +51,16 @@ class TaskRecord:
     displays: tuple[dict[str, Any], ...] = ()  # rich outputs (MIME bundles) the task showed
 
     @property
+    def environment(self) -> dict[str, Any] | None:
+        """The environment the task ran in (--env, %flow env): requirements, python, packages.
+        Kept as one of its displays (no column of its own)."""
+        for shown in self.displays:
+            found = shown.get("data", {}).get("application/vnd.nbflow.environment+json")
+            if found is not None:
+                return dict(found)
+        return None
+
+    @property
     def data_task_id(self) -> int:
         """The task that owns the artifact rows (itself, or the one it reuses)."""
         return self.data_from if self.data_from is not None else self.task_id

@@ -37,6 +37,9 @@ WORKLOADS = {
     "nbflow run vs papermill": r"^`nbflow run` of a notebook",
     "each further cell": r"^each further cell",
     "nbflow batch vs papermill + xargs": r"^`nbflow batch`",
+    "foreach, dask executor vs Dask alone": r"^foreach over .*dask executor",
+    "array to S3: persist": r"^persist a .* array to S3",
+    "array from S3: load": r"^load it back from S3",
 }
 COUNT = {"foreach (kernel executor), two sizes": 2}
 

@@ -19,13 +19,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from labtools import Lab
 
-HERE = Path(__file__).parent
 CHROMIUM = os.environ.get("NBFLOW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--disable-gpu",
@@ -44,31 +43,6 @@ LAB_SETTINGS = {
         "checkForUpdates": False,
     },
 }
-
-
-def screenshot_dir() -> Path:
-    folder = Path(os.environ.get("NBFLOW_SCREENSHOTS") or HERE / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@dataclass
-class Lab:
-    url: str
-    token: str
-    root: Path
-    datastore: Path
-    env: dict[str, str]
-
-    def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?reset&token={self.token}"  # no restored tabs
-
-    def api(self, path: str) -> Any:
-        request = urllib.request.Request(
-            f"{self.url}{path}", headers={"Authorization": f"token {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
 
 
 def _free_port() -> int:
@@ -173,8 +147,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         os.killpg(group, signal.SIGKILL)  # kernels the server failed to stop
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
+    """Headless chromium for the tests of this folder. Package scope, not session: Playwright's
+    sync API keeps its event loop running in this thread while it lives, which later tests
+    that run a loop of their own (the server extension's) must not find."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -188,20 +165,6 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
-
-
-def make_notebook(path: Path, cells: list[str]) -> Path:
-    import nbformat
-
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    nbformat.write(notebook, path)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Lab, make_notebook, screenshot_dir
+from labtools import Lab, make_notebook, screenshot_dir
 
 pytestmark = pytest.mark.browser
 

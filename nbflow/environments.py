@@ -1,0 +1,289 @@
+"""Step environments: virtual environments built with uv, keyed by what they hold.
+
+An environment is built once under `$NBFLOW_CACHE_DIR/envs/<hash>` (default
+`~/.cache/nbflow/envs/<hash>`), where the hash is over the sorted requirements, the Python
+asked for and the packages nbflow's worker needs. It is built into a temporary folder and
+renamed when complete, with a `nbflow-env.json` describing it, so a half-built environment
+is never used; every notebook and run asking for the same requirements shares it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbflow.exceptions import NbflowError
+
+MARKER = "nbflow-env.json"
+
+
+class EnvironmentError_(NbflowError):
+    """An environment that cannot be built (unresolvable requirement, no such Python)."""
+
+
+def cache_root() -> Path:
+    base = os.environ.get("NBFLOW_CACHE_DIR") or str(Path.home() / ".cache" / "nbflow")
+    return Path(base).expanduser() / "envs"
+
+
+def worker_packages() -> list[str]:
+    """What nbflow's worker imports, besides the user's requirements (nbflow itself goes on
+    the worker's sys.path from its source folder). cloudpickle as the kernel's: payloads."""
+    import cloudpickle
+
+    return [f"cloudpickle=={cloudpickle.__version__}", "xxhash", "ipython"]
+
+
+def uv_bin() -> str:
+    try:
+        import uv
+    except ImportError:
+        found = shutil.which("uv")
+        if found:
+            return found
+        raise EnvironmentError_(
+            "step environments are built with uv: install it (pip install uv)."
+        ) from None
+    return str(uv.find_uv_bin())
+
+
+@dataclass(frozen=True)
+class Environment:
+    key: str
+    path: Path
+    requirements: tuple[str, ...]
+    python: str  # the interpreter's version, as "3.11.7"
+    packages: dict[str, str]
+    sys_path: tuple[str, ...]
+
+    @property
+    def executable(self) -> str:
+        return str(self.path / "bin" / "python")
+
+    def describe(self) -> dict[str, Any]:
+        """What a task that ran here records."""
+        return {
+            "key": self.key,
+            "requirements": list(self.requirements),
+            "python": self.python,
+            "packages": dict(self.packages),
+        }
+
+
+def env_key(requirements: Sequence[str], python: str | None) -> str:
+    wanted = python or platform.python_version()
+    text = json.dumps([sorted(requirements), wanted, sorted(worker_packages())])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_known: dict[str, Environment] = {}
+
+
+def ensure(requirements: Sequence[str], python: str | None = None) -> Environment:
+    """The environment for these requirements, built now if it does not exist yet."""
+    key = env_key(requirements, python)
+    if key in _known:
+        return _known[key]
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / key
+    with _locked(root / f".{key}.lock"):
+        if not (final / MARKER).exists():
+            _build(final, tuple(requirements), python)
+        env = _load(final)
+        _touch(final)
+    _known[key] = env
+    return env
+
+
+def _load(path: Path) -> Environment:
+    data = json.loads((path / MARKER).read_text())
+    return Environment(
+        key=path.name,
+        path=path,
+        requirements=tuple(data["requirements"]),
+        python=data["python"],
+        packages=dict(data["packages"]),
+        sys_path=tuple(data["sys_path"]),
+    )
+
+
+def _touch(path: Path) -> None:
+    marker = path / MARKER
+    data = json.loads(marker.read_text())
+    data["last_used"] = time.time()
+    temp = marker.with_suffix(".tmp")
+    temp.write_text(json.dumps(data, indent=1))
+    temp.replace(marker)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _interpreter(python: str | None) -> str:
+    """The interpreter to build on: the kernel's, or one of version X.Y on this machine."""
+    if python is None:
+        return sys.executable
+    found = subprocess.run(
+        [uv_bin(), "python", "find", "--no-python-downloads", python],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        raise EnvironmentError_(
+            f"--python {python}: no Python {python} is installed on this machine "
+            f"({found.stderr.strip() or 'uv python find found none'}). Install it "
+            f"(uv python install {python}, or your system's package manager), or drop --python."
+        )
+    return found.stdout.strip()
+
+
+def _build(final: Path, requirements: tuple[str, ...], python: str | None) -> None:
+    interpreter = _interpreter(python)
+    shown = " ".join(requirements) or "(no requirements)"
+    print(
+        f"nbflow: building environment {final.name} for {shown} "
+        f"(python {python or platform.python_version()}) in {final}",
+        file=sys.stderr,
+        flush=True,
+    )
+    started = time.perf_counter()
+    temp = final.with_name(f".building-{final.name}-{os.getpid()}")
+    shutil.rmtree(temp, ignore_errors=True)
+    if final.exists():  # a folder without its marker: a build that did not finish
+        shutil.rmtree(final)
+    uv = uv_bin()
+    try:
+        _uv(
+            [uv, "venv", "--quiet", "--relocatable", "--python", interpreter, str(temp)],
+            requirements,
+        )
+        _uv(
+            [uv, "pip", "install", "--python", str(temp / "bin" / "python"),
+             *requirements, *worker_packages()],
+            requirements,
+        )  # fmt: skip
+        temp.rename(final)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    python_bin = str(final / "bin" / "python")
+    probe = subprocess.run(
+        [python_bin, "-c",
+         "import json, platform, sys; print(json.dumps([platform.python_version(), sys.path]))"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    version, sys_path = json.loads(probe.stdout)
+    freeze = subprocess.run(
+        [uv, "pip", "freeze", "--python", python_bin], capture_output=True, text=True, check=True
+    )
+    packages = {}
+    for line in freeze.stdout.splitlines():
+        name, sep, pinned = line.partition("==")
+        if sep:
+            packages[name.strip().lower()] = pinned.strip()
+    now = time.time()
+    data = {
+        "requirements": list(requirements),
+        "python": version,
+        "packages": packages,
+        "freeze": freeze.stdout,
+        "sys_path": [p for p in sys_path if p],
+        "created": now,
+        "last_used": now,
+        "build_seconds": round(time.perf_counter() - started, 2),
+    }
+    (final / MARKER).write_text(json.dumps(data, indent=1))
+    print(
+        f"nbflow: environment {final.name} ready in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _uv(command: list[str], requirements: Sequence[str]) -> None:
+    """Run uv, its progress going to stderr as it comes; a failure names the requirements."""
+    lines = []
+    with subprocess.Popen(
+        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            sys.stderr.write(line)
+        code = process.wait()
+    if code != 0:
+        message = "".join(lines).strip()
+        raise EnvironmentError_(
+            f"cannot build the environment for {', '.join(requirements) or 'no requirements'}: "
+            f"uv says:\n{message}"
+        )
+
+
+# -- listing and cleaning up ---------------------------------------------------------------------
+
+
+def environments() -> list[dict[str, Any]]:
+    """Every complete environment: key, path, requirements, python, size, created, last use."""
+    root = cache_root()
+    found = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        marker = path / MARKER
+        if not path.is_dir() or path.name.startswith(".") or not marker.exists():
+            continue
+        data = json.loads(marker.read_text())
+        found.append(
+            {
+                "key": path.name,
+                "path": str(path),
+                "requirements": data["requirements"],
+                "python": data["python"],
+                "size": _size(path),
+                "created": data["created"],
+                "last_used": data["last_used"],
+            }
+        )
+    return found
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def collect_garbage(days: float, *, dry_run: bool = False) -> list[dict[str, Any]]:
+    """Remove the environments not used for `days` days; returns those removed."""
+    limit = time.time() - days * 86400
+    removed = []
+    for env in environments():
+        if env["last_used"] < limit:
+            if not dry_run:
+                with _locked(cache_root() / f".{env['key']}.lock"):
+                    shutil.rmtree(env["path"], ignore_errors=True)
+                _known.pop(env["key"], None)
+            removed.append(env)
+    return removed

@@ -1,0 +1,154 @@
+"""Step environments (`%%step --env`, `%flow env`): real uv, real PyPI downloads.
+
+One environment (pandas==2.2.3) is built once for the module, in a module-scoped cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from magictools import fails, ok
+
+from nbflow import Flow, environments
+from nbflow.executors.envs import close_pools
+from nbflow.magics import load_ipython_extension
+
+OLD = "pandas==2.2.3"
+
+
+def _uv_missing() -> bool:
+    try:
+        environments.uv_bin()
+    except Exception:
+        return True
+    return False
+
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("uv") is None
+    and not (Path(os.__file__).parents[0] / "uv").exists()
+    and _uv_missing(),
+    reason="needs uv (pip install uv)",
+)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("nbflow-cache")
+    old = os.environ.get("NBFLOW_CACHE_DIR")
+    os.environ["NBFLOW_CACHE_DIR"] = str(path)
+    environments._known.clear()
+    yield path
+    close_pools()
+    environments._known.clear()
+    if old is None:
+        del os.environ["NBFLOW_CACHE_DIR"]
+    else:
+        os.environ["NBFLOW_CACHE_DIR"] = old
+
+
+@pytest.fixture
+def ip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path
+) -> Iterator[InteractiveShell]:
+    monkeypatch.setenv("NBFLOW_DATASTORE", str(tmp_path / "store"))
+    monkeypatch.setenv("NBFLOW_CACHE", "off")
+    monkeypatch.chdir(tmp_path)
+    shell = InteractiveShell.instance()
+    shell.reset(new_session=True)
+    load_ipython_extension(shell)
+    shell.run_cell("%flow name envs")
+    yield shell
+
+
+def _env_dirs(cache_dir: Path) -> list[Path]:
+    root = cache_dir / "envs"
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def test_step_cell_runs_in_its_environment(ip: InteractiveShell, cache_dir: Path) -> None:
+    assert not pandas.__version__.startswith("2.2.")  # the kernel's is another
+    ok(ip, "%%step start\nn = 3")
+    ok(
+        ip,
+        f'%%step check_version --after start --env "{OLD}"\n'
+        "import pandas, sys\nversion = pandas.__version__\nsizes = list(range(n))\n"
+        "print('pandas', version)",
+    )
+    assert ip.user_ns["version"] == "2.2.3"  # read back in the kernel
+    assert ip.user_ns["sizes"] == [0, 1, 2]
+    (built,) = _env_dirs(cache_dir)
+    marker = json.loads((built / "nbflow-env.json").read_text())
+    assert marker["packages"]["pandas"] == "2.2.3"
+    task = Flow("envs").latest_run["check_version"].task
+    assert "pandas 2.2.3" in task.stdout
+    environment = task.environment
+    assert environment is not None
+    assert environment["requirements"] == [OLD]
+    assert environment["packages"]["pandas"] == "2.2.3"
+    assert environment["python"].count(".") == 2
+
+
+def test_flow_env_and_full_run_share_the_environment(ip: InteractiveShell, cache_dir: Path) -> None:
+    before = _env_dirs(cache_dir)
+    ok(ip, f'%flow env "{OLD}"')
+    ok(ip, "%flow env")
+    ok(ip, "%%step start\nimport pandas\nfirst = pandas.__version__")
+    ok(ip, "%%step second --after start --in-kernel\nimport pandas\nkernel = pandas.__version__")
+    run = ok(ip, "%flow run --executor processes --workers 1")
+    assert run.status == "done"
+    assert run["start"].task.environment["packages"]["pandas"] == "2.2.3"
+    assert run["start"].task.data.first == "2.2.3"
+    assert run.data.kernel == pandas.__version__  # --in-kernel keeps the kernel's
+    assert _env_dirs(cache_dir) == before or not before  # one folder, built once
+    assert len(_env_dirs(cache_dir)) == 1
+    ok(ip, "%flow env --clear")
+    ok(ip, "%%step start\nimport pandas\nfirst = pandas.__version__")
+    assert ip.user_ns["first"] == pandas.__version__
+
+
+def test_unresolvable_requirement_fails_fast(ip: InteractiveShell, cache_dir: Path) -> None:
+    started = time.perf_counter()
+    error = fails(ip, '%%step broken --env "pandas==0.0.0-nope"\nx = 1')
+    assert "pandas==0.0.0-nope" in str(error)
+    assert "uv says" in str(error)
+    assert time.perf_counter() - started < 60
+    assert not any(p.name.startswith(".building") for p in (cache_dir / "envs").iterdir())
+
+
+def test_missing_python_is_named(ip: InteractiveShell) -> None:
+    error = fails(ip, "%%step old --python 3.1\nx = 1")
+    assert "no Python 3.1 is installed" in str(error)
+
+
+def test_list_and_gc(cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nbflow.cli import main
+
+    environments.ensure([OLD])  # exists: found, not built
+    stale = cache_dir / "envs" / "0000stale0000000"
+    stale.mkdir()
+    (stale / "nbflow-env.json").write_text(
+        json.dumps(
+            {
+                "requirements": ["x"],
+                "python": "3.11.0",
+                "packages": {},
+                "sys_path": [],
+                "created": 0.0,
+                "last_used": time.time() - 40 * 86400,
+            }
+        )
+    )
+    assert main(["env", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "0000stale0000000" in listed and OLD in listed
+    assert main(["env", "gc", "--days", "30"]) == 0
+    assert not stale.exists()
+    assert len(_env_dirs(cache_dir)) == 1  # the one in use stays
