@@ -94,3 +94,21 @@ def test_branches_on_dask_s3_and_postgres(remote: Config, tmp_path: Path) -> Non
     assert run["recap"].task.data.gifts["give_letter"] == "NNN"
     # Each branch ran in a Dask worker process, not in the notebook's kernel.
     assert {t.status for step in run.steps() for t in step.tasks()} == {"done"}
+
+
+def test_gc_on_s3_removes_the_blobs_only_old_runs_held(
+    remote: Config, s3: S3Server, tmp_path: Path
+) -> None:
+    from nbflow.gc import collect
+
+    shutil.copy(REPO / "notebooks" / "branches.ipynb", tmp_path)
+    for number in (1, 2):
+        nbflow_run("branches.ipynb", "-p", "number", str(number), cwd=tmp_path, config=remote)
+    store = open_store(remote)
+    flow = Flow("branches", store=store)
+    kept = flow.latest_run
+    done = collect(store, keep_last=1, flow="branches", grace=0)
+    assert kept.id in {r.id for r in flow.runs()} and len(flow.runs()) == 1
+    assert done.runs and done.blobs > 0  # the older runs and what only they held
+    # What the kept run holds still loads (checked against its hash).
+    assert Flow("branches", store=store).latest_run["recap"].task.data.gifts["give_number"] == 12
