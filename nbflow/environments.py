@@ -195,7 +195,11 @@ def _build(final: Path, requirements: tuple[str, ...], python: str | None) -> No
     )  # fmt: skip
     version, sys_path = json.loads(probe.stdout)
     freeze = subprocess.run(
-        [uv, "pip", "freeze", "--python", python_bin], capture_output=True, text=True, check=True
+        # --color never: a terminal-looking environment (FORCE_COLOR) must not colour names.
+        [uv, "pip", "freeze", "--color", "never", "--python", python_bin],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     packages = {}
     for line in freeze.stdout.splitlines():

@@ -62,7 +62,11 @@ def test_branches_runs_the_three_branches_and_joins_them(folder: Path) -> None:
     }  # fmt: skip
     python = ".".join(map(str, sys.version_info[:3]))
     assert set(recap.environments.python) == {python}
-    assert latest["check_version"].task.data.same_as_start is True
+    # check_version ran in its own environment, with another pandas than the kernel's.
+    check = latest["check_version"].task
+    assert check.data.checked["pandas"] == "2.2.3" != recap.environments.pandas.iloc[0]
+    assert check.data.same_as_start is False
+    assert check.environment["packages"]["pandas"] == "2.2.3"
 
 
 def test_hearthstone_learns_the_archetypes_and_labels_every_deck(folder: Path) -> None:
