@@ -43,7 +43,24 @@ def worker_packages() -> list[str]:
     the worker's sys.path from its source folder). cloudpickle as the kernel's: payloads."""
     import cloudpickle
 
-    return [f"cloudpickle=={cloudpickle.__version__}", "xxhash", "ipython"]
+    return [f"cloudpickle=={cloudpickle.__version__}", "xxhash", "ipython", *_store_packages()]
+
+
+def _store_packages() -> list[str]:
+    """The filesystem package the datastore needs (s3fs for s3://, ...), as the kernel has it:
+    the worker reads and writes the same store."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from nbflow.datastore.remote import _PACKAGES
+
+    protocol = os.environ.get("NBFLOW_DATASTORE", "").partition("://")[0].lower()
+    package = _PACKAGES.get(protocol)
+    if package is None:
+        return []
+    try:
+        return [f"{package}=={version(package)}"]
+    except PackageNotFoundError:
+        return [package]
 
 
 def uv_bin() -> str:

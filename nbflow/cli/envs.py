@@ -8,7 +8,7 @@ import time
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     env = commands.add_parser(
-        "env", help="list or clean up step environments (%%step --env, %flow env)"
+        "env", help="list or clean up step environments (%%%%step --env, %%flow env)"
     )
     actions = env.add_subparsers(dest="env_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="each environment: size, last use, requirements")

@@ -147,11 +147,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         os.killpg(group, signal.SIGKILL)  # kernels the server failed to stop
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Headless chromium for the tests of this folder. Package scope, not session: Playwright's
-    sync API keeps its event loop running in this thread while it lives, which later tests
-    that run a loop of their own (the server extension's) must not find."""
+    """Headless chromium for one test module. Not for the session: Playwright's sync API keeps
+    its event loop running in this thread while it lives, which later tests that run a loop of
+    their own (the server extension's) must not find."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
