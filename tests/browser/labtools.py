@@ -51,3 +51,17 @@ def make_notebook(path: Path, cells: list[str]) -> Path:
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     nbformat.write(notebook, path)
     return path
+
+
+def new_page(chromium: Any) -> tuple[Any, Any, list[str]]:
+    """A page of its own; any alert() or confirm() is recorded (and dismissed)."""
+    context = chromium.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return context, page, dialogs

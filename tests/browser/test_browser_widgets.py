@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labtools import Lab, make_notebook, screenshot_dir
+from labtools import Lab, make_notebook, new_page, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -50,19 +50,6 @@ def shot(page: Any, name: str, target: Any = None) -> Path:
     path = screenshot_dir() / f"{name}.png"
     (target or page).screenshot(path=str(path))
     return path
-
-
-def new_page(chromium: Any) -> tuple[Any, Any, list[str]]:
-    context = chromium.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        dialogs.append(f"{dialog.type}: {dialog.message}")
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    return context, page, dialogs
 
 
 def open_notebook(page: Any, lab: Lab, name: str) -> None:

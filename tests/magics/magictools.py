@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from IPython.core.interactiveshell import InteractiveShell
+
+from nbflow.magics import load_ipython_extension
 
 
 def ok(ip: InteractiveShell, code: str) -> Any:
@@ -29,3 +32,16 @@ def marks(tmp_path: Path) -> list[str]:
 
 def clear_marks(tmp_path: Path) -> None:
     (tmp_path / "log.txt").unlink(missing_ok=True)
+
+
+def flow_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flow: str) -> InteractiveShell:
+    """IPython with nbflow loaded and flow `flow` named, its datastore in `tmp_path/store`, the
+    cross-run cache off (so every task really runs)."""
+    monkeypatch.setenv("NBFLOW_DATASTORE", str(tmp_path / "store"))
+    monkeypatch.setenv("NBFLOW_CACHE", "off")
+    monkeypatch.chdir(tmp_path)
+    shell = InteractiveShell.instance()
+    shell.reset(new_session=True)
+    load_ipython_extension(shell)
+    shell.run_cell(f"%flow name {flow}")
+    return shell

@@ -10,16 +10,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import distributed
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from magictools import fails, ok
+from magictools import fails, flow_shell, ok
 
 from nbflow import Flow
 from nbflow.exceptions import NbflowError, StepFailed
 from nbflow.executors import spawnable_main
-from nbflow.magics import load_ipython_extension
-
-distributed = pytest.importorskip("distributed", reason="pip install distributed")
 
 pytestmark = [
     # Dask's own cleanup warnings (ports, leaked semaphores at shutdown) are not ours.
@@ -43,13 +41,7 @@ def cluster() -> Iterator[distributed.LocalCluster]:
 
 @pytest.fixture
 def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("NBFLOW_DATASTORE", str(tmp_path / "store"))
-    monkeypatch.setenv("NBFLOW_CACHE", "off")
-    monkeypatch.chdir(tmp_path)
-    shell = InteractiveShell.instance()
-    shell.reset(new_session=True)
-    load_ipython_extension(shell)
-    shell.run_cell("%flow name dk")
+    shell = flow_shell(tmp_path, monkeypatch, "dk")
     spawnable_main()  # the shell's __main__: the nanny spawns a killed worker's replacement
     yield shell
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,29 +13,12 @@ from pathlib import Path
 import pandas
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from magictools import fails, ok
+from magictools import fails, flow_shell, ok
 
 from nbflow import Flow, environments
 from nbflow.executors.envs import close_pools
-from nbflow.magics import load_ipython_extension
 
 OLD = "pandas==2.2.3"
-
-
-def _uv_missing() -> bool:
-    try:
-        environments.uv_bin()
-    except Exception:
-        return True
-    return False
-
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("uv") is None
-    and not (Path(os.__file__).parents[0] / "uv").exists()
-    and _uv_missing(),
-    reason="needs uv (pip install uv)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +40,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def ip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path
 ) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("NBFLOW_DATASTORE", str(tmp_path / "store"))
-    monkeypatch.setenv("NBFLOW_CACHE", "off")
-    monkeypatch.chdir(tmp_path)
-    shell = InteractiveShell.instance()
-    shell.reset(new_session=True)
-    load_ipython_extension(shell)
-    shell.run_cell("%flow name envs")
+    shell = flow_shell(tmp_path, monkeypatch, "envs")
     yield shell
 
 

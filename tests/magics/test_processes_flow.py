@@ -9,22 +9,15 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from magictools import ok
+from magictools import flow_shell, ok
 
 from nbflow import Flow
 from nbflow.exceptions import StepFailed
-from nbflow.magics import load_ipython_extension
 
 
 @pytest.fixture
 def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("NBFLOW_DATASTORE", str(tmp_path / "store"))
-    monkeypatch.setenv("NBFLOW_CACHE", "off")
-    monkeypatch.chdir(tmp_path)
-    shell = InteractiveShell.instance()
-    shell.reset(new_session=True)
-    load_ipython_extension(shell)
-    shell.run_cell("%flow name par")
+    shell = flow_shell(tmp_path, monkeypatch, "par")
     yield shell
 
 
