@@ -5,6 +5,7 @@
     ├── StepError                    a step cannot run as written (bad options, missing input)
     ├── StepFailed                   the user's code in a step raised; carries the traceback
     ├── ArtifactError                a value cannot be stored (unpicklable; names each variable)
+    ├── UnreadableInput              a stored input cannot be loaded where the step runs
     ├── DatastoreError               the datastore cannot be used (not writable, missing blob)
     │   └── IntegrityError           a blob's bytes do not match its key
     └── NotFound                     no such flow, run, step, task or artifact
@@ -105,6 +106,11 @@ class ArtifactError(NbflowError):
         )
         self.step = step
         self.problems = problems
+
+
+class UnreadableInput(NbflowError):
+    """A stored input the step's process cannot load (in an environment of its own: a pickle
+    from another version of a library)."""
 
 
 class DatastoreError(NbflowError):

@@ -196,7 +196,7 @@ def _step(step: Mapping[str, Any], box: Box) -> str:
     parts = [
         f'<g class="nbflow-step" data-step="{_attr(box.name)}" data-status="{_attr(status)}" '
         f'transform="translate({_num(box.x)} {_num(box.y)})">',
-        f"<title>{_text(_hover(box.name, status, duration, tasks, foreach))}</title>",
+        f"<title>{_text(_hover(step, box.name, status, duration, tasks))}</title>",
     ]
     if fan_out:
         parts += [
@@ -250,12 +250,19 @@ def _progress(tasks: Mapping[str, int], width: float) -> list[str]:
     return parts
 
 
-def _hover(name: str, status: str, duration: str, tasks: Mapping[str, int], foreach: object) -> str:
+def _hover(
+    step: Mapping[str, Any], name: str, status: str, duration: str, tasks: Mapping[str, int]
+) -> str:
+    foreach = step.get("foreach")
     lines = [name, f"status: {status}"]
     if duration:
         lines.append(f"duration: {duration}")
     if foreach:
         lines.append(f"foreach over {_str(foreach)}")
+    environment = " ".join(_str(r) for r in _list(step.get("env")))
+    if environment or step.get("python"):
+        python = f" (python {_str(step.get('python'))})" if step.get("python") else ""
+        lines.append(f"environment: {environment or 'the flow’s'}{python}")
     counts = ", ".join(f"{tasks[key]} {key}" for key in _TASK_KEYS[1:])
     lines.append(f"tasks: {tasks['total']} ({counts})")
     return "\n".join(lines)

@@ -52,6 +52,9 @@ class TaskPayload:
     hints: dict[str, str] = field(default_factory=dict)  # name -> step that binds it
     timeout: float | None = None
     inline: dict[str, bytes] = field(default_factory=dict)  # small blobs, so no database
+    # A step in an environment of its own: the kernel's versions of the packages it pins, to
+    # name both when an input written by the kernel's library cannot be read there.
+    kernel_versions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

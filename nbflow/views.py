@@ -40,6 +40,8 @@ def step_view(
         "parents": list(spec.get("parents", [])),
         "foreach": spec.get("foreach"),
         "join": bool(spec.get("join")),
+        "env": list(spec.get("env") or []),  # its own environment's requirements, if any
+        "python": spec.get("python"),
     }
     if step is None:
         # Not run (yet): pending while the run goes on; otherwise the run never got there.

@@ -10,13 +10,16 @@ step imports the environment's packages. Values travel through the datastore.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from multiprocessing import spawn
 from pathlib import Path
 from typing import Any
 
 from nbflow.environments import Environment
 from nbflow.executors.processes import ProcessExecutor, _Worker
+from nbflow.task import TaskPayload
 
 NBFLOW_SOURCE = str(Path(__file__).resolve().parents[2])  # the folder holding `nbflow/`
 
@@ -28,9 +31,31 @@ class EnvExecutor(ProcessExecutor):
         super().__init__(workers, datastore_root, start_method="spawn")
         self.environment = environment
 
+    def submit(
+        self,
+        payload: TaskPayload,
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        versions = kernel_versions(self.environment.requirements)
+        super().submit(replace(payload, kernel_versions=versions), env=env, timeout=timeout)
+
     def _start(self) -> _Worker:
         with _spawning_in(self.environment):
             return super()._start()
+
+
+def kernel_versions(requirements: tuple[str, ...]) -> dict[str, str]:
+    """This process's version of each package the requirements name (those it has)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for requirement in requirements:
+        name = re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0]
+        with contextlib.suppress(PackageNotFoundError):  # the kernel lacks it: nothing to name
+            found[name] = version(name)
+    return found
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from nbflow.config import temporary_environment
 from nbflow.datastore import ArtifactStore, open_blob_store
+from nbflow.exceptions import UnreadableInput
 from nbflow.executors.kernel import default_format_traceback
 from nbflow.task import TaskPayload, TaskResult, run_body
 
@@ -115,6 +116,14 @@ def run_payload(payload_bytes: bytes, datastore_root: str) -> TaskResult:
     """
     payload: TaskPayload = cloudpickle.loads(payload_bytes)
     store = store_for(datastore_root)
+    names = {key: name for name, key in payload.loads.items()}
+
+    def load(key: str, fresh: bool) -> Any:
+        try:
+            return store.load(key, payload.inline.get(key))
+        except Exception as error:
+            raise UnreadableInput(_unreadable(names.get(key, key), error, payload)) from error
+
     _displays.clear()
     # run_body tees the task's output to sys.stdout/sys.stderr: in a worker that copy must go
     # nowhere, since the kernel replays the kept copy grouped per task.
@@ -122,7 +131,7 @@ def run_payload(payload_bytes: bytes, datastore_root: str) -> TaskResult:
         try:
             result = run_body(
                 payload,
-                load=lambda key, fresh: store.load(key, payload.inline.get(key)),
+                load=load,
                 save=store.save,
                 display=show,
                 format_traceback=default_format_traceback,
@@ -132,6 +141,26 @@ def run_payload(payload_bytes: bytes, datastore_root: str) -> TaskResult:
     result.displays = [{"data": d["data"], "metadata": d["metadata"]} for d in _displays]
     _displays.clear()
     return result
+
+
+def _unreadable(name: str, error: Exception, payload: TaskPayload) -> str:
+    message = f"input '{name}' cannot be loaded here ({type(error).__name__}: {error})"
+    if not payload.kernel_versions:
+        return message
+    from importlib.metadata import PackageNotFoundError, version
+
+    pairs = []
+    for package, theirs in payload.kernel_versions.items():
+        try:
+            ours = version(package)
+        except PackageNotFoundError:
+            ours = "not installed"
+        pairs.append(f"{package} {theirs} in the kernel, {ours} in this step's environment")
+    return (
+        f"{message}: it was most likely written by a library version this environment cannot "
+        f"read ({'; '.join(pairs)}). Pass the step plain data (lists, dicts, numpy arrays), "
+        "or give both the same version."
+    )
 
 
 def serve(conn: Connection, datastore_root: str) -> None:

@@ -17,6 +17,7 @@ from magictools import fails, flow_shell, ok
 
 from nbflow import Flow, environments
 from nbflow.executors.envs import close_pools
+from nbflow.views import run_view
 
 OLD = "pandas==2.2.3"
 
@@ -70,6 +71,9 @@ def test_step_cell_runs_in_its_environment(ip: InteractiveShell, cache_dir: Path
     assert environment["requirements"] == [OLD]
     assert environment["packages"]["pandas"] == "2.2.3"
     assert environment["python"].count(".") == 2
+    # The graph says which steps have an environment of their own.
+    view = {step["name"]: step for step in run_view(Flow("envs").latest_run)["steps"]}
+    assert (view["check_version"]["env"], view["start"]["env"]) == ([OLD], [])
 
 
 def test_flow_env_and_full_run_share_the_environment(ip: InteractiveShell, cache_dir: Path) -> None:
@@ -128,3 +132,16 @@ def test_list_and_gc(cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["env", "gc", "--days", "30"]) == 0
     assert not stale.exists()
     assert len(_env_dirs(cache_dir)) == 1  # the one in use stays
+
+
+def test_an_input_the_environment_cannot_read_names_it_and_both_versions(
+    ip: InteractiveShell, cache_dir: Path
+) -> None:
+    import pandas
+
+    # A DataFrame pickled by the kernel's pandas 3 does not load under pandas 2.
+    ok(ip, "%%step start\nimport pandas as pd\ndf = pd.DataFrame({'a': ['x', 'y']})")
+    error = fails(ip, f'%%step old --after start --env "{OLD}"\nn = len(df)')
+    message = str(error)
+    assert "UnreadableInput" in message and "input 'df' cannot be loaded" in message
+    assert f"pandas {pandas.__version__} in the kernel, 2.2.3 in this step's environment" in message

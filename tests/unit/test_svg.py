@@ -185,6 +185,14 @@ def test_the_hover_text_tells_status_and_task_counts() -> None:
     assert title.splitlines()[:2] == ["train", "status: running"]
     assert "foreach over models" in title
     assert "tasks: 10 (7 done, 0 failed, 3 running, 0 skipped, 0 cached)" in title
+    assert "environment" not in title
+
+
+def test_the_hover_text_names_a_steps_own_environment() -> None:
+    steps = [{**step, "env": ["pandas==2.2.3"]} if step["name"] == "report" else step
+             for step in FLOW["steps"]]  # fmt: skip
+    report = box_of(parse(render_svg({**FLOW, "steps": steps})), "report")
+    assert "environment: pandas==2.2.3" in (report.findtext(f"{NS}title") or "")
 
 
 def test_edges_are_paths_with_arrowheads_between_the_right_boxes() -> None:
