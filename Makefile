@@ -28,9 +28,9 @@ $(BIN)/nbflow: pyproject.toml $(LABEXTENSION)
 demo: $(BIN)/nbflow
 	$(BIN)/nbflow run notebooks/hearthstone.ipynb
 
-# PostgreSQL is installed by `system`, so its tests must not skip (tests/pgserver.py).
+# `system` installs every part the tests drive, so none of them may skip (tests/needs.py).
 test: $(BIN)/nbflow lint system
-	NBFLOW_REQUIRE_POSTGRES=1 $(BIN)/pytest
+	NBFLOW_REQUIRE_ALL=1 $(BIN)/pytest
 
 # Debian packages the tests drive for real: chromium for the browser tests (the pip `playwright`
 # package uses it by its path and never downloads a browser of its own), and PostgreSQL, whose

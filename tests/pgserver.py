@@ -5,7 +5,7 @@ PostgreSQL refuses to run as root, so as root the cluster belongs to the unprivi
 `postgres` user the Debian package creates, and its commands run through `runuser`.
 
 Without PostgreSQL installed the tests that need it are skipped with what to install, unless
-CI=1 or NBFLOW_REQUIRE_POSTGRES=1 says it must be there: then they fail.
+CI or `make test` says it must be there: then they fail (tests/needs.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from needs import missing
 
 USER = "nbflow"
 PASSWORD = "pg-test-secret"  # a password, so that the tests see it masked in messages
@@ -47,17 +48,6 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
-
-
-def missing(reason: str) -> None:
-    """Skip, or fail where PostgreSQL is required (CI)."""
-    required = any(
-        os.environ.get(name, "").lower() not in ("", "0", "false", "no")
-        for name in ("CI", "NBFLOW_REQUIRE_POSTGRES")
-    )
-    if required:
-        pytest.fail(f"{reason} (CI=1 or NBFLOW_REQUIRE_POSTGRES=1: the tests need it)")
-    pytest.skip(reason)
 
 
 def server_programs() -> Path | None:

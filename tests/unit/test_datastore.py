@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from needs import missing
 
 from nbflow.datastore import (
     ArtifactStore,
@@ -525,7 +526,7 @@ def test_full_disk_is_reported_and_cleaned_up(tmp_path: Path) -> None:
     # A real full filesystem: a 1 MiB tmpfs in a private mount namespace, which disappears
     # with the process, so nothing outlives the test.
     if shutil.which("unshare") is None:
-        pytest.skip("needs unshare(1)")
+        missing("needs unshare(1) (util-linux)")
     mount = tmp_path / "small"
     mount.mkdir()
     shell = (
@@ -538,7 +539,7 @@ def test_full_disk_is_reported_and_cleaned_up(tmp_path: Path) -> None:
         check=False,
     )
     if result.returncode == 99 or "unshare:" in result.stderr:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+        missing(f"cannot mount a tmpfs in a private namespace here: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["error"] is not None

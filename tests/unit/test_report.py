@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from needs import missing
 
 from nbflow import Flow
 from nbflow.client import Run
@@ -352,7 +353,7 @@ def test_report_screenshot(done: Run, tmp_path: Path) -> None:
     """The report drawn by headless Chromium, kept as a PNG (in $NBFLOW_SCREENSHOTS if set)."""
     browser = shutil.which("chromium")
     if browser is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        missing("Debian's chromium is not installed (apt-get install chromium)")
     page = done.report().save(tmp_path / "report.html")
     folder = Path(os.environ.get("NBFLOW_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
