@@ -30,6 +30,8 @@ class EnvExecutor(ProcessExecutor):
     def __init__(self, workers: int, datastore_root: str, environment: Environment) -> None:
         super().__init__(workers, datastore_root, start_method="spawn")
         self.environment = environment
+        # Read once: every task of the pool carries them (importlib.metadata reads files).
+        self.kernel_versions = kernel_versions(environment.requirements)
 
     def submit(
         self,
@@ -38,8 +40,8 @@ class EnvExecutor(ProcessExecutor):
         env: dict[str, str] | None = None,
         timeout: float | None = None,
     ) -> None:
-        versions = kernel_versions(self.environment.requirements)
-        super().submit(replace(payload, kernel_versions=versions), env=env, timeout=timeout)
+        payload = replace(payload, kernel_versions=self.kernel_versions)
+        super().submit(payload, env=env, timeout=timeout)
 
     def _start(self) -> _Worker:
         with _spawning_in(self.environment):

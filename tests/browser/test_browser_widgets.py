@@ -342,7 +342,8 @@ def test_exported_html_shows_the_graph_offline(demo: Demo, lab: Lab, chromium: A
 BIG_STEPS = 200
 MANY_RUNS = 1000
 REAL_RUNS = 40  # runs nbflow makes; the rest are copies of their records
-PREPARE_BIG = textwrap.dedent(
+# The start of both scripts below: a shell with nbflow loaded and `ok(cell)`.
+SHELL = textwrap.dedent(
     """
     import random
     from IPython.core.interactiveshell import InteractiveShell
@@ -355,7 +356,10 @@ PREPARE_BIG = textwrap.dedent(
     def ok(code):
         result = shell.run_cell(code)
         result.raise_error()
-
+    """
+)
+PREPARE_BIG = SHELL + textwrap.dedent(
+    """
     with capture_output():
         ok("%flow name big")
         ok("%%step s0\\nv = 0")
@@ -367,19 +371,8 @@ PREPARE_BIG = textwrap.dedent(
     """
 )
 # In a fresh process: `%flow name` renames the flow, the steps registered so far stay.
-PREPARE_MANY = textwrap.dedent(
+PREPARE_MANY = SHELL + textwrap.dedent(
     """
-    from IPython.core.interactiveshell import InteractiveShell
-    from IPython.utils.capture import capture_output
-    from nbflow.magics import load_ipython_extension
-
-    shell = InteractiveShell.instance()
-    load_ipython_extension(shell)
-
-    def ok(code):
-        result = shell.run_cell(code)
-        result.raise_error()
-
     with capture_output():
         ok("%flow name many")
         ok("%%params\\nlr = 0.0")
