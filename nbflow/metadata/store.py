@@ -136,6 +136,10 @@ class MetadataStore:
         ).fetchall()
         return [_run_record(row) for row in rows]
 
+    def count_runs(self, flow: str) -> int:
+        row = self._db.execute("SELECT COUNT(*) FROM runs WHERE flow = ?", (flow,)).fetchone()
+        return int(row[0])
+
     def runs_by_launcher(self, launcher: str) -> list[RunRecord]:
         """The runs one headless execution made, oldest first."""
         rows = self._db.execute(

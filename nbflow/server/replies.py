@@ -26,9 +26,9 @@ def flows_reply(store: Store | None, datastore: str) -> dict[str, Any]:
         return {"datastore": datastore, "flows": []}
     flows = []
     for name in store.meta.flows():
-        runs = store.meta.runs(name)
-        latest = Run(runs[0], store=store).as_dict() if runs else None
-        flows.append({"name": name, "runs": len(runs), "latest": latest})
+        newest = store.meta.runs(name, limit=1)
+        latest = Run(newest[0], store=store).as_dict() if newest else None
+        flows.append({"name": name, "runs": store.meta.count_runs(name), "latest": latest})
     return {"datastore": datastore, "flows": flows}
 
 
@@ -37,7 +37,7 @@ def runs_reply(store: Store | None, flow: str, limit: int, offset: int) -> dict[
     A flow with no runs yet (or no datastore yet) has an empty list."""
     if store is None:
         return {"flow": flow, "total": 0, "runs": []}
-    total = len(store.meta.runs(flow))
+    total = store.meta.count_runs(flow)
     page = [Run(record, store=store) for record in store.meta.runs(flow, limit, offset)]
     rows = [{**run.as_dict(), "results": results(end_artifacts(run))} for run in page]
     return {"flow": flow, "total": total, "runs": rows}
