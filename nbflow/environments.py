@@ -5,6 +5,10 @@ An environment is built once under `$NBFLOW_CACHE_DIR/envs/<hash>` (default
 asked for and the packages nbflow's worker needs. It is built into a temporary folder and
 renamed when complete, with a `nbflow-env.json` describing it, so a half-built environment
 is never used; every notebook and run asking for the same requirements shares it.
+
+Each run that uses an environment appends a line to its `nbflow-runs.jsonl` (datastore, flow,
+run id): `nbflow env list` shows them, and `nbflow env gc` removes an environment once none
+of those runs remains (or it has not been used for N days).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,8 @@ from typing import Any
 from nbflow.exceptions import NbflowError
 
 MARKER = "nbflow-env.json"
+USES = "nbflow-runs.jsonl"  # one JSON line per run that used the environment
+GRACE = 3600.0  # seconds: an environment used this recently may be about to run a step
 
 
 class EnvironmentError_(NbflowError):
@@ -123,6 +129,30 @@ def ensure(requirements: Sequence[str], python: str | None = None) -> Environmen
         _touch(final)
     _known[key] = env
     return env
+
+
+def record_use(environment: Environment, store: str, flow: str, run_id: int) -> None:
+    """Note that run `flow/run_id` of datastore `store` runs steps in `environment`.
+
+    One short line appended with O_APPEND: lines from concurrent kernels do not interleave."""
+    line = json.dumps({"store": store, "flow": flow, "run": run_id, "at": time.time()}) + "\n"
+    # FileNotFoundError: removed by a gc meanwhile, nothing to note.
+    with contextlib.suppress(FileNotFoundError), open(environment.path / USES, "a") as uses:
+        uses.write(line)
+
+
+def uses_of(path: Path) -> list[dict[str, Any]]:
+    """The runs that used the environment at `path`, oldest first (one entry per run)."""
+    try:
+        lines = (path / USES).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    found: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for line in lines:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            use = json.loads(line)
+            found.setdefault((use["store"], use["flow"], int(use["run"])), use)
+    return list(found.values())
 
 
 def _load(path: Path) -> Environment:
@@ -282,6 +312,7 @@ def environments() -> list[dict[str, Any]]:
                 "size": _size(path),
                 "created": data["created"],
                 "last_used": data["last_used"],
+                "runs": uses_of(path),
             }
         )
     return found
@@ -296,15 +327,47 @@ def _size(path: Path) -> int:
     return total
 
 
-def collect_garbage(days: float, *, dry_run: bool = False) -> list[dict[str, Any]]:
-    """Remove the environments not used for `days` days; returns those removed."""
-    limit = time.time() - days * 86400
+RunCheck = Callable[[dict[str, Any]], "bool | None"]
+
+
+def collect_garbage(
+    days: float,
+    run_exists: RunCheck | None = None,
+    *,
+    dry_run: bool = False,
+    grace: float = GRACE,
+) -> list[dict[str, Any]]:
+    """Remove the environments not used for `days` days, and, given `run_exists`, those no
+    remaining run refers to; returns those removed, each with the `reason`.
+
+    `run_exists(use)` says whether the run a use line names still exists: True, False, or
+    None when it cannot tell (a datastore this process cannot open): such an environment
+    stays. One used within `grace` seconds stays whatever the runs say: a kernel that has
+    just built it may be about to run a step in it.
+    """
+    now = time.time()
     removed = []
     for env in environments():
-        if env["last_used"] < limit:
-            if not dry_run:
-                with _locked(cache_root() / f".{env['key']}.lock"):
-                    shutil.rmtree(env["path"], ignore_errors=True)
-                _known.pop(env["key"], None)
-            removed.append(env)
+        reason = _why_unneeded(env, now, days, run_exists, grace)
+        if reason is None:
+            continue
+        if not dry_run:
+            with _locked(cache_root() / f".{env['key']}.lock"):
+                shutil.rmtree(env["path"], ignore_errors=True)
+            _known.pop(env["key"], None)
+        removed.append({**env, "reason": reason})
     return removed
+
+
+def _why_unneeded(
+    env: dict[str, Any], now: float, days: float, run_exists: RunCheck | None, grace: float
+) -> str | None:
+    if env["last_used"] < now - days * 86400:
+        return f"unused for {days:g} days"
+    if run_exists is None or env["last_used"] > now - grace:
+        return None
+    if any(run_exists(use) is not False for use in env["runs"]):
+        return None  # a run refers to it, or might: kept
+    if env["runs"]:
+        return "no run that used it remains"
+    return "no run has used it"

@@ -231,15 +231,17 @@ class Schedule:
         return self.local
 
     def _environment_pool(self, spec: Any) -> Any:
-        from nbflow.environments import ensure
+        from nbflow.environments import ensure, record_use
         from nbflow.executors.envs import pool_for
 
         environment = ensure(spec.env, spec.python)  # built before the run: found at once
         pool = self.envs.get(environment.key)
         if pool is None:
+            runner = self.runner
             workers = max(1, int(getattr(self.executor, "workers", 1) or 1))
-            pool = pool_for(environment, str(self.runner.store.root), workers)
+            pool = pool_for(environment, str(runner.store.root), workers)
             self.envs[environment.key] = pool
+            record_use(environment, str(runner.store.root), runner.flow, runner.run_id)
         return pool
 
     def _complete(self, ref: TaskRef) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,30 +109,63 @@ def test_missing_python_is_named(ip: InteractiveShell) -> None:
     assert "no Python 3.1 is installed" in str(error)
 
 
-def test_list_and_gc(cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _fake_env(cache_dir: Path, key: str, last_used: float, runs: list[dict[str, object]]) -> Path:
+    """An environment folder as gc sees it (its marker and use lines), without building one."""
+    path = cache_dir / "envs" / key
+    path.mkdir()
+    marker = {"requirements": [key], "python": "3.11.0", "packages": {}, "sys_path": [],
+              "created": last_used, "last_used": last_used}  # fmt: skip
+    (path / "nbflow-env.json").write_text(json.dumps(marker))
+    (path / "nbflow-runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    return path
+
+
+def _age(path: Path, seconds: float) -> None:
+    marker = path / "nbflow-env.json"
+    data = json.loads(marker.read_text())
+    data["last_used"] = time.time() - seconds
+    marker.write_text(json.dumps(data))
+
+
+def test_list_and_gc_remove_exactly_the_unneeded(
+    ip: InteractiveShell, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from nbflow.cli import main
 
-    environments.ensure([OLD])  # exists: found, not built
-    stale = cache_dir / "envs" / "0000stale0000000"
-    stale.mkdir()
-    (stale / "nbflow-env.json").write_text(
-        json.dumps(
-            {
-                "requirements": ["x"],
-                "python": "3.11.0",
-                "packages": {},
-                "sys_path": [],
-                "created": 0.0,
-                "last_used": time.time() - 40 * 86400,
-            }
-        )
-    )
+    ok(ip, "%flow name kept")
+    ok(ip, f'%%step start --env "{OLD}"\nx = 1')  # kept/1 uses the pandas 2.2.3 environment
+    ok(ip, "%flow name dropped")
+    ok(ip, f'%%step start --env "{OLD}" "six==1.16.0"\nx = 1')  # dropped/1: another one
+    ok(ip, "%%step start\nx = 2")  # dropped/2: none
+    (used,) = [p for p in _env_dirs(cache_dir) if "six" in (p / "nbflow-env.json").read_text()]
+    kept = environments.ensure([OLD]).path
+    assert main(["gc", "--keep-last", "1", "--flow", "dropped"]) == 0  # dropped/1 goes
+    _age(used, 7200)  # two hours later: past the grace period
+    now = time.time()
+    stale = _fake_env(cache_dir, "0000stale0000000", now - 40 * 86400, [])
+    fresh = _fake_env(cache_dir, "0000fresh0000000", now, [])  # just built, no run yet
+    remote = _fake_env(cache_dir, "0000remote000000", now - 7200,
+                       [{"store": "s3://elsewhere/nbflow", "flow": "f", "run": 1}])  # fmt: skip
+    capsys.readouterr()
     assert main(["env", "list"]) == 0
     listed = capsys.readouterr().out
     assert "0000stale0000000" in listed and OLD in listed
+    assert "runs: kept/1" in listed and "runs: none yet" in listed
+
+    assert main(["env", "gc", "--days", "30", "--dry-run"]) == 0
+    assert "would remove 2 environments" in capsys.readouterr().out
+    assert used.exists() and stale.exists()
     assert main(["env", "gc", "--days", "30"]) == 0
-    assert not stale.exists()
-    assert len(_env_dirs(cache_dir)) == 1  # the one in use stays
+    said = capsys.readouterr().out
+    assert f"removed {used.name}" in said and "no run that used it remains" in said
+    assert "unused for 30 days" in said
+    assert sorted(_env_dirs(cache_dir)) == sorted([kept, fresh, remote])
+    # The environment gc removed is rebuilt when a step asks for it again.
+    environments._known.clear()
+    ok(ip, f'%%step start --env "{OLD}" "six==1.16.0"\nimport six\nv = six.__version__')
+    assert ip.user_ns["v"] == "1.16.0"
+    for path in (fresh, remote):
+        shutil.rmtree(path)  # the module's later tests see one environment
 
 
 def test_an_input_the_environment_cannot_read_names_it_and_both_versions(
