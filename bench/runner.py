@@ -47,6 +47,8 @@ TARGETS = {
     "batch_x_sequential": 0.6,
     "dask_x_anchor": 2.0,
     "s3_put_x_raw": 1.5,
+    "env_build": 2.0,
+    "env_step_added": 0.5,
 }
 
 R1, NW = ["--repeat", "1"], ["--no-warmup"]
@@ -90,6 +92,8 @@ JOBS: list[tuple[str, str, list[str], list[str]]] = [
     # Scale out (issue 7): each script measures its own anchor (Dask alone; raw s3fs), in turns.
     ("nb_dask", "kernel/nb_dask.py", [], ["--n", "20", *R1]),
     ("nb_s3", "kernel/nb_s3.py", [], MIB8),
+    # Step environments (issue 8): measures its own anchor (uv alone), in turns.
+    ("nb_env", "kernel/nb_env.py", [], R1),
 ]
 
 
@@ -591,6 +595,36 @@ def scale_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
     )
 
 
+def env_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
+    """Step environments: building one uv has cached (against uv alone making it), and what a
+    step in one adds over the processes executor (cold: its worker spawned; warm: kept)."""
+    ne = r.get("nb_env", {})
+    bench = "build a step environment (pandas==2.2.3), uv's cache warm: `%%step --env`"
+    if not ok(ne):
+        t.failed(bench, "uv venv + uv pip install")
+        t.failed("a step in an existing environment, added over the processes executor")
+        return
+    t.add(
+        bench,
+        f"{fs(ne['build_s'])} (found again: {fs(ne['found_s'])})",
+        f"≤ {fs(TARGETS['env_build'])}",
+        f"uv alone (`uv venv` + `uv pip install`, same packages) {fs(ne['uv_alone_s'])}",
+        fratio(ne["uv_alone_s"], ne["build_s"]),
+        ne["build_s"] <= TARGETS["env_build"],
+    )
+    # Cold, the environment's worker is a fresh interpreter that imports pandas for the
+    # step; the processes executor's worker is forked from a kernel that has pandas already.
+    t.add(
+        "a 2-step `%flow run`, one step in an existing environment: added over the processes "
+        "executor, its worker kept (cold: spawned for this run, shown beside)",
+        f"{fsigned(ne['warm_added_s'])} (cold {fsigned(ne['cold_added_s'])})",
+        f"≤ +{fs(TARGETS['env_step_added'])}",
+        f"the same run, processes executor {fs(ne['run_processes_s'])}",
+        "—",
+        ne["warm_added_s"] <= TARGETS["env_step_added"],
+    )
+
+
 def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[str]]:
     t = Table()
     linear_rows(t, r)
@@ -601,6 +635,7 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
     startup_rows(t, r)
     cli_rows(t, r)
     scale_rows(t, r)
+    env_rows(t, r)
     return t.rows
 
 

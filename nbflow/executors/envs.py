@@ -43,6 +43,11 @@ class EnvExecutor(ProcessExecutor):
         payload = replace(payload, kernel_versions=self.kernel_versions)
         super().submit(payload, env=env, timeout=timeout)
 
+    def start(self) -> None:
+        """Start the workers now, not at the first task (spawned workers boot in parallel)."""
+        if not self._pool:
+            self._start_all()
+
     def _start(self) -> _Worker:
         with _spawning_in(self.environment):
             return super()._start()
