@@ -196,13 +196,33 @@ def _interpreter(python: str | None) -> str:
         capture_output=True,
         text=True,
     )
-    if found.returncode != 0:
-        raise EnvironmentError_(
-            f"--python {python}: no Python {python} is installed on this machine "
-            f"({found.stderr.strip() or 'uv python find found none'}). Install it "
-            f"(uv python install {python}, or your system's package manager), or drop --python."
-        )
-    return found.stdout.strip()
+    if found.returncode == 0:
+        return found.stdout.strip()
+    pyenv = _pyenv_interpreter(python)
+    if pyenv is not None:
+        return pyenv
+    first_line = (found.stderr.strip() or "uv python find found none").splitlines()[0]
+    raise EnvironmentError_(
+        f"--python {python}: no Python {python} is installed on this machine ({first_line}). "
+        f"Install it (uv python install {python}, pyenv install {python}, or your system's "
+        "package manager), or drop --python."
+    )
+
+
+def _pyenv_interpreter(python: str) -> str | None:
+    """The newest pyenv-installed Python of version `python` (X.Y or X.Y.Z), if any.
+
+    uv finds pyenv's interpreters only through the shims of the version that is active, so
+    the others (often the reason pyenv is there) are looked up in its versions folder."""
+    versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    found = []
+    for folder in versions.glob(f"{python}*") if versions.is_dir() else []:
+        numbers = folder.name.split(".")
+        if folder.name != python and not folder.name.startswith(python + "."):
+            continue  # 3.1 must not match 3.12
+        if all(n.isdigit() for n in numbers) and (folder / "bin" / "python").exists():
+            found.append((tuple(int(n) for n in numbers), str(folder / "bin" / "python")))
+    return max(found)[1] if found else None
 
 
 def _build(final: Path, requirements: tuple[str, ...], python: str | None) -> None:

@@ -4,9 +4,11 @@ One environment (pandas==2.2.3) is built once for the module, in a module-scoped
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ import pandas
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from magictools import fails, flow_shell, ok
+from needs import missing
 
 from nbflow import Flow, environments
 from nbflow.executors.envs import close_pools
@@ -104,6 +107,28 @@ def test_unresolvable_requirement_fails_fast(ip: InteractiveShell, cache_dir: Pa
     assert not any(p.name.startswith(".building") for p in (cache_dir / "envs").iterdir())
 
 
+def _another_python() -> str:
+    """A Python version (X.Y) other than the kernel's that is installed here (pyenv, uv)."""
+    kernel = "{}.{}".format(*sys.version_info[:2])
+    for version in ("3.12", "3.13", "3.10"):
+        if version == kernel:
+            continue
+        with contextlib.suppress(environments.EnvironmentError_):
+            environments._interpreter(version)
+            return version
+    return missing("no Python besides the kernel's is installed (pyenv install 3.12)")
+
+
+def test_a_step_runs_on_another_python_version(ip: InteractiveShell) -> None:
+    version = _another_python()
+    ok(ip, "%%step start\nx = [1, 2]")
+    ok(ip, f"%%step newer --after start --python {version}\nimport sys\n"
+           "v = '{}.{}'.format(*sys.version_info[:2])\ny = x + [3]")  # fmt: skip
+    assert (ip.user_ns["v"], ip.user_ns["y"]) == (version, [1, 2, 3])
+    task = Flow("envs").latest_run["newer"].task
+    assert task.environment["python"].startswith(version + ".")
+
+
 def test_missing_python_is_named(ip: InteractiveShell) -> None:
     error = fails(ip, "%%step old --python 3.1\nx = 1")
     assert "no Python 3.1 is installed" in str(error)
@@ -155,11 +180,13 @@ def test_list_and_gc_remove_exactly_the_unneeded(
     assert main(["env", "gc", "--days", "30", "--dry-run"]) == 0
     assert "would remove 2 environments" in capsys.readouterr().out
     assert used.exists() and stale.exists()
+    before = set(_env_dirs(cache_dir))
     assert main(["env", "gc", "--days", "30"]) == 0
     said = capsys.readouterr().out
     assert f"removed {used.name}" in said and "no run that used it remains" in said
     assert "unused for 30 days" in said
-    assert sorted(_env_dirs(cache_dir)) == sorted([kept, fresh, remote])
+    assert set(_env_dirs(cache_dir)) == before - {used, stale}
+    assert {kept, fresh, remote} <= before
     # The environment gc removed is rebuilt when a step asks for it again.
     environments._known.clear()
     ok(ip, f'%%step start --env "{OLD}" "six==1.16.0"\nimport six\nv = six.__version__')
