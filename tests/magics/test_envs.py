@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -206,3 +207,29 @@ def test_an_input_the_environment_cannot_read_names_it_and_both_versions(
     message = str(error)
     assert "UnreadableInput" in message and "input 'df' cannot be loaded" in message
     assert f"pandas {pandas.__version__} in the kernel, 2.2.3 in this step's environment" in message
+
+
+def test_two_kernels_asking_at_once_build_it_once(tmp_path: Path) -> None:
+    """Two processes ask for one new environment at the same moment: one builds, the other
+    waits on the lock and finds it."""
+    script = (
+        "import sys; from nbflow import environments; "
+        "print(environments.ensure(['six==1.16.0']).path)"
+    )
+    env = {**os.environ, "NBFLOW_CACHE_DIR": str(tmp_path)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert len({out.strip() for out, _ in outputs}) == 1  # the same folder
+    assert sum("building environment" in err for _, err in outputs) == 1
+    built = [p for p in (tmp_path / "envs").iterdir() if not p.name.startswith(".")]
+    assert len(built) == 1
