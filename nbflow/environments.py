@@ -346,7 +346,8 @@ def _uv(command: list[str], requirements: Sequence[str]) -> None:
         message = "".join(lines).strip()
         raise EnvironmentError_(
             f"cannot build the environment for {', '.join(requirements) or 'no requirements'}: "
-            f"uv says:\n{message}"
+            f"uv says:\n{message}\nFix the requirement (a name and version that exist on the "
+            "package index) in `%flow env` or the step's --env."
         )
 
 

@@ -94,11 +94,10 @@ def check_notebook(path: Path) -> None:
         raise NbflowError(f"no notebook at {path}. Give the path of an .ipynb file.")
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
-        assert isinstance(content, dict) and "cells" in content
-    except (ValueError, AssertionError, UnicodeDecodeError):
-        raise NbflowError(
-            f"{path} is not a Jupyter notebook (expected .ipynb JSON with 'cells')."
-        ) from None
+    except (ValueError, UnicodeDecodeError):
+        content = None
+    if not (isinstance(content, dict) and "cells" in content):
+        raise NbflowError(f"{path} is not a Jupyter notebook (expected .ipynb JSON with 'cells').")
 
 
 def _with_final_cell(path: Path, execution: Execution, copy: Path) -> Path:

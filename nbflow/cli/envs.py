@@ -71,9 +71,7 @@ def _runs(uses: list[dict[str, Any]], shown: int = 5) -> str:
 def run_gc(args: argparse.Namespace) -> int:
     from nbflow.environments import collect_garbage
 
-    removed = collect_garbage(
-        args.days, RunLookup().exists, dry_run=args.dry_run, grace=args.grace
-    )
+    removed = collect_garbage(args.days, RunLookup().exists, dry_run=args.dry_run, grace=args.grace)
     verb = "would remove" if args.dry_run else "removed"
     for env in removed:
         print(

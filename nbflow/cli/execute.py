@@ -108,8 +108,9 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def _execute(execution: Any, report: Path | None = None) -> int:
     from nbflow.client import Run
-    from nbflow.headless import print_progress, run_notebook
+    from nbflow.headless import check_notebook, print_progress, run_notebook
 
+    check_notebook(Path(execution.notebook))  # before saying it runs
     if report is None:
         execution.progress = print_progress
         print(f"nbflow: running {execution.notebook} in a fresh kernel", file=sys.stderr)

@@ -198,7 +198,7 @@ def test_out_keeps_exactly_the_named_values(ip: InteractiveShell) -> None:
         (["%%step start\nx = 1", "%%step f --after start --foreach xs\ny = 1"], StepError,
          "does not bind 'xs'"),
         (["%%step start\nxs = 5", "%%step f --after start --foreach xs\ny = 1"], StepError,
-         "'xs' is a int, which cannot be iterated"),
+         "'xs' is of type int, which cannot be iterated"),
         (["%%step start\nx = 1", "%%step a --after start\ny = 1", "%%step start --after a\nx = 1"],
          GraphError, "cycle"),
         (["%%step start\nxs=[1]", "%%step f --after start --foreach xs\ny = 1",
