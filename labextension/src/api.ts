@@ -37,6 +37,8 @@ export interface StepView {
   started_at: number | null;
   finished_at: number | null;
   tasks: TaskCounts;
+  env?: string[]; // the step's own environment's requirements (%%step --env), if any
+  python?: string | null;
 }
 
 export interface RunView extends Run {

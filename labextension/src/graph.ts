@@ -77,7 +77,7 @@ export class RunGraph {
           'data-testid': 'nbflow-step',
           'data-step': step.name,
           'data-status': step.status,
-          title: 'show its tasks'
+          title: stepTitle(step)
         },
         h('td', {}, statusBadge(step.status)),
         h('th', {}, step.name),
@@ -118,4 +118,14 @@ export class RunGraph {
       fill(this._tasks, h('h3', {}, `Tasks of ${step}`), content);
     }
   }
+}
+
+/** A step row's hover text: what a click does, and the step's own environment if it has one. */
+function stepTitle(step: api.StepView): string {
+  const env = (step.env ?? []).join(' ');
+  if (!env && !step.python) {
+    return 'show its tasks';
+  }
+  const python = step.python ? ` (python ${step.python})` : '';
+  return `show its tasks\nenvironment: ${env || 'the flow’s'}${python}`;
 }

@@ -57,6 +57,11 @@ function hoverText(step, status, duration, tasks) {
   const lines = [step.name, `status: ${status}`];
   if (duration) lines.push(`duration: ${duration}`);
   if (step.foreach) lines.push(`foreach over ${step.foreach}`);
+  const env = Array.isArray(step.env) ? step.env.join(" ") : "";
+  if (env || step.python) {
+    const python = step.python ? ` (python ${step.python})` : "";
+    lines.push(`environment: ${env || "the flow’s"}${python}`);
+  }
   const parts = ["done", "failed", "running", "skipped", "cached"].map((k) => `${tasks[k]} ${k}`);
   lines.push(`tasks: ${tasks.total} (${parts.join(", ")})`);
   return lines.join("\n");
