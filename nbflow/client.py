@@ -6,12 +6,13 @@ its attribute is read. Previews (stored as data) serve reprs and `compare` witho
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Container, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from nbflow.exceptions import NotFound
+from nbflow.exceptions import DatastoreError, NotFound
 from nbflow.metadata import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.metadata.records import FINISHED_OK, latest_attempts
 from nbflow.storage import Store, open_store
@@ -37,6 +38,15 @@ def _run_id(text: str | int) -> int:
         raise NotFound(f"'{text}' is not a run id (run ids are numbers, e.g. 'flow/12')") from None
 
 
+def reap_quietly(store: Store) -> None:
+    """Runs whose process died show as failed wherever runs are listed (the client, the CLI,
+    the server's routes)."""
+    # Browsing a store this process may not write to (a read-only copy) still works: the dead
+    # runs then show as `running` until a writer lists them.
+    with contextlib.suppress(DatastoreError):
+        store.meta.reap_dead_runs()
+
+
 class Flow:
     """All runs of one flow, newest first."""
 
@@ -45,6 +55,7 @@ class Flow:
         self._store = store or open_store()
 
     def runs(self, limit: int | None = None) -> list[Run]:
+        reap_quietly(self._store)
         return [Run(r, store=self._store) for r in self._store.meta.runs(self.name, limit)]
 
     def __iter__(self) -> Iterator[Run]:
@@ -52,6 +63,7 @@ class Flow:
 
     @property
     def latest_run(self) -> Run:
+        reap_quietly(self._store)
         runs = self._store.meta.runs(self.name, limit=1)
         if not runs:
             raise NotFound(f"flow '{self.name}' has no runs in {self._store.root}")
@@ -367,7 +379,8 @@ class DataView:
                 f"It has: {', '.join(sorted(self._artifacts)) or 'none'}."
             )
         if name not in self._values:
-            self._values[name] = self._store.load(self._artifacts[name].key)
+            key = self._artifacts[name].key
+            self._values[name] = self._store.load(key, f"'{name}' of {self._owner}")
         return self._values[name]
 
     def __getitem__(self, name: str) -> Any:

@@ -7,7 +7,9 @@
     ├── ArtifactError                a value cannot be stored (unpicklable; names each variable)
     ├── UnreadableInput              a stored input cannot be loaded where the step runs
     ├── DatastoreError               the datastore cannot be used (not writable, missing blob)
+    │   ├── ArtifactWriteError       a step's value could not be written (disk full, ...)
     │   └── IntegrityError           a blob's bytes do not match its key
+    │       └── DamagedArtifact      ... naming the artifacts it belongs to
     └── NotFound                     no such flow, run, step, task or artifact
 
 Every error message says what is wrong, where, and how to fix it. Exceptions keep their fields
@@ -123,3 +125,35 @@ class IntegrityError(DatastoreError):
 
 class NotFound(NbflowError, LookupError):
     """No such flow, run, step, task or artifact."""
+
+
+class UntrustedStoreWarning(UserWarning):
+    """An artifact is loaded from a datastore another user created. Loading unpickles, and
+    unpickling runs whatever code the pickle names: only load from stores you trust. Shown
+    once per store per process (see nbflow.trust); browsing never unpickles, so never warns."""
+
+
+class DamagedArtifact(IntegrityError):
+    """A stored artifact's bytes do not hash to its key; names the artifact, not just the key.
+    Raised before anything is unpickled."""
+
+    def __init__(self, key: str, artifacts: list[str], reason: str) -> None:
+        what = f"artifact {artifacts[0]}" if artifacts else f"the value stored under {key}"
+        if len(artifacts) > 1:
+            more = f", and {len(artifacts) - 4} more" if len(artifacts) > 4 else ""
+            what += f" (the same bytes as {', '.join(artifacts[1:4])}{more})"
+        super().__init__(
+            f"cannot load {what}: {reason} `nbflow fsck` lists every damaged artifact in the store."
+        )
+        self.key = key
+        self.artifacts = artifacts
+
+
+class ArtifactWriteError(DatastoreError):
+    """A step's value could not be written (no space left, the store unreachable). Nothing was
+    recorded for the task: no artifact row, no blob under its final name."""
+
+    def __init__(self, step: str, name: str, reason: str) -> None:
+        super().__init__(f"step '{step}': cannot store '{name}': {reason}")
+        self.step = step
+        self.name = name

@@ -37,7 +37,9 @@ def task_inputs(store: Store, pathspec: str, *, default_flow: str) -> dict[str, 
         item_names = (spec.get("foreach_as") or "item", "item_index")
         outputs = meta.artifacts(task, kinds=("output",))
         keys.update({a.name: a.key for a in outputs if a.name in item_names})
-    values.update({name: store.load(key) for name, key in keys.items()})
+    seen_by = f"task {task.flow}/{task.run_id}/{task.step}/{task.task_id}"
+    for name, key in keys.items():
+        values[name] = store.load(key, f"'{name}' (as {seen_by} saw it)")
     return values
 
 

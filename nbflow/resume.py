@@ -7,6 +7,8 @@ depends on them run again, and nothing else does.
 
 from __future__ import annotations
 
+import time
+
 from nbflow.datastore import Stored
 from nbflow.exceptions import NotFound, StepError
 from nbflow.graph import FlowGraph
@@ -18,6 +20,7 @@ from nbflow.storage import Store
 
 def find_origin(meta: MetadataStore, flow: str, run_id: int | None, from_step: str | None) -> int:
     """The run to resume: the one named, or the latest failed run of the flow."""
+    meta.reap_dead_runs()  # a run whose kernel was killed is failed, and can be resumed
     if run_id is not None:
         run = meta.run(flow, run_id)  # NotFound names the run
     else:
@@ -36,9 +39,16 @@ def find_origin(meta: MetadataStore, flow: str, run_id: int | None, from_step: s
         )
     if run.status == "running":
         raise StepError(
-            f"run {flow}/{run.run_id} is still running. Wait for it, or resume another run."
+            f"run {flow}/{run.run_id} is still running (its process showed it was alive at "
+            f"{_clock(run.heartbeat or run.started_at)}). Wait for it, or resume another run. "
+            "A run whose process was killed is marked failed once it has been silent for "
+            "NBFLOW_STALE_S seconds (default 60)."
         )
     return run.run_id
+
+
+def _clock(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(seconds))
 
 
 def resume_plan(

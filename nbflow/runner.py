@@ -17,7 +17,7 @@ from typing import Any
 
 from nbflow.cache import cache_key, is_code
 from nbflow.cells import CellAnalysis, analyze
-from nbflow.datastore import Stored
+from nbflow.datastore import Encoded, Stored
 from nbflow.exceptions import NbflowError, StepError, StepFailed
 from nbflow.executors.kernel import Display, FormatTraceback, compile_cell
 from nbflow.graph import FlowGraph, StepSpec
@@ -54,11 +54,12 @@ def prepare(spec: StepSpec) -> PreparedStep:
         if spec.when:
             compile(spec.when, "--when", "eval")
     except SyntaxError as error:
-        where = "--when" if error.filename == "--when" else "the cell"
+        in_when = error.filename == "--when"
+        where = f"--when {spec.when!r}" if in_when else "the cell"
         raise StepError(
             f"has a syntax error in {where}: {error.msg}. Fix {where}.",
             step=spec.name,
-            line=error.lineno if where == "the cell" else spec.line,
+            line=spec.line if in_when else error.lineno,
         ) from None
     return PreparedStep(spec, analyze(spec.code), code)
 
@@ -180,8 +181,9 @@ class Runner:
                 return list(value)
             except TypeError:
                 raise StepError(
-                    f"--foreach {spec.foreach}: '{spec.foreach}' is a {type(value).__name__}, "
-                    "which cannot be iterated. Bind a list (or any iterable) of the elements.",
+                    f"--foreach {spec.foreach}: '{spec.foreach}' is of type "
+                    f"{type(value).__name__}, which cannot be iterated. Bind a list (or any "
+                    "iterable) of the elements.",
                     step=spec.name,
                     line=spec.line,
                 ) from None
@@ -382,8 +384,8 @@ class Runner:
 
     # -- values ---------------------------------------------------------------------------------
 
-    def save(self, value: Any) -> Stored:
-        stored = self.store.save(value)
+    def save(self, value: Any, encoded: Encoded | None = None) -> Stored:
+        stored = self.store.save(value, encoded)
         self._remember(stored, value)
         return stored
 

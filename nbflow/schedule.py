@@ -1,7 +1,8 @@
 """The scheduling loop: steps are planned when their parents complete, tasks go to the
 executor as it has room (and the machine has the resources), results are committed as they
 come. Retries wait their delay; a failure stops new work but lets running tasks finish, so
-nothing that finished is lost."""
+nothing that finished is lost. While the loop runs, the store's heartbeat thread shows the
+run is alive (see `MetadataStore.beating`): if this process dies, the run is found dead."""
 
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ class Schedule:
             self.pool = ResourcePool(Machine.detect())
 
     def run(self) -> None:
+        runner = self.runner
+        self._start_environments()
+        with runner.store.meta.beating(runner.flow, runner.run_id):
+            self._loop()
+
+    def _loop(self) -> None:
         try:
             while self.running or (not self.failures and (self.queue or self.waiting)):
                 if not self.failures:
@@ -229,6 +236,14 @@ class Schedule:
 
             self.local = KernelExecutor(self.runner)
         return self.local
+
+    def _start_environments(self) -> None:
+        """Start the workers of every environment the run's steps use now: they boot (a fresh
+        interpreter, nbflow's worker imports) while the steps before theirs run."""
+        for step in self.waiting:
+            spec = self.runner.graph[step]
+            if spec.has_environment:
+                self._environment_pool(spec).start()
 
     def _environment_pool(self, spec: Any) -> Any:
         from nbflow.environments import ensure, record_use

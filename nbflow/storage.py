@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.config import Config
-from nbflow.datastore import ArtifactStore, Stored, open_blob_store
+from nbflow.datastore import ArtifactStore, Buffer, Encoded, Stored, decode, open_blob_store
+from nbflow.exceptions import DamagedArtifact, IntegrityError
 from nbflow.metadata import MetadataStore
+from nbflow.trust import warn_if_untrusted
 
 
 @dataclass
@@ -19,14 +21,25 @@ class Store:
     values: ArtifactStore
     meta: MetadataStore
 
-    def save(self, value: Any) -> Stored:
-        return self.values.save(value)
+    def save(self, value: Any, encoded: Encoded | None = None) -> Stored:
+        return self.values.save(value, encoded)
 
-    def load(self, key: str) -> Any:
-        return self.values.load(key, self.meta.inline(key))
+    def load(self, key: str, artifact: str | None = None) -> Any:
+        """The value under `key`, its bytes verified first. `artifact` (`'x' of flow/3/a/7`)
+        names it when they do not match; otherwise every artifact row with that key does."""
+        # Unpickling runs code: say so once when the store is another user's (nbflow.trust).
+        warn_if_untrusted(self.root)
+        return decode(self.load_bytes(key, artifact))
 
-    def load_bytes(self, key: str) -> bytes | bytearray:
-        return self.values.load_bytes(key, self.meta.inline(key))
+    def load_bytes(self, key: str, artifact: str | None = None) -> Buffer:
+        try:
+            return self.values.load_bytes(key, self.meta.inline(key))
+        except IntegrityError as error:
+            # Also every record that shares the bytes: the one that produced them names the
+            # step to re-run.
+            rows = [a.where for a in self.meta.artifacts_with_key(key)]
+            named = list(dict.fromkeys([artifact, *rows] if artifact else rows))
+            raise DamagedArtifact(key, named, str(error)) from error
 
 
 _open: dict[tuple[str, Path | str], Store] = {}

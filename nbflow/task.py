@@ -17,14 +17,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbflow.datastore import Stored, UnstorableValue
-from nbflow.exceptions import ArtifactError, NbflowError, StepError
+from nbflow.datastore import Encoded, Stored, UnstorableValue, encode
+from nbflow.exceptions import (
+    ArtifactError,
+    ArtifactWriteError,
+    DatastoreError,
+    NbflowError,
+    StepError,
+)
 from nbflow.executors.kernel import Display, FormatTraceback, compile_cell, execute
 from nbflow.executors.timeout import time_limit
 from nbflow.inputs import Inputs, InputView, merge
 
 Load = Callable[[str, bool], Any]  # (blob key, fresh copy?) -> value
-Save = Callable[[Any], Stored]
+Save = Callable[[Any, Encoded], Stored]  # (value, encode(value)) -> where it is stored
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,14 @@ def run_body(
 ) -> TaskResult:
     """Run the task's code in a namespace of its own and store what it bound."""
     result = TaskResult(payload.task_id, started_at=time.time())
-    namespace, given = _namespace(payload, load)
+    try:
+        namespace, given = _namespace(payload, load)
+    except DatastoreError as error:
+        # An input that cannot be loaded (a damaged or missing blob): this task fails with
+        # that message, as a result, so the scheduler records it instead of waiting for it.
+        result.error, result.refusal = error_record(error, payload), error
+        result.finished_at = time.time()
+        return result
     with time_limit(payload.timeout):
         outcome = execute(
             compiled_code(payload.code, payload.step),
@@ -111,7 +124,7 @@ def run_body(
     else:
         try:
             result.outputs = _save_all(payload, _outputs(payload, namespace, given), save)
-        except (ArtifactError, StepError) as error:
+        except (ArtifactError, ArtifactWriteError, StepError) as error:
             result.error = error_record(error, payload)
             result.refusal = error
     result.finished_at = time.time()
@@ -159,15 +172,24 @@ def _outputs(
 
 
 def _save_all(payload: TaskPayload, values: Mapping[str, Any], save: Save) -> dict[str, Stored]:
-    stored: dict[str, Stored] = {}
+    # Every value is encoded before any is written: one that cannot be stored leaves no blob
+    # of the others behind, and the error names every such value at once. (The pickle streams
+    # wait in memory meanwhile; arrays' buffers are not copied, so that is mostly headers.)
+    encoded: dict[str, Encoded] = {}
     problems: dict[str, str] = {}
     for name, value in values.items():
         try:
-            stored[name] = save(value)
+            encoded[name] = encode(value)
         except UnstorableValue as error:
             problems[name] = f"{type(value).__module__}.{type(value).__qualname__}: {error}"
     if problems:
         raise ArtifactError(payload.step, problems)
+    stored: dict[str, Stored] = {}
+    for name, value in values.items():
+        try:
+            stored[name] = save(value, encoded.pop(name))
+        except DatastoreError as error:  # no space left, the store unreachable: name the value
+            raise ArtifactWriteError(payload.step, name, str(error)) from error
     return stored
 
 

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,13 @@ class S3Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def bucket_server(bucket: str) -> Iterator[S3Server]:
+    """A moto server holding an empty `bucket`, for a fixture to `yield from`."""
+    with S3Server() as server:
+        server.client().create_bucket(Bucket=bucket)
+        yield server
 
 
 class FaultyProxy:

@@ -19,7 +19,7 @@ examples:
   nbflow show quickstart/3 --json           one run, its steps and tasks, as JSON
 """
 
-COMMAND_MODULES = ("nbflow.cli.execute", "nbflow.cli.browse", "nbflow.cli.envs")
+COMMAND_MODULES = ("nbflow.cli.execute", "nbflow.cli.browse", "nbflow.cli.envs", "nbflow.cli.fsck")
 
 
 def build_parser() -> argparse.ArgumentParser:

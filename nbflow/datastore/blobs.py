@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import xxhash
+
 from nbflow.exceptions import DatastoreError, IntegrityError
+from nbflow.faults import crash_point
 
 # What `get` returns: a writable, contiguous buffer owned by the caller. A private anonymous
 # mmap for large blobs (see _allocate), a bytearray otherwise; both take slicing, len(),
@@ -36,6 +39,9 @@ _FIX = "set NBFLOW_DATASTORE to a writable folder"
 # Below this a bytearray costs nothing to allocate (see _allocate), nor is preallocating a
 # file worth a system call (see _preallocate).
 _MMAP_MIN = 1 << 20
+
+# `digest` hashes a blob in pieces of this size: memory stays flat for a blob of any size.
+_HASH_PIECE = 8 << 20
 
 _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
@@ -126,6 +132,7 @@ class LocalBlobStore:
                 _preallocate(fd, sum(memoryview(c).nbytes for c in pieces))
                 for piece in pieces:
                     _write_all(fd, piece)
+                    crash_point("artifact_writing")  # test hook (nbflow.faults)
             finally:
                 os.close(fd)
             return _publish(tmp, final)
@@ -171,6 +178,25 @@ class LocalBlobStore:
         if got != size:
             raise IntegrityError(f"blob {key} at {path} shrank while it was read: damaged store")
         return buffer
+
+    # -- checking, for `nbflow fsck` ---------------------------------------------------------------
+
+    def where(self, key: str) -> str:
+        """Where the blob lives, for messages that tell a user which file to remove."""
+        return str(self._path(key))
+
+    def digest(self, key: str) -> str | None:
+        """The key the stored bytes hash to (None: no such blob), read in pieces, never decoded."""
+        hasher = xxhash.xxh3_128()
+        try:
+            with open(self._path(key), "rb", buffering=0) as file:
+                while piece := file.read(_HASH_PIECE):
+                    hasher.update(piece)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DatastoreError(f"cannot read blob {key}: {exc.strerror or exc}") from exc
+        return hasher.hexdigest()
 
     # -- listing and deleting, for `nbflow gc` ----------------------------------------------------
 
@@ -319,6 +345,13 @@ class MemoryBlobStore:
             return bytearray(self._blobs[check_key(key)])
         except KeyError:
             raise DatastoreError(f"blob {key} is missing from {self.url}") from None
+
+    def where(self, key: str) -> str:
+        return f"{self.url}/{check_key(key)}"
+
+    def digest(self, key: str) -> str | None:
+        data = self._blobs.get(check_key(key))
+        return None if data is None else xxhash.xxh3_128(data).hexdigest()
 
     # -- listing and deleting, for `nbflow gc` ----------------------------------------------------
 

@@ -11,6 +11,9 @@ Every read is hashed against its key before anyone unpickles it: a store that ke
 kept in a local read cache, so a blob crosses the network once per machine. Object stores have
 no way to refresh a modification time: `touch` writes an empty marker under `<prefix>/touched/`
 whose time gc takes as the blob's when it is newer. Imports of fsspec and its backends are lazy.
+
+Transient faults (throttling, 5xx, dropped connections) are tried again (nbflow.datastore.retry);
+$NBFLOW_STORAGE_RETRIES (JSON: tries, first_delay, factor, max_delay) sets how patiently.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ _LOCAL = frozenset({"", "file", "local"})
 _UPLOAD = "?upload="  # a temp entry's name for an unfinished S3 upload: `<xx/yyyy>?upload=<id>`
 
 STORAGE_OPTIONS_ENV = "NBFLOW_STORAGE_OPTIONS"
+STORAGE_RETRIES_ENV = "NBFLOW_STORAGE_RETRIES"
 CACHE_DIR_ENV = "NBFLOW_CACHE_DIR"
 
 
@@ -86,6 +90,27 @@ def storage_options_from_env() -> dict[str, Any]:
     return options
 
 
+def retry_policy_from_env() -> RetryPolicy:
+    """$NBFLOW_STORAGE_RETRIES (JSON: any of tries, first_delay, factor, max_delay), else the
+    default: a store that throttles hard or an endpoint that flaps needs more patience."""
+    text = os.environ.get(STORAGE_RETRIES_ENV, "").strip()
+    if not text:
+        return RetryPolicy()
+    try:
+        fields = json.loads(text)
+        policy = RetryPolicy(**fields)
+        valid = policy.tries >= 1 and min(policy.first_delay, policy.max_delay) >= 0
+    except (json.JSONDecodeError, TypeError):
+        valid = False
+    if not valid:
+        raise DatastoreError(
+            f"{STORAGE_RETRIES_ENV} must be a JSON object such as "
+            '\'{"tries": 10, "first_delay": 0.1, "max_delay": 4}\' (tries >= 1, delays in '
+            f"seconds >= 0), not {text[:80]!r}."
+        )
+    return policy
+
+
 def default_cache_dir() -> Path:
     """$NBFLOW_CACHE_DIR, else `nbflow` in the user's cache folder ($XDG_CACHE_HOME, ~/.cache)."""
     if os.environ.get(CACHE_DIR_ENV):
@@ -110,7 +135,7 @@ class FsspecBlobStore:
     ) -> None:
         """`cache`: keep verified blobs in `cache_dir` (default: on unless the URL is local)."""
         self.url = url.rstrip("/")
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or retry_policy_from_env()
         self.part_size = part_size
         self.fs, root = _filesystem(
             self.url, {**storage_options_from_env(), **(storage_options or {})}
@@ -252,11 +277,7 @@ class FsspecBlobStore:
     def _download(self, key: str) -> Buffer:
         path = self._path(key)
         try:
-            buffer = _allocate(self._size(key))
-            if self._s3 is not None:
-                self._s3.download_into(path, buffer)
-            else:
-                self._call(f"read blob {key}", lambda: self._read_into(path, buffer))
+            buffer = self._fetch(key)
         except FileNotFoundError:
             raise DatastoreError(
                 f"blob {key} is missing from {self.url} (expected at {path}). The datastore "
@@ -273,6 +294,16 @@ class FsspecBlobStore:
             )
         return buffer
 
+    def _fetch(self, key: str) -> Buffer:
+        """The stored bytes, unchecked, from the store itself (never the read cache)."""
+        path = self._path(key)
+        buffer = _allocate(self._size(key))
+        if self._s3 is not None:
+            self._s3.download_into(path, buffer)
+        else:
+            self._call(f"read blob {key}", lambda: self._read_into(path, buffer))
+        return buffer
+
     def _read_into(self, path: str, buffer: Buffer) -> None:
         size, got = len(buffer), 0
         with (
@@ -284,6 +315,20 @@ class FsspecBlobStore:
                 if not n:
                     break  # shorter than listed: the hash check reports it
                 got += n
+
+    # -- checking, for `nbflow fsck` -----------------------------------------------------------
+
+    def where(self, key: str) -> str:
+        """The blob's URL, for messages that tell a user which object to remove."""
+        return f"{self.protocol}://{self._path(key)}" if "://" in self.url else self._path(key)
+
+    def digest(self, key: str) -> str | None:
+        """The key the bytes in the store hash to (None: no such blob). The read cache is
+        bypassed: a good copy here says nothing about the one every other machine reads."""
+        try:
+            return key_of(self._fetch(key))
+        except FileNotFoundError:
+            return None
 
     # -- listing and deleting, for `nbflow gc` ------------------------------------------------
 

@@ -64,10 +64,12 @@ _TRANSIENT_CODES = frozenset(
 class RetryPolicy:
     """`tries` attempts in all; waits `first_delay`, doubling, at most `max_delay` (jittered)."""
 
-    tries: int = 5
+    # 8 tries wait at most ~10 s in all: a throttling burst (503 SlowDown on half the calls)
+    # fails a call 1 time in 256, not 1 in 32 as 5 tries did. $NBFLOW_STORAGE_RETRIES overrides.
+    tries: int = 8
     first_delay: float = 0.1
     factor: float = 2.0
-    max_delay: float = 2.0
+    max_delay: float = 4.0
 
     def delays(self) -> Iterator[float]:
         """The waits between tries: one fewer than `tries`."""

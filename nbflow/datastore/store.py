@@ -7,7 +7,7 @@ from typing import Any
 
 from nbflow.datastore.blobs import BlobStore, Buffer
 from nbflow.datastore.preview import preview
-from nbflow.datastore.serialize import decode, encode, key_of
+from nbflow.datastore.serialize import Encoded, decode, encode, key_of
 from nbflow.exceptions import IntegrityError
 
 
@@ -29,9 +29,13 @@ class ArtifactStore:
         self.blobs = blobs
         self.inline_limit = inline_limit
 
-    def save(self, value: Any) -> Stored:
-        """Store `value`; raises UnstorableValue when it cannot be pickled."""
-        encoded = encode(value)
+    def save(self, value: Any, encoded: Encoded | None = None) -> Stored:
+        """Store `value`; raises UnstorableValue when it cannot be pickled.
+
+        `encoded`: `encode(value)`, when the caller made it first. A step's results are all
+        encoded before any is written, so that one unstorable value leaves no blob behind.
+        """
+        encoded = encoded if encoded is not None else encode(value)
         inline: bytes | None = None
         if encoded.size <= self.inline_limit:
             # A row in the metadata database is cheaper than a file for a small value.

@@ -23,6 +23,8 @@ class RunRecord:
     origin_run: int | None
     launcher: str | None = None  # the headless execution that made it
     notebook_key: str | None = None  # the executed notebook, stored as a value
+    # When the process running it last showed it was alive (None: before heartbeats existed).
+    heartbeat: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "tags": list(self.tags)}

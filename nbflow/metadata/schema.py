@@ -56,8 +56,17 @@ INITIAL_SCHEMA = (
     PRIMARY KEY (task_id, name, kind))""",
 )
 
+# Version 2: a process running a run beats in `heartbeat` (seconds since the epoch), so a run
+# whose process died (a killed kernel) is found and marked failed instead of `running` forever.
+# The index keeps that search to the running runs.
+HEARTBEAT = (
+    "ALTER TABLE runs ADD COLUMN heartbeat REAL",
+    "CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, steps, tasks, objects and artifacts", INITIAL_SCHEMA),
+    Migration(2, "runs.heartbeat: dead runs are found", HEARTBEAT),
 )
 
 

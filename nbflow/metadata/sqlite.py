@@ -2,10 +2,15 @@
 
 WAL mode with a busy timeout, so readers never wait and concurrent kernels queue for the write
 lock (`BEGIN IMMEDIATE`) instead of failing with "database is locked".
+
+Test hook: NBFLOW_TEST_HOOK_WEAKEN_WRITES=1 makes `write()` open no transaction at all (each
+statement commits alone), the regression tests/faults/test_concurrent_writers.py must catch.
+Never set it for real use: a reader could then see half a task.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +28,7 @@ class SQLiteDatabase(Database):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.where = str(path.parent)  # the datastore folder, as messages always named it
+        self._weak_writes = os.environ.get("NBFLOW_TEST_HOOK_WEAKEN_WRITES") == "1"
         try:
             self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=60.0
@@ -58,6 +64,9 @@ class SQLiteDatabase(Database):
     @contextmanager
     def write(self) -> Iterator[None]:
         # SQLite has one writer at a time: taking its lock up front is the whole protocol.
+        if self._weak_writes:  # the test hook above: statements commit one by one
+            yield
+            return
         with self.exclusive():
             yield
 

@@ -4,6 +4,12 @@ Every statement is written once, in SQL both databases speak; `nbflow.metadata.s
 the one configured. Writes are short transactions that queue behind each other instead of
 failing. A task is committed by one transaction that writes its artifact rows and flips its
 status last; a reader never sees half a task.
+
+A run being executed beats: a daemon thread (`liveness.Heartbeat`, its own connection, since
+the kernel executor holds the main thread for a whole task) stamps `runs.heartbeat` every
+NBFLOW_HEARTBEAT_S seconds. A `running` run silent for NBFLOW_STALE_S seconds lost its
+process (a killed kernel); `reap_dead_runs` marks it and its running tasks failed. It is called
+where people look and act: creating a run, listing runs, resuming, `nbflow fsck --repair`.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from nbflow.datastore.store import Stored
-from nbflow.exceptions import NotFound
+from nbflow.exceptions import DatastoreError, NotFound
+from nbflow.faults import crash_point
+from nbflow.metadata.liveness import STALE_S, Heartbeat, seconds_from_env
 from nbflow.metadata.records import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.metadata.schema import MIGRATIONS, migrate
 from nbflow.metadata.sql import open_database
@@ -30,7 +38,7 @@ TASK_COLUMNS = (
 )
 RUN_COLUMNS = (
     "flow, run_id, status, started_at, finished_at, params, tags, notebook, origin_run, "
-    "launcher, notebook_key"
+    "launcher, notebook_key, heartbeat"
 )
 
 
@@ -39,6 +47,8 @@ class MetadataStore:
 
     def __init__(self, location: Path | str) -> None:
         """`location`: a SQLite file, or a `postgresql://user:password@host:port/db` URL."""
+        self._location = location  # the heartbeat thread opens its own connection to it
+        self._heartbeat: Heartbeat | None = None
         self._db = open_database(location)
         try:
             migrate(self._db)
@@ -54,6 +64,8 @@ class MetadataStore:
         return self._db.where
 
     def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         self._db.close()
 
     # -- runs -----------------------------------------------------------------------------------
@@ -74,20 +86,23 @@ class MetadataStore:
         the UPDATE, until the commit), so ids sort by start time even when several kernels
         start runs at once; an id is never given out twice, and none is skipped.
         """
+        self.reap_dead_runs()  # a run that died shows as failed before the next one starts
         with self._db.write():
             self._db.execute("INSERT INTO run_ids VALUES (?, 0) ON CONFLICT DO NOTHING", (flow,))
             (run_id,) = self._db.execute(
                 "UPDATE run_ids SET last = last + 1 WHERE flow = ? RETURNING last", (flow,)
             ).fetchone()
             started = time.time()
+            # Its first beat: alive from the start, until the heartbeat thread takes over.
             self._db.execute(
                 f"INSERT INTO runs ({RUN_COLUMNS}) "
-                "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL)",
+                "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL, ?)",
                 (
                     flow, run_id, started, _json(params), _json(list(tags)), notebook,
-                    origin_run, launcher,
+                    origin_run, launcher, started,
                 ),
             )  # fmt: skip
+        crash_point("run_created")
         return self.run(flow, run_id)
 
     def discard_run(self, flow: str, run_id: int) -> None:
@@ -108,6 +123,8 @@ class MetadataStore:
                 )
 
     def finish_run(self, flow: str, run_id: int, status: str) -> None:
+        if status == "done":
+            crash_point("run_finishing")
         with self._db.write():
             self._db.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE flow = ? AND run_id = ?",
@@ -117,16 +134,68 @@ class MetadataStore:
     def reopen_run(self, flow: str, run_id: int) -> None:
         """An interactive run grows cell by cell: it is `running` again while a step runs."""
         with self._db.write():
+            # With a fresh beat: its last one may be old (the run idled between two cells).
             self._db.execute(
-                "UPDATE runs SET status = 'running' WHERE flow = ? AND run_id = ?", (flow, run_id)
+                "UPDATE runs SET status = 'running', heartbeat = ? WHERE flow = ? AND run_id = ?",
+                (time.time(), flow, run_id),
             )
+
+    # -- liveness: heartbeats and dead runs ----------------------------------------------------
+
+    @contextmanager
+    def beating(self, flow: str, run_id: int) -> Iterator[None]:
+        """While inside, this process's heartbeat thread shows the run is alive."""
+        if self._heartbeat is None or not self._heartbeat.alive:
+            self._heartbeat = Heartbeat(self._location)
+        heartbeat = self._heartbeat
+        heartbeat.add(flow, run_id)
+        try:
+            yield
+        finally:
+            heartbeat.remove(flow, run_id)
+
+    def reap_dead_runs(self, now: float | None = None) -> list[tuple[str, int]]:
+        """Mark failed every `running` run whose process stopped, and its running tasks.
+
+        A run is dead when its last heartbeat (or its start, before the first beat) is older
+        than NBFLOW_STALE_S seconds (default 60). Returns the (flow, run_id) it marked. Cheap
+        when nothing died: one indexed read, no write lock.
+        """
+        now = time.time() if now is None else now
+        before = now - seconds_from_env("NBFLOW_STALE_S", STALE_S)
+        alive = "COALESCE(heartbeat, started_at)"
+        stale = f"status = 'running' AND {alive} < ?"
+        if not self._db.execute(f"SELECT 1 FROM runs WHERE {stale} LIMIT 1", (before,)).fetchone():
+            return []
+        try:
+            with self._db.write():
+                dead = self._db.execute(
+                    f"UPDATE runs SET status = 'failed', finished_at = ? WHERE {stale} "
+                    f"RETURNING flow, run_id, {alive}",
+                    (now, before),
+                ).fetchall()
+                for flow, run_id, last in dead:
+                    self._db.execute(
+                        "UPDATE tasks SET status = 'failed', finished_at = ?, error = ? "
+                        "WHERE flow = ? AND run_id = ? AND status = 'running'",
+                        (now, _json(_lost_task_error(last)), flow, run_id),
+                    )
+        except self._db.errors as error:
+            raise DatastoreError(
+                f"cannot mark the dead runs of {self.where} failed: {error}. nbflow needs to "
+                "write to the metadata database; check that it is writable."
+            ) from error
+        return sorted((flow, int(run_id)) for flow, run_id, _ in dead)
 
     def run(self, flow: str, run_id: int) -> RunRecord:
         row = self._db.execute(
             f"SELECT {RUN_COLUMNS} FROM runs WHERE flow = ? AND run_id = ?", (flow, run_id)
         ).fetchone()
         if row is None:
-            raise NotFound(f"no run {flow}/{run_id} in {self.where}")
+            raise NotFound(
+                f"no run {flow}/{run_id} in {self.where}: `nbflow runs {flow}` (or `%flow runs` "
+                "in the notebook) lists the runs there."
+            )
         return _run_record(row)
 
     def runs(self, flow: str, limit: int | None = None, offset: int = 0) -> list[RunRecord]:
@@ -226,6 +295,7 @@ class MetadataStore:
                     attempt, cache_key, origin,
                 ),
             ).fetchone()  # fmt: skip
+        crash_point("task_started")
         return int(task_id)
 
     def commit_task(
@@ -269,6 +339,7 @@ class MetadataStore:
                     task_id,
                 ),
             )
+        crash_point("task_committed")
 
     def fail_running_tasks(self, flow: str, run_id: int, reason: str) -> None:
         """Mark a run's tasks still `running` as failed: their process is gone."""
@@ -444,9 +515,85 @@ class MetadataStore:
         )
         return {key for (key,) in rows}
 
+    # -- checking (`nbflow fsck`, errors that name an artifact) ----------------------------------
+
+    def stored_values(self) -> Iterator[StoredValue]:
+        """Every artifact row and executed notebook, with its task and its `objects` row (None
+        fields where a row it needs is missing). Read only; streamed where the driver can."""
+        rows = self._db.execute(
+            "SELECT t.flow, t.run_id, t.step, a.task_id, a.name, a.kind, a.key, o.size, "
+            "o.key IS NOT NULL, LENGTH(o.inline) FROM artifacts a "
+            "LEFT JOIN tasks t ON t.task_id = a.task_id LEFT JOIN objects o ON o.key = a.key "
+            "UNION ALL "
+            "SELECT r.flow, r.run_id, NULL, NULL, NULL, 'notebook', r.notebook_key, o.size, "
+            "o.key IS NOT NULL, LENGTH(o.inline) FROM runs r "
+            "LEFT JOIN objects o ON o.key = r.notebook_key WHERE r.notebook_key IS NOT NULL"
+        )
+        for flow, run_id, step, task_id, name, kind, key, size, has_object, inline in rows:
+            yield StoredValue(
+                flow, run_id, step, task_id, name, kind, key,
+                size if has_object else None, inline is not None,
+            )  # fmt: skip
+
+    def inline_values(self) -> Iterator[tuple[str, bytes]]:
+        """(key, bytes) of every value kept in its `objects` row rather than in a blob."""
+        rows = self._db.execute("SELECT key, inline FROM objects WHERE inline IS NOT NULL")
+        for key, inline in rows:
+            yield key, bytes(inline)
+
+    def artifacts_with_key(self, key: str, limit: int = 5) -> list[StoredValue]:
+        """Artifact rows that reference `key`, to name what a damaged blob spoils: the tasks
+        that output it first (the oldest computed it), then those that inherited it."""
+        rows = self._db.execute(
+            "SELECT t.flow, t.run_id, t.step, a.task_id, a.name, a.kind FROM artifacts a "
+            "JOIN tasks t ON t.task_id = a.task_id WHERE a.key = ? "
+            "ORDER BY CASE WHEN a.kind = 'output' THEN 0 ELSE 1 END, a.task_id LIMIT ?",
+            (key, limit),
+        ).fetchall()
+        return [
+            StoredValue(flow, run_id, step, task_id, name, kind, key, None, False)
+            for flow, run_id, step, task_id, name, kind in rows
+        ]
+
     def _check_exclusive(self) -> None:
         if not self._db.in_transaction:
             raise RuntimeError("garbage collection deletes rows only inside exclusive()")
+
+
+class StoredValue(NamedTuple):
+    """One reference to a stored value: an artifact row (or a run's executed notebook)."""
+
+    flow: str | None  # None: the task row it belongs to is missing
+    run_id: int | None
+    step: str | None
+    task_id: int | None
+    name: str | None
+    kind: str  # output, inherited, context, or notebook
+    key: str
+    size: int | None  # from its `objects` row; None: that row is missing
+    inline: bool  # the bytes are in the `objects` row, not in a blob
+
+    @property
+    def where(self) -> str:
+        """`'name' of flow/run/step/task`, as messages name an artifact."""
+        if self.kind == "notebook":
+            return f"the executed notebook of run {self.flow}/{self.run_id}"
+        if self.flow is None:
+            return f"'{self.name}' of task {self.task_id} (whose task record is missing)"
+        return f"'{self.name}' of {self.flow}/{self.run_id}/{self.step}/{self.task_id}"
+
+
+def _lost_task_error(last_alive: float) -> dict[str, Any]:
+    when = time.strftime("%H:%M:%S", time.localtime(last_alive))
+    return {
+        "ename": "TaskLost",
+        "evalue": (
+            f"the process running this run stopped (no heartbeat since {when}); "
+            "`%flow resume` (or `nbflow resume NOTEBOOK`) reuses its finished tasks"
+        ),
+        "traceback": "",
+        "line": None,
+    }
 
 
 def _json(value: Any) -> str:
@@ -455,10 +602,10 @@ def _json(value: Any) -> str:
 
 def _run_record(row: Sequence[Any]) -> RunRecord:
     flow, run_id, status, started, finished, params, tags, notebook, origin = row[:9]
-    launcher, notebook_key = row[9:]
+    launcher, notebook_key, heartbeat = row[9:]
     return RunRecord(
         flow, run_id, status, started, finished, json.loads(params), tuple(json.loads(tags)),
-        notebook, origin, launcher, notebook_key,
+        notebook, origin, launcher, notebook_key, heartbeat,
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nbflow.cli.browse import check_flow, end_artifacts, results
-from nbflow.client import Flow, Run, Task
+from nbflow.client import Flow, Run, Task, reap_quietly
 from nbflow.exceptions import NotFound
 from nbflow.layout import layout
 from nbflow.server.validation import RunRef
@@ -24,6 +24,7 @@ def flows_reply(store: Store | None, datastore: str) -> dict[str, Any]:
     """Every flow with its number of runs and its latest run."""
     if store is None:
         return {"datastore": datastore, "flows": []}
+    reap_quietly(store)
     flows = []
     for name in store.meta.flows():
         newest = store.meta.runs(name, limit=1)
@@ -37,6 +38,7 @@ def runs_reply(store: Store | None, flow: str, limit: int, offset: int) -> dict[
     A flow with no runs yet (or no datastore yet) has an empty list."""
     if store is None:
         return {"flow": flow, "total": 0, "runs": []}
+    reap_quietly(store)
     total = store.meta.count_runs(flow)
     page = [Run(record, store=store) for record in store.meta.runs(flow, limit, offset)]
     rows = [{**run.as_dict(), "results": results(end_artifacts(run))} for run in page]

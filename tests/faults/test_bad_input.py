@@ -133,7 +133,12 @@ CASES = [
         "%flow resume",
         ["no failed run to resume", "%flow resume RUN_ID --from STEP"],
     ),
-    Case("resume of a run that does not exist", ["%%step start\nx = 1"], "%flow resume 99", ["99"]),
+    Case(
+        "resume of a run that does not exist",
+        ["%%step start\nx = 1"],
+        "%flow resume 99",
+        ["no run bad/99", "%flow runs"],
+    ),
     Case(
         "unknown setting",
         [],
@@ -221,7 +226,7 @@ COMMANDS = [
     ("batch", "flow.ipynb --grid alphas", ["--grid 'alphas'", "for example --grid depth=4,8"]),
     ("runs", "nope", ["no flow 'nope'", "its flows: bad"]),
     ("show", "bad", ["'bad' is not of the form FLOW/RUN_ID", "e.g. demo/3"]),
-    ("show", "bad/7", ["no run bad/7"]),
+    ("show", "bad/7", ["no run bad/7", "`nbflow runs bad`"]),
 ]
 
 

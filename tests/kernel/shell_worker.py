@@ -1,9 +1,10 @@
 """One of several processes that make runs of one flow in one datastore at the same moment.
 
-    python shell_worker.py BARRIER_DIR WORKER_INDEX WORKERS [FLOW_RUNS]   (NBFLOW_DATASTORE)
+    python shell_worker.py BARRIER_DIR WORKER_INDEX PARTIES [FLOW_RUNS]   (NBFLOW_DATASTORE)
 
-An in-process IPython shell loads nbflow, then waits until every worker is ready (a file per
-worker in BARRIER_DIR) so that all start together. Then it makes its runs: "Run All" of the
+An in-process IPython shell loads nbflow, then waits until every party is ready (a file per
+worker in BARRIER_DIR; other processes, such as a batch's kernels, may wait there too) so that
+all start together. Then it makes its runs: "Run All" of the
 step cells (one interactive run), then `%flow run` FLOW_RUNS times (default 2). Its size
 parameter differs per worker, so each run's results show which worker made it. Prints one
 JSON line: the run ids it got and every error any cell raised.
@@ -24,7 +25,8 @@ BARRIER_TIMEOUT = 60.0
 
 CELLS = [
     "%%params\nsize = {size}",
-    "%%step start\nitems = list(range(size))",
+    # `shared` is the same in every run of every worker: stored once, however many write it.
+    "%%step start\nitems = list(range(size))\nshared = bytes(range(256)) * 1024",
     "%%step work --after start --foreach items\nsquare = item * item",
     "%%step total --after work --join\ntotal = sum(inp.square for inp in inputs)\nprint(total)",
 ]

@@ -3,22 +3,20 @@
 Four processes (in-process IPython shells, see shell_worker.py) wait on a file barrier, then
 each makes three runs at once: one interactive "Run All" and two `%flow run`. The store must
 come out with twelve distinct, complete runs, each holding exactly its own worker's results.
+The race itself is `faulttools.start_race`, shared with tests/faults/test_concurrent_writers.py
+(which adds a `nbflow batch` and a weakened write transaction).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
-from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kerneltools import HERE, TIMEOUT, FlowState, kernel_env, read_flow
+from faulttools import Race
+from faulttools import start_race as race_of_shells
 
 pytestmark = pytest.mark.kernel
 
@@ -27,45 +25,8 @@ RUNS_EACH = 3
 EXTRA_ROUNDS = 4
 
 
-@dataclass
-class Race:
-    datastore: Path
-    reports: list[dict[str, Any]]
-    stderr: list[str]
-    returncodes: list[int]
-    flow: FlowState
-
-
 def start_race(workdir: Path) -> Race:
-    """WORKERS processes, each making RUNS_EACH runs of flow `race` in one new datastore."""
-    datastore = workdir / "store"
-    barrier = workdir / "barrier"
-    barrier.mkdir(parents=True)
-    # Every run really runs (no cross-run cache), so each one writes its own task records.
-    env = {**kernel_env(datastore), "NBFLOW_CACHE": "off"}
-    command = [sys.executable, str(HERE / "shell_worker.py"), str(barrier)]
-    workers = [
-        subprocess.Popen(
-            [*command, str(i), str(WORKERS), str(RUNS_EACH - 1)],
-            env=env,
-            cwd=workdir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(WORKERS)
-    ]
-    outputs = [worker.communicate(timeout=TIMEOUT) for worker in workers]
-    reports = [
-        json.loads(out.strip().splitlines()[-1]) if out.strip() else {} for out, _ in outputs
-    ]
-    return Race(
-        datastore,
-        reports,
-        [err for _, err in outputs],
-        [worker.returncode for worker in workers],
-        read_flow(datastore, "race"),
-    )
+    return race_of_shells(workdir, WORKERS, RUNS_EACH - 1)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from pgserver import PostgresServer, postgres_server  # noqa: F401 (a fixture)
-from s3server import S3Server
+from s3server import S3Server, bucket_server
 
 from nbflow import Flow
 from nbflow.config import Config
@@ -30,9 +30,7 @@ pytestmark = pytest.mark.kernel
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[S3Server]:
-    with S3Server() as server:
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
+    yield from bucket_server(BUCKET)
 
 
 @pytest.fixture(scope="module")

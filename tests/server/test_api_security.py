@@ -111,10 +111,12 @@ async def test_no_argument_can_name_a_path(
         assert PASSWD not in response.body
 
 
-@pytest.mark.parametrize(
-    "path", ["runs/../x/1", "runs/demo/../x", "runs/demo/1/../x", "flows/../x/runs", "../../x"]
-)
-async def test_a_raw_dot_dot_segment_reads_nothing(
+DOT_DOT = ["runs/../x/1", "runs/demo/../x", "runs/demo/1/../x", "flows/../x/runs", "../../x"]
+ABSOLUTE = ["runs//etc/passwd", "runs/demo//etc/passwd", "flows//etc/passwd/runs", "/etc/passwd"]
+
+
+@pytest.mark.parametrize("path", DOT_DOT + ABSOLUTE)
+async def test_a_dot_dot_segment_or_an_absolute_path_reads_nothing(
     http_server_client: Any, jp_base_url: str, jp_auth_header: dict[str, str], path: str
 ) -> None:
     url = f"{jp_base_url}nbflow/api/{path}"
@@ -181,3 +183,136 @@ async def test_an_artifact_preview_stays_text(jp_fetch: Fetch) -> None:
 
 def _row(rows: list[dict[str, Any]], name: str) -> list[Any]:
     return next(row["values"] for row in rows if row["name"] == name)
+
+
+# -- encodings a path check can miss -----------------------------------------------------------
+
+# Double-encoded, overlong UTF-8, fullwidth and unicode dots, `..;`, a backslash'd climb, an
+# encoded NUL at the end: whatever a decoder does with them, none is a name or a number.
+ENCODED = [
+    "%252e%252e%252fetc%252fpasswd",
+    "%c0%ae%c0%ae%c0%afetc",
+    "%EF%BC%8E%EF%BC%8E%EF%BC%8Fetc",
+    "%E2%80%A4%E2%80%A4",
+    "..;",
+    "..%5C..%5Cetc%5Cpasswd",
+    "demo%00",
+    "%2e%2e%2f",
+    "....%2F%2F",
+    "~root",
+]
+
+
+@pytest.mark.parametrize("hostile", ENCODED)
+async def test_no_encoding_of_a_path_is_taken_for_an_argument(
+    http_server_client: Any, jp_base_url: str, jp_auth_header: dict[str, str], hostile: str
+) -> None:
+    for position in POSITIONS:
+        url = f"{jp_base_url}nbflow/api/{position.replace('X', hostile)}"
+        response = await http_server_client.fetch(url, headers=jp_auth_header, raise_error=False)
+        # 400 from the argument check (or from tornado, for bytes that are not UTF-8).
+        assert response.code == 400, (url, response.body)
+        assert PASSWD not in response.body
+
+
+# -- a datastore someone else wrote: planted symlinks and pickles ------------------------------
+
+SECRET = "the-secret-text-4f1c"  # in a file outside the datastore, named by planted symlinks
+BOMB_CELLS = [
+    "%flow name planted",
+    # An artifact whose pickle, once loaded, creates the marker file (as any code could run).
+    "class Bomb:\n"
+    "    def __init__(self, marker):\n        self.marker = marker\n"
+    "    def __reduce__(self):\n"
+    "        return (exec, (f'open({self.marker!r}, \"w\").close()  # ' + 'x' * 5000,))\n"
+    "    def __repr__(self):\n        return 'Bomb()'",
+    "%%step start\nbomb = Bomb(MARKER)\nbig = 'y' * 10_000\nprint('started')",
+    "%%step end --after start\nsize = len(big)",
+]
+
+
+class Planted:
+    """A datastore with a bomb artifact, a blob swapped for a symlink to a secret file outside
+    it, and symlinks named like what a request could name (a flow, `..`-ish names, `blobs`)."""
+
+    def __init__(self, root: Any) -> None:
+        self.path, self.marker, self.secret = root / "store", root / "marker", root / "secret"
+        self.secret.write_text(SECRET)
+
+    def make(self) -> None:
+        from IPython.core.interactiveshell import InteractiveShell
+
+        from nbflow.magics import load_ipython_extension
+
+        shell = InteractiveShell.instance()
+        shell.reset(new_session=True)
+        load_ipython_extension(shell)
+        shell.run_cell(f"%flow config datastore={self.path}").raise_error()
+        for cell in BOMB_CELLS:
+            shell.run_cell(cell.replace("MARKER", repr(str(self.marker)))).raise_error()
+        shell.reset(new_session=True)
+        self.marker.unlink(missing_ok=True)  # had the writer unpickled: only the server counts
+        self.plant()
+
+    def plant(self) -> None:
+        blobs = sorted((self.path / "blobs").glob("*/*"), key=lambda p: p.stat().st_size)
+        biggest = blobs[-1]  # `big`'s blob: its bytes are never sent, whatever they are
+        biggest.unlink()
+        biggest.symlink_to(self.secret)
+        for name in ("planted", "etc", "passwd", "1", "start", "secret", "..."):
+            (self.path / name).symlink_to(self.secret)
+        (self.path / "blobs" / "se").mkdir()
+        (self.path / "blobs" / "se" / "cret").symlink_to(self.secret)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Planted:
+    store = Planted(tmp_path_factory.mktemp("planted"))
+    store.make()
+    return store
+
+
+class TestAStoreWithPlantedSymlinksAndPickles:
+    """Served by a server of its own (the fixture below replaces the shared store's config)."""
+
+    @pytest.fixture
+    def jp_server_config(self, planted: Planted) -> Any:
+        from servertools import server_config
+
+        return server_config(planted.path)
+
+    async def test_every_route_answers_and_none_unpickles_or_follows_a_link(
+        self, jp_fetch: Fetch, planted: Planted
+    ) -> None:
+        (start,) = (await get(jp_fetch, "runs", "planted", "1", "start"))["tasks"]
+        routes = [
+            ("flows",),
+            ("flows", "planted", "runs"),
+            ("runs", "planted", "1"),
+            ("runs", "planted", "latest", "end"),
+            ("runs", "planted", "1", "start", str(start["task_id"])),
+        ]
+        bodies = [await get(jp_fetch, *route) for route in routes]
+        bodies.append(await get(jp_fetch, "compare", runs="planted/1,planted/latest"))
+        shown = json.dumps(bodies)
+        assert "Bomb()" in shown  # the bomb's stored preview: data, not its pickle
+        assert SECRET not in shown
+        assert not planted.marker.exists(), "a route unpickled an artifact"
+
+    async def test_a_symlink_named_in_a_request_is_never_followed(
+        self, http_server_client: Any, jp_base_url: str, jp_auth_header: dict[str, str],
+        planted: Planted,
+    ) -> None:  # fmt: skip
+        for name in ("secret", "etc", "passwd", "...", "blobs", "se"):
+            for position in [*POSITIONS, "runs/planted/1/X", "runs/planted/X/start/1"]:
+                url = f"{jp_base_url}nbflow/api/{position.replace('X', name)}"
+                response = await http_server_client.fetch(
+                    url, headers=jp_auth_header, raise_error=False
+                )
+                # A name is only ever looked up in the database: `flows/secret/runs` is a flow
+                # with no runs (200, empty), anything else is refused or not found.
+                assert response.code in (200, 400, 404), (url, response.code)
+                assert SECRET.encode() not in response.body
+                if response.code == 200:
+                    assert strict_json(response.body)["runs"] == []
+        assert not planted.marker.exists()

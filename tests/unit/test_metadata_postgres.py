@@ -286,7 +286,7 @@ def version_of(location: str | Path) -> int:
 def test_a_new_database_is_at_the_latest_version(location: str | Path) -> None:
     MetadataStore(location).close()
     MetadataStore(location).close()  # opening again changes nothing
-    assert version_of(location) == metadata_schema.MIGRATIONS[-1].version == 1
+    assert version_of(location) == metadata_schema.MIGRATIONS[-1].version == 2
 
 
 def test_an_older_database_is_migrated_in_order(
@@ -294,8 +294,9 @@ def test_an_older_database_is_migrated_in_order(
 ) -> None:
     with closing(MetadataStore(location)) as meta:
         meta.create_run("f", {"n": 1})
+    latest = metadata_schema.MIGRATIONS[-1].version
     step_2 = Migration(
-        2,
+        latest + 1,
         "a note per run",
         ("ALTER TABLE runs ADD COLUMN note TEXT",
          "CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status)"),
@@ -304,7 +305,7 @@ def test_an_older_database_is_migrated_in_order(
     with closing(MetadataStore(location)) as meta:
         assert meta.run("f", 1).params == {"n": 1}  # the data came through
         meta.create_run("f", {})
-    assert version_of(location) == 2
+    assert version_of(location) == latest + 1
     db = open_database(location)
     try:
         assert db.execute("SELECT run_id, note FROM runs ORDER BY run_id").fetchall() == [
@@ -350,7 +351,8 @@ def test_a_datastore_written_by_the_first_version_opens_unchanged(tmp_path: Path
     with closing(MetadataStore(path)) as meta:
         assert meta.run("old", 4).finished_at == 2.5
         assert meta.create_run("old", {}).run_id == 5
-    assert version_of(path) == 1
+        assert meta.run("old", 4).heartbeat is None  # a run from before heartbeats
+    assert version_of(path) == metadata_schema.MIGRATIONS[-1].version
 
 
 # -- many writers at once -------------------------------------------------------------------------
@@ -449,7 +451,7 @@ def test_writers_creating_a_new_database_at_once_make_it_once(
     )
     made, _ = race(location, tmp_path, 6, 2, open_at_go=True)
     assert sorted(run_id for run_id, _ in made) == list(range(1, 13))
-    assert version_of(location) == 1
+    assert version_of(location) == metadata_schema.MIGRATIONS[-1].version
 
 
 def test_gc_holds_writers_back_until_it_is_done(location: str | Path) -> None:
