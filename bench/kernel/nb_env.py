@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ def uv_alone(uv: str, packages: list[str]) -> float:
     t0 = time.perf_counter()
     python = str(target / "bin" / "python")
     for command in (
-        [uv, "venv", "--quiet", "--relocatable", str(target)],
+        [uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(target)],
         [uv, "pip", "install", "--python", python, *packages],
     ):
         subprocess.run(command, check=True, capture_output=True)
@@ -57,6 +58,8 @@ def nbflow_build(cache: Path) -> tuple[float, float]:
     t0 = time.perf_counter()
     environments.ensure([REQUIREMENT])
     built = time.perf_counter() - t0
+    for compiling in environments._compiling:  # its bytecode, compiled in the background
+        compiling.wait()  # done before anything else is timed
     environments._known.clear()  # as a fresh kernel: the folder is there, not yet in memory
     t0 = time.perf_counter()
     environments.ensure([REQUIREMENT])

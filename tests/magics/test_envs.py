@@ -99,6 +99,34 @@ def test_flow_env_and_full_run_share_the_environment(ip: InteractiveShell, cache
     assert ip.user_ns["first"] == pandas.__version__
 
 
+def test_retry_timeout_and_resume_work_for_a_step_in_an_environment(
+    ip: InteractiveShell, cache_dir: Path, tmp_path: Path
+) -> None:
+    flaky = tmp_path / "failed-once"
+    ok(ip, "%%step start\nn = 2")
+    # Fails on its first attempt, then succeeds: --retry runs it again in the environment.
+    ok(ip, f'%%step shaky --after start --retry 1 --env "{OLD}"\nimport os, pandas\n'
+           f"if not os.path.exists({str(flaky)!r}):\n"
+           f"    open({str(flaky)!r}, 'w').close()\n    raise RuntimeError('first try')\n"
+           "version = pandas.__version__\nm = n + 1")  # fmt: skip
+    attempts = Flow("envs").latest_run["shaky"].task.attempts
+    assert [a.status for a in attempts] == ["failed", "done"]
+    assert attempts[0].error["evalue"] == "first try"
+    assert (ip.user_ns["version"], ip.user_ns["m"]) == ("2.2.3", 3)
+    # --timeout stops the environment's worker; the task fails and says so.
+    started = time.perf_counter()
+    error = fails(ip, f'%%step slow --after shaky --timeout 1 --env "{OLD}"\n'
+                      "import time\ntime.sleep(30)\nlate = 1")  # fmt: skip
+    assert "TaskTimeout" in str(error) and time.perf_counter() - started < 20
+    # Resume: a new run that reuses start and shaky, and runs slow again (now quick).
+    ok(ip, f'%%step slow --after shaky --env "{OLD}"\nlate = m * 2')
+    full = ok(ip, "%flow run --executor processes --workers 1")
+    resumed = ok(ip, f"%flow resume {full.id.rsplit('/', 1)[1]} --from slow")
+    assert resumed.status == "done" and resumed.data.late == 6
+    assert resumed["shaky"].task.status == "cached"
+    assert resumed["slow"].task.environment["packages"]["pandas"] == "2.2.3"
+
+
 def test_unresolvable_requirement_fails_fast(ip: InteractiveShell, cache_dir: Path) -> None:
     started = time.perf_counter()
     error = fails(ip, '%%step broken --env "pandas==0.0.0-nope"\nx = 1')
