@@ -206,7 +206,7 @@ class Session:
     def _upstream_in(self, working: Runner, step: str) -> list[TaskRecord]:
         """The finished tasks of the working run that `step` depends on."""
         upstream = self.graph.ancestors(step)
-        records = self.store.meta.tasks(self.flow, working.run_id)
+        records = _last_attempts(self.store.meta.tasks(self.flow, working.run_id))
         ok_steps = _finished_steps(records)
         return [r for r in records if r.step in ok_steps and r.step in upstream]
 
@@ -389,7 +389,16 @@ def _data_ids(records: list[TaskRecord]) -> dict[str, set[int]]:
     return ids
 
 
+def _last_attempts(records: list[TaskRecord]) -> list[TaskRecord]:
+    """Each task's last attempt: a task that failed and then succeeded on --retry is done."""
+    last: dict[tuple[str, tuple[int, ...]], TaskRecord] = {}
+    for record in sorted(records, key=lambda r: r.task_id):
+        last[(record.step, record.path)] = record
+    return list(last.values())
+
+
 def _finished_steps(records: list[TaskRecord]) -> set[str]:
+    """The steps all of whose tasks (their last attempts) finished well."""
     steps = {r.step for r in records}
     failed = {r.step for r in records if r.status not in FINISHED_OK}
     return steps - failed

@@ -128,6 +128,17 @@ def test_retries_exhausted_fail_the_step_after_exactly_n_plus_one_attempts(
     assert all(a.error["ename"] == "KeyError" for a in task.attempts)
 
 
+def test_a_step_done_on_retry_feeds_a_later_cell_after_a_failure(ip: InteractiveShell) -> None:
+    # The retried step's first attempt failed; its last one is done. After a downstream
+    # step fails, re-running that step's cell must find its parent done, not failed.
+    ok(ip, "%%step flaky --retry 1\nn = bump('flaky')\nif n < 2:\n    raise RuntimeError('x')")
+    fails(ip, "%%step after --after flaky\ny = 1 / 0")
+    ok(ip, "%%step after --after flaky\ny = n * 10")
+    assert ip.user_ns["y"] == 20
+    reused = Flow("demo").latest_run["flaky"].task
+    assert reused.status == "cached" and reused.origin.attempt == 2  # not run again
+
+
 def test_retry_delay_is_waited_between_attempts(ip: InteractiveShell) -> None:
     delay = 0.3
     ok(
