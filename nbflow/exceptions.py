@@ -12,6 +12,8 @@
     │       └── DamagedArtifact      ... naming the artifacts it belongs to
     └── NotFound                     no such flow, run, step, task or artifact
 
+    UntrustedStoreWarning            (a warning) loading a value from another user's datastore
+
 Every error message says what is wrong, where, and how to fix it. Exceptions keep their fields
 as attributes and stay picklable, because later executors carry them across processes.
 """
