@@ -23,7 +23,7 @@ from nbflow.executors.kernel import Display, FormatTraceback, default_format_tra
 from nbflow.graph import FlowGraph, StepSpec, check_graph, check_step
 from nbflow.load import task_inputs
 from nbflow.metadata import TaskRecord
-from nbflow.metadata.records import FINISHED_OK
+from nbflow.metadata.records import FINISHED_OK, latest_attempts
 from nbflow.resume import find_origin, resume_plan
 from nbflow.runner import PreparedStep, Runner, nullcontext_list, prepare
 from nbflow.storage import Store, open_store
@@ -206,7 +206,7 @@ class Session:
     def _upstream_in(self, working: Runner, step: str) -> list[TaskRecord]:
         """The finished tasks of the working run that `step` depends on."""
         upstream = self.graph.ancestors(step)
-        records = _last_attempts(self.store.meta.tasks(self.flow, working.run_id))
+        records = latest_attempts(self.store.meta.tasks(self.flow, working.run_id))
         ok_steps = _finished_steps(records)
         return [r for r in records if r.step in ok_steps and r.step in upstream]
 
@@ -387,14 +387,6 @@ def _data_ids(records: list[TaskRecord]) -> dict[str, set[int]]:
     for record in records:
         ids.setdefault(record.step, set()).add(record.data_task_id)
     return ids
-
-
-def _last_attempts(records: list[TaskRecord]) -> list[TaskRecord]:
-    """Each task's last attempt: a task that failed and then succeeded on --retry is done."""
-    last: dict[tuple[str, tuple[int, ...]], TaskRecord] = {}
-    for record in sorted(records, key=lambda r: r.task_id):
-        last[(record.step, record.path)] = record
-    return list(last.values())
 
 
 def _finished_steps(records: list[TaskRecord]) -> set[str]:

@@ -85,8 +85,9 @@ class ArtifactRecord:
 
 
 def latest_attempts(tasks: list[TaskRecord]) -> list[TaskRecord]:
-    """One task per place: the last attempt (retries leave earlier ones on record)."""
-    latest: dict[tuple[int, ...], TaskRecord] = {}
+    """One task per place (step and foreach path): the last attempt (retries leave earlier
+    ones on record), by step, then path."""
+    latest: dict[tuple[str, tuple[int, ...]], TaskRecord] = {}
     for task in sorted(tasks, key=lambda t: t.task_id):
-        latest[task.path] = task
-    return [latest[path] for path in sorted(latest)]
+        latest[task.step, task.path] = task
+    return [latest[place] for place in sorted(latest)]
