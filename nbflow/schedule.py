@@ -37,7 +37,10 @@ class Schedule:
         self.runner = runner
         self.executor = runner.executor
         self.local: Any = None  # the kernel, for steps pinned there (--in-kernel)
-        self.envs: dict[str, Any] = {}  # environment key -> its pool, for steps with --env
+        # (sorted requirements, python) -> the pool of that environment, for steps with --env;
+        # what the environment's key hashes, so one entry per environment, found per task
+        # without hashing again.
+        self.envs: dict[tuple[tuple[str, ...], str | None], Any] = {}
         self.waiting = steps
         self.first = first
         self.queue: deque[Attempt] = deque()
@@ -249,13 +252,14 @@ class Schedule:
         from nbflow.environments import ensure, record_use
         from nbflow.executors.envs import pool_for
 
-        environment = ensure(spec.env, spec.python)  # built before the run: found at once
-        pool = self.envs.get(environment.key)
+        wanted = (tuple(sorted(spec.env)), spec.python)
+        pool = self.envs.get(wanted)
         if pool is None:
             runner = self.runner
+            environment = ensure(spec.env, spec.python)  # built before the run: found at once
             workers = max(1, int(getattr(self.executor, "workers", 1) or 1))
             pool = pool_for(environment, str(runner.store.root), workers)
-            self.envs[environment.key] = pool
+            self.envs[wanted] = pool
             record_use(environment, str(runner.store.root), runner.flow, runner.run_id)
         return pool
 
