@@ -2,6 +2,7 @@
 
     %load_ext nbflow                      # in a notebook
     from nbflow import Flow, Run, compare  # anywhere: read past runs
+    from nbflow import current             # in a step: run id, task id, attempt, foreach
 
 Importing nbflow is cheap: the client, IPython and pandas load only when first used.
 """
@@ -11,10 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Flow", "Run", "Step", "Task", "compare", "load_ipython_extension", "merge"]
+__all__ = [
+    "Flow", "Run", "Step", "Task", "compare", "current", "load_ipython_extension", "merge",
+]  # fmt: skip
 
 if TYPE_CHECKING:
     from nbflow.client import Flow, Run, Step, Task, compare
+    from nbflow.current_task import current
     from nbflow.inputs import merge
 
 _LAZY = {
@@ -23,6 +27,8 @@ _LAZY = {
     "Step": "nbflow.client",
     "Task": "nbflow.client",
     "compare": "nbflow.client",
+    # The module is not named `current`: importing it would shadow the object on the package.
+    "current": "nbflow.current_task",
     "merge": "nbflow.inputs",
 }
 

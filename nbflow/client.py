@@ -114,6 +114,8 @@ class Run:
     tags = property(lambda self: list(self._record.tags))
     started_at = property(lambda self: self._record.started_at)
     finished_at = property(lambda self: self._record.finished_at)
+    # Why a run failed where no task did: its notebook stopped early (None otherwise).
+    error = property(lambda self: self._record.error)
 
     @property
     def successful(self) -> bool:
@@ -182,6 +184,7 @@ class Run:
             "duration": self.duration,
             "params": self.params,
             "tags": self.tags,
+            "error": self.error,
         }
 
     def __repr__(self) -> str:
@@ -341,13 +344,32 @@ class Task:
 
     @cached_property
     def data(self) -> DataView:
-        return DataView(self.artifacts, self._store, self.id)
+        """Its artifacts, and the run's parameters (read-only in steps, so the same for all)."""
+        params = self._store.meta.run(self._record.flow, self._record.run_id).params
+        return DataView(self.artifacts, self._store, self.id, params)
 
     @property
     def item(self) -> Any:
-        """The foreach element this task got (None outside a foreach)."""
-        name = self._spec.get("foreach_as") or "item"
+        """The element of the innermost foreach this task is in (None outside a foreach),
+        whether or not the step stores it (--out)."""
+        frames = self._record.foreach
+        if frames:
+            return self._store.load(frames[-1]["key"], f"the foreach element of {self.id}")
+        name = self._spec.get("foreach_as") or "item"  # recorded before foreach frames existed
         return getattr(self.data, name) if name in self.artifacts else None
+
+    def foreach_stack(self) -> list[tuple[int, int, Any]]:
+        """(index, number of elements, element) of every enclosing foreach, outermost first."""
+        return [
+            (frame["index"], frame.get("count", 0), self._store.load(frame["key"]))
+            for frame in self._record.foreach
+        ]
+
+    @property
+    def reads(self) -> list[dict[str, Any]]:
+        """The files the task read (path, size, hash of the content): its data lineage. A
+        reused task lists those of the task it reuses, whose result depends on them."""
+        return [dict(read) for read in self._record.reads]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -364,19 +386,28 @@ class Task:
 class DataView:
     """Artifacts as attributes, unpickled on first access (after their hash is checked)."""
 
-    def __init__(self, artifacts: dict[str, ArtifactRecord], store: Store, owner: str) -> None:
+    def __init__(
+        self,
+        artifacts: dict[str, ArtifactRecord],
+        store: Store,
+        owner: str,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         self._artifacts = artifacts
         self._store = store
         self._owner = owner
+        self._params = params or {}
         self._values: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         if name not in self._artifacts:
+            if name in self._params:
+                return self._params[name]
             raise AttributeError(
                 f"{self._owner} has no artifact '{name}'. "
-                f"It has: {', '.join(sorted(self._artifacts)) or 'none'}."
+                f"It has: {', '.join(sorted({*self._artifacts, *self._params})) or 'none'}."
             )
         if name not in self._values:
             key = self._artifacts[name].key
@@ -387,10 +418,10 @@ class DataView:
         return getattr(self, name)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._artifacts
+        return name in self._artifacts or name in self._params
 
     def __dir__(self) -> list[str]:
-        return sorted(self._artifacts)
+        return sorted({*self._artifacts, *self._params})
 
     def __repr__(self) -> str:
         shown = ", ".join(

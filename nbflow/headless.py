@@ -9,6 +9,7 @@ whole flow. The executed notebook is stored with the run.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import uuid
@@ -44,6 +45,9 @@ class Execution:
     timeout: int | None = None  # per cell
     resume_run: int | None = None  # resume this run (or the latest failed one: 0)
     resume_from: str | None = None
+    # A fresh run runs every task; `reuse` (--reuse, or NBFLOW_CACHE=on) takes earlier tasks
+    # whose code, inputs, parameters and files are unchanged, as the notebook does.
+    reuse: bool = False
     progress: Progress | None = None
 
 
@@ -75,7 +79,7 @@ def run_notebook(execution: Execution) -> HeadlessResult:
             except Exception as failure:  # papermill's cell error, or a dead kernel
                 error = _describe_failure(failure)
             finally:
-                runs = _settle(store, launcher, executed)
+                runs = _settle(store, launcher, executed, error)
         if execution.output is not None and executed.exists():
             _write_output(executed, execution.output)
     return HeadlessResult(runs, error, store)
@@ -133,6 +137,7 @@ def _kernel_environment(execution: Execution, launcher: str, store: Store) -> di
         TAGS: json.dumps(execution.tags),
         LAUNCHER: launcher,
         FULL_RUN: "1",
+        "NBFLOW_CACHE": "on" if execution.reuse or _reuse_asked() else "off",
         "NBFLOW_DATASTORE": str(store.root),
         # As Jupyter does: the kernel knows its notebook, so the flow is named after it.
         "JPY_SESSION_NAME": str(execution.notebook.resolve()),
@@ -140,6 +145,11 @@ def _kernel_environment(execution: Execution, launcher: str, store: Store) -> di
     if _final_command(execution) is not None:
         env[DEFERRED] = "1"
     return env
+
+
+def _reuse_asked() -> bool:
+    # Only an explicit NBFLOW_CACHE=on: the notebook's default ("on") is not a headless one.
+    return os.environ.get("NBFLOW_CACHE", "").strip().lower() == "on"
 
 
 def _execute(source: Path, executed: Path, execution: Execution) -> None:
@@ -219,16 +229,23 @@ def _describe_failure(failure: Exception) -> str:
     return f"{ename}{where}: {evalue}".strip()
 
 
-def _settle(store: Store, launcher: str, executed: Path) -> list[RunRecord]:
+def _settle(
+    store: Store, launcher: str, executed: Path, error: str | None = None
+) -> list[RunRecord]:
     """The runs this execution made; any left `running` (a dead kernel) are marked failed, and
-    the executed notebook is stored with each."""
+    the executed notebook is stored with each. A notebook that stopped before its end leaves
+    no run `done`: its later steps never ran (a bad `%%step` line, a failing plain cell), so
+    `latest_successful_run` must not return it."""
     meta = store.meta
     runs = meta.runs_by_launcher(launcher)
     notebook = store.save(executed.read_text(encoding="utf-8")) if executed.exists() else None
+    stopped = f"the notebook stopped before its end: {error}" if error else None
     for run in runs:
         if run.status == "running":  # the kernel died, or was stopped, mid-run
             meta.fail_running_tasks(run.flow, run.run_id, "the kernel stopped while it ran")
-            meta.finish_run(run.flow, run.run_id, "failed")
+            meta.finish_run(run.flow, run.run_id, "failed", stopped)
+        elif run.status == "done" and stopped:
+            meta.finish_run(run.flow, run.run_id, "failed", stopped)
         if notebook is not None:
             meta.set_run_notebook(run.flow, run.run_id, notebook)
     return meta.runs_by_launcher(launcher)

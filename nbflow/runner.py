@@ -23,6 +23,7 @@ from nbflow.executors.kernel import Display, FormatTraceback, compile_cell
 from nbflow.graph import FlowGraph, StepSpec
 from nbflow.inputs import split_conflicts
 from nbflow.metadata import RunRecord, TaskRecord
+from nbflow.reads import changed_file
 from nbflow.scheduler import PlannedTask, TaskRef, plan_step
 from nbflow.storage import Store
 from nbflow.task import JoinInput, TaskPayload, TaskResult, filename_of
@@ -74,6 +75,9 @@ class Attempt:
     task_id: int = 0
     inherited: dict[str, str] = field(default_factory=dict)
     context: dict[str, Stored] = field(default_factory=dict)
+    # The enclosing foreach elements (see `Runner.enclosing`) and this task's own, stored.
+    frames: tuple[dict[str, Any], ...] = ()
+    element: Stored | None = None
 
 
 @dataclass
@@ -106,6 +110,8 @@ class Runner:
     visible: dict[int, dict[str, str]] = field(default_factory=dict)
     # For each task of this run, the task that actually computed its results.
     data_id_of: dict[int, int] = field(default_factory=dict)
+    # For each task of this run, its enclosing foreach elements, outermost first.
+    frames_of: dict[int, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     _values: dict[str, Any] = field(default_factory=dict)  # blob key -> value held in memory
     _inline: dict[str, bytes] = field(default_factory=dict)
     _context: dict[str, tuple[Any, Stored]] = field(default_factory=dict)
@@ -139,6 +145,7 @@ class Runner:
             artifacts = self.store.meta.artifacts(record)
             self.visible[new_id] = {a.name: a.key for a in artifacts}
             self.data_id_of[new_id] = record.data_task_id
+            self.frames_of[new_id] = record.foreach
             ref = TaskRef(record.step, new_id, record.path, record.status == "skipped")
             self.tasks_of.setdefault(record.step, []).append(ref)
             refs.append(ref)
@@ -199,6 +206,28 @@ class Runner:
         base = self.visible[task.split.task_id] if task.split else {}
         return {**{k: v for k, v in base.items() if k not in conflicts}, **agreed}
 
+    def enclosing(self, attempt: Attempt) -> None:
+        """The task's foreach elements at every level, outermost first: its parent's, less
+        the innermost after a foreach join, plus its own element in a foreach step. Each is
+        kept by the blob key of its value, so the cache key and `current` see every level."""
+        task, spec = attempt.planned, self.graph[attempt.planned.step]
+        if spec.join:
+            frames = self.frames_of.get(task.split.task_id, ()) if task.split else ()
+        else:
+            frames = self.frames_of.get(task.parents[0].task_id, ()) if task.parents else ()
+        if task.has_item:
+            assert spec.foreach_as is not None
+            attempt.element = self.save(task.item)
+            own = {
+                "step": spec.name,
+                "name": spec.foreach_as,
+                "index": task.path[-1],
+                "count": task.count,
+                "key": attempt.element.key,
+            }
+            frames = (*frames, own)
+        attempt.frames = frames
+
     def skips(self, attempt: Attempt) -> bool:
         """Whether the step's --when is false for this task (evaluated over its inputs)."""
         spec = self.graph[attempt.planned.step]
@@ -252,6 +281,11 @@ class Runner:
             hints={name: step for name, (step, _) in self.step_bound.items()},
             timeout=spec.timeout,
             inline=self._inline_bytes(loads, join) if inline else {},
+            flow=self.flow,
+            run_id=self.run_id,
+            attempt=attempt.number,
+            origin_run=self.run.origin_run if self.resume is not None else None,
+            foreach=attempt.frames,
         )
 
     def cache_key(self, attempt: Attempt, payload: TaskPayload) -> str | None:
@@ -259,6 +293,13 @@ class Runner:
         if not (self.full_run and self.use_cache and spec.cache):
             return None
         return cache_key(payload, self.prepared[spec.name].spec)
+
+    def reusable(self, step: str, key: str) -> TaskRecord | None:
+        """The newest earlier task with this key whose files (those it read) are unchanged."""
+        for candidate in self.store.meta.cached_tasks(self.flow, step, key):
+            if changed_file(candidate.reads) is None:
+                return candidate
+        return None
 
     def _record_context(self, task: PlannedTask, name: str, value: Any) -> Stored:
         # A resumed task sees the context its first attempt saw, not today's notebook.
@@ -316,17 +357,23 @@ class Runner:
             attempt.task_id,
             status="done",
             cacheable=cacheable,
-            objects=[*outputs.values(), *attempt.context.values()],
-            artifacts=rows,
+            objects=[*outputs.values(), *attempt.context.values(), *_element(attempt)],
+            artifacts=rows + _foreach_rows(attempt),
             stdout=result.stdout,
             stderr=result.stderr,
             error=result.error,
             displays=result.displays,
+            reads=result.reads,
         )
         return self._committed(attempt, visible)
 
     def commit_skipped(self, attempt: Attempt) -> TaskRef:
-        self.store.meta.commit_task(attempt.task_id, status="skipped")
+        self.store.meta.commit_task(
+            attempt.task_id,
+            status="skipped",
+            objects=_element(attempt),
+            artifacts=_foreach_rows(attempt),
+        )
         return self._committed(attempt, {}, skipped=True)
 
     def commit_reused(self, attempt: Attempt, origin: TaskRecord) -> TaskRef:
@@ -338,7 +385,13 @@ class Runner:
             (name, key, "output" if name in outputs else "inherited")
             for name, key in visible.items()
         ]
-        meta.commit_task(attempt.task_id, status="cached", artifacts=rows)
+        meta.commit_task(
+            attempt.task_id,
+            status="cached",
+            objects=_element(attempt),
+            artifacts=rows + _foreach_rows(attempt),
+            reads=origin.reads,  # what its result depends on: the files its origin read
+        )
         return self._committed(attempt, visible)
 
     def fail(self, attempt: Attempt, result: TaskResult) -> NbflowError:
@@ -347,17 +400,19 @@ class Runner:
         seen = dict(attempt.context)
         task, spec = attempt.planned, self.graph[attempt.planned.step]
         if task.has_item:
-            seen[spec.foreach_as] = self.save(task.item)
+            seen[spec.foreach_as] = attempt.element or self.save(task.item)
             seen["item_index"] = self.save(task.path[-1])
         self.store.meta.commit_task(
             attempt.task_id,
             status="failed",
-            objects=list(seen.values()),
-            artifacts=[(name, obj.key, "context") for name, obj in seen.items()],
+            objects=[*seen.values(), *_element(attempt)],
+            artifacts=[(name, obj.key, "context") for name, obj in seen.items()]
+            + _foreach_rows(attempt),
             stdout=result.stdout,
             stderr=result.stderr,
             error=result.error,
             displays=result.displays,
+            reads=result.reads,
         )
         if result.refusal is not None:
             return result.refusal
@@ -378,6 +433,7 @@ class Runner:
         task = attempt.planned
         self.visible[attempt.task_id] = visible
         self.data_id_of[attempt.task_id] = attempt.task_id
+        self.frames_of[attempt.task_id] = attempt.frames
         ref = TaskRef(task.step, attempt.task_id, task.path, skipped)
         self.tasks_of.setdefault(task.step, []).append(ref)
         return ref
@@ -407,6 +463,16 @@ class Runner:
         if not fresh and key not in self._inline:
             self._values[key] = value
         return value
+
+
+def _element(attempt: Attempt) -> list[Stored]:
+    return [attempt.element] if attempt.element is not None else []
+
+
+def _foreach_rows(attempt: Attempt) -> list[tuple[str, str, str]]:
+    """The task's foreach elements as artifact rows of their own kind (`foreach[0]` is the
+    outermost): never shown as artifacts, but they keep the values from `nbflow gc`."""
+    return [(f"foreach[{i}]", frame["key"], "foreach") for i, frame in enumerate(attempt.frames)]
 
 
 @dataclass

@@ -135,11 +135,11 @@ class Schedule:
 
     def _start(self, attempt: Attempt, grant: Grant | None) -> None:
         runner, task = self.runner, attempt.planned
-        meta = runner.store.meta
         attempt.inherited = runner.inherited(task)
         if self._resumed(attempt):
             self._release(grant)
             return
+        runner.enclosing(attempt)
         if runner.skips(attempt):
             self._release(grant)
             attempt.task_id = self._task_row(attempt)
@@ -149,12 +149,13 @@ class Schedule:
         payload = runner.payload(attempt, inline=not executor.in_process)
         key = runner.cache_key(attempt, payload)
         forced = runner.resume is not None and task.step in runner.resume.rerun
-        origin = meta.cached_task(runner.flow, task.step, key) if key and not forced else None
+        origin = runner.reusable(task.step, key) if key and not forced else None
         if origin is not None:
             self._release(grant)
             attempt.task_id = self._task_row(
                 attempt, cache_key=key, origin=origin.origin or origin.task_id
             )
+            _replay_reused(runner, attempt, origin)
             self._complete(runner.commit_reused(attempt, origin))
             return
         attempt.task_id = self._task_row(attempt, cache_key=key)
@@ -175,7 +176,7 @@ class Schedule:
         parents = [p.task_id for p in task.parents]
         return runner.store.meta.start_task(
             runner.flow, runner.run_id, task.step, task.path, parents,
-            attempt=attempt.number, **extra,
+            attempt=attempt.number, foreach=attempt.frames, **extra,
         )  # fmt: skip
 
     def _resumed(self, attempt: Attempt) -> bool:
@@ -314,13 +315,29 @@ def _environment_display(environment: Any) -> dict[str, Any]:
     return {"data": {ENVIRONMENT_MIME: described, "text/plain": text}, "metadata": {}}
 
 
+def _label(attempt: Attempt) -> str:
+    step, path = attempt.planned.step, attempt.planned.path
+    return f"{step}[{','.join(map(str, path))}]" if path else step
+
+
+def _replay_reused(runner: Runner, attempt: Attempt, origin: Any) -> None:
+    """A reused task shows what its origin printed, marked as such (nothing if it printed
+    nothing: a thousand reused silent tasks print no thousand headers)."""
+    if not (origin.stdout or origin.stderr):
+        return
+    where = f"{origin.flow}/{origin.run_id}/{origin.step}/{origin.task_id}"
+    print(f"── {_label(attempt)} · reused from {where} (same code, inputs and files) ──")
+    if origin.stdout:
+        sys.stdout.write(origin.stdout)
+    if origin.stderr:
+        sys.stderr.write(origin.stderr)
+
+
 def _replay(runner: Runner, attempt: Attempt, result: TaskResult) -> None:
     """Show a worker's output in the notebook, one task's output together."""
     if not (result.stdout or result.stderr or result.displays):
         return
-    step = attempt.planned.step
-    label = f"{step}[{','.join(map(str, attempt.planned.path))}]" if attempt.planned.path else step
-    print(f"── {label} ──")
+    print(f"── {_label(attempt)} ──")
     if result.stdout:
         sys.stdout.write(result.stdout)
     if result.stderr:

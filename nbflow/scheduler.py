@@ -39,6 +39,7 @@ class PlannedTask:
     split: TaskRef | None = None  # a foreach join: the task that opened the foreach
     item: Any = None  # a foreach step: the element it gets
     has_item: bool = False
+    count: int = 0  # a foreach step: how many elements its foreach has
     skip: bool = False  # everything that feeds it was skipped (a --when was false)
 
 
@@ -68,10 +69,14 @@ def _plan_foreach(step: str, parents: Sequence[TaskRef], elements: Elements) -> 
     for parent in _by_path(parents):
         if parent.skipped:
             continue
-        for index, element in enumerate(elements(parent)):
+        found = elements(parent)
+        for index, element in enumerate(found):
             planned.append(
-                PlannedTask(step, (*parent.path, index), (parent,), item=element, has_item=True)
-            )
+                PlannedTask(
+                    step, (*parent.path, index), (parent,),
+                    item=element, has_item=True, count=len(found),
+                )
+            )  # fmt: skip
     return planned
 
 

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbflow import reads
+from nbflow.current_task import TaskContext, frames, running
 from nbflow.datastore import Encoded, Stored, UnstorableValue, encode
 from nbflow.exceptions import (
     ArtifactError,
@@ -61,6 +63,13 @@ class TaskPayload:
     # A step in an environment of its own: the kernel's versions of the packages it pins, to
     # name both when an input written by the kernel's library cannot be read there.
     kernel_versions: dict[str, str] = field(default_factory=dict)
+    # Where the task is, for `nbflow.current`: its run, attempt, the run a resume resumes,
+    # and the enclosing foreach elements (step, name, index, count, blob key), outermost first.
+    flow: str = ""
+    run_id: int = 0
+    attempt: int = 1
+    origin_run: int | None = None
+    foreach: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -75,6 +84,7 @@ class TaskResult:
     # nbflow's own error about the results (an unstorable value, a bad --out): raised as it is,
     # since its message already says what is wrong and how to fix it. Picklable.
     refusal: NbflowError | None = None
+    reads: list[dict[str, Any]] = field(default_factory=list)  # files read: path, size, hash
     started_at: float = 0.0
     finished_at: float = 0.0
 
@@ -102,6 +112,7 @@ def run_body(
 ) -> TaskResult:
     """Run the task's code in a namespace of its own and store what it bound."""
     result = TaskResult(payload.task_id, started_at=time.time())
+    load = _quietly(load)
     try:
         namespace, given = _namespace(payload, load)
     except DatastoreError as error:
@@ -110,13 +121,18 @@ def run_body(
         result.error, result.refusal = error_record(error, payload), error
         result.finished_at = time.time()
         return result
-    with time_limit(payload.timeout):
+    here = TaskContext(
+        payload.flow, payload.run_id, payload.step, payload.task_id, payload.attempt,
+        payload.origin_run, frames(payload.foreach, lambda key: load(key, False)),
+    )  # fmt: skip
+    with time_limit(payload.timeout), running(here), reads.recording() as opened:
         outcome = execute(
             compiled_code(payload.code, payload.step),
             namespace,
             display=display,
             format_traceback=format_traceback,
         )
+    result.reads = reads.describe(opened)
     result.stdout, result.stderr = outcome.stdout, outcome.stderr
     if outcome.error is not None:
         result.error = error_record(outcome.error, payload)
@@ -129,6 +145,16 @@ def run_body(
             result.refusal = error
     result.finished_at = time.time()
     return result
+
+
+def _quietly(load: Load) -> Load:
+    """`load`, with what it opens not counted as the task's reads (inputs load lazily)."""
+
+    def quiet(key: str, fresh: bool) -> Any:
+        with reads.paused():
+            return load(key, fresh)
+
+    return quiet
 
 
 def _namespace(payload: TaskPayload, load: Load) -> tuple[dict[str, Any], dict[str, Any]]:

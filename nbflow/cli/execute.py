@@ -37,6 +37,12 @@ examples:
 """
 
 
+REUSE_HELP = (
+    "reuse earlier tasks whose code, inputs, parameters and files are unchanged (default: "
+    "every task runs fresh; NBFLOW_CACHE=on does the same)"
+)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = _parser(commands, "run", "execute a notebook headless as one new run", RUN_EXAMPLE)
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
@@ -78,6 +84,8 @@ def _parser(commands: Any, name: str, summary: str, example: str) -> argparse.Ar
                         help="worker processes (default: one per core)")  # fmt: skip
     parser.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
                         help="time limit per cell (default: none)")  # fmt: skip
+    if name != "resume":
+        parser.add_argument("--reuse", action="store_true", help=REUSE_HELP)
     return parser
 
 
@@ -91,7 +99,7 @@ def run_run(args: argparse.Namespace) -> int:
     _warn_undeclared(args.notebook, params)
     execution = Execution(
         notebook=args.notebook, params=params, tags=args.tag, executor=args.executor,
-        workers=args.workers, output=args.output, timeout=args.timeout,
+        workers=args.workers, output=args.output, timeout=args.timeout, reuse=args.reuse,
     )  # fmt: skip
     return _execute(execution, report=args.report)
 
@@ -284,6 +292,8 @@ class Batch:
         for option in ("workers", "timeout"):
             if getattr(self.args, option):
                 command += [f"--{option}", str(getattr(self.args, option))]
+        if self.args.reuse:
+            command.append("--reuse")
         # Its messages go to a file, not a pipe: a full pipe would stall the child.
         with (self.scratch / f"stderr-{index}.txt").open("w") as log:
             child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)

@@ -25,6 +25,7 @@ class RunRecord:
     notebook_key: str | None = None  # the executed notebook, stored as a value
     # When the process running it last showed it was alive (None: before heartbeats existed).
     heartbeat: float | None = None
+    error: str | None = None  # why it failed when no task did (its notebook stopped early)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "tags": list(self.tags)}
@@ -51,6 +52,10 @@ class TaskRecord:
     data_from: int | None = None
     cache_key: str | None = None
     displays: tuple[dict[str, Any], ...] = ()  # rich outputs (MIME bundles) the task showed
+    # The enclosing foreach elements, outermost first: step, name, index, count, key (a blob).
+    foreach: tuple[dict[str, Any], ...] = ()
+    # The files the task opened for reading: path, size, hash (xxh3-128 of the content).
+    reads: tuple[dict[str, Any], ...] = ()
 
     @property
     def environment(self) -> dict[str, Any] | None:
@@ -68,7 +73,13 @@ class TaskRecord:
         return self.data_from if self.data_from is not None else self.task_id
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "path": list(self.path), "parents": list(self.parents)}
+        return {
+            **asdict(self),
+            "path": list(self.path),
+            "parents": list(self.parents),
+            "foreach": list(self.foreach),
+            "reads": list(self.reads),
+        }
 
 
 @dataclass(frozen=True)

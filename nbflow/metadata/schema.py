@@ -64,9 +64,22 @@ HEARTBEAT = (
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status)",
 )
 
+# Version 3: what a task's result depends on beyond its inputs, and why a run failed.
+# `tasks.foreach`: the enclosing foreach elements, outermost first (JSON: step, name, index,
+# count, key of the element), so a task knows its elements at every level even when a name
+# shadows another or --out drops it. `tasks.reads`: the files the task opened for reading
+# (JSON: path, size, hash), checked before its result is reused. `runs.error`: why a run that
+# did not finish its notebook is failed (a headless notebook that stopped at a cell).
+LINEAGE = (
+    "ALTER TABLE tasks ADD COLUMN foreach TEXT",
+    "ALTER TABLE tasks ADD COLUMN reads TEXT",
+    "ALTER TABLE runs ADD COLUMN error TEXT",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, steps, tasks, objects and artifacts", INITIAL_SCHEMA),
     Migration(2, "runs.heartbeat: dead runs are found", HEARTBEAT),
+    Migration(3, "tasks.foreach, tasks.reads, runs.error: lineage and failed notebooks", LINEAGE),
 )
 
 

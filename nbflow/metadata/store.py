@@ -34,11 +34,11 @@ ALL_ROWS = 2**63 - 1  # LIMIT for "no limit": both databases take a 64-bit count
 
 TASK_COLUMNS = (
     "task_id, flow, run_id, step, status, path, parents, origin, started_at, finished_at, "
-    "stdout, stderr, error, attempt, data_from, cache_key, displays"
+    "stdout, stderr, error, attempt, data_from, cache_key, displays, foreach, reads"
 )
 RUN_COLUMNS = (
     "flow, run_id, status, started_at, finished_at, params, tags, notebook, origin_run, "
-    "launcher, notebook_key, heartbeat"
+    "launcher, notebook_key, heartbeat, error"
 )
 
 
@@ -96,7 +96,7 @@ class MetadataStore:
             # Its first beat: alive from the start, until the heartbeat thread takes over.
             self._db.execute(
                 f"INSERT INTO runs ({RUN_COLUMNS}) "
-                "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL, ?)",
+                "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL)",
                 (
                     flow, run_id, started, _json(params), _json(list(tags)), notebook,
                     origin_run, launcher, started,
@@ -122,13 +122,14 @@ class MetadataStore:
                     f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", (flow, run_id)
                 )
 
-    def finish_run(self, flow: str, run_id: int, status: str) -> None:
+    def finish_run(self, flow: str, run_id: int, status: str, error: str | None = None) -> None:
         if status == "done":
             crash_point("run_finishing")
         with self._db.write():
             self._db.execute(
-                "UPDATE runs SET status = ?, finished_at = ? WHERE flow = ? AND run_id = ?",
-                (status, time.time(), flow, run_id),
+                "UPDATE runs SET status = ?, finished_at = ?, error = ? "
+                "WHERE flow = ? AND run_id = ?",
+                (status, time.time(), error, flow, run_id),
             )
 
     def reopen_run(self, flow: str, run_id: int) -> None:
@@ -284,15 +285,16 @@ class MetadataStore:
         attempt: int = 1,
         cache_key: str | None = None,
         origin: int | None = None,
+        foreach: Sequence[dict[str, Any]] = (),
     ) -> int:
         with self._db.write():
             (task_id,) = self._db.execute(
                 "INSERT INTO tasks (flow, run_id, step, status, path, parents, started_at, "
-                "attempt, cache_key, origin) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?) "
-                "RETURNING task_id",
+                "attempt, cache_key, origin, foreach) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) RETURNING task_id",
                 (
                     flow, run_id, step, _json(list(path)), _json(list(parents)), time.time(),
-                    attempt, cache_key, origin,
+                    attempt, cache_key, origin, _json(list(foreach)),
                 ),
             ).fetchone()  # fmt: skip
         crash_point("task_started")
@@ -309,6 +311,7 @@ class MetadataStore:
         stderr: str = "",
         error: dict[str, Any] | None = None,
         displays: Sequence[dict[str, Any]] = (),
+        reads: Sequence[dict[str, Any]] = (),
         cacheable: bool = True,
     ) -> None:
         """Write the task's artifact rows, then mark it finished: all in one transaction.
@@ -328,7 +331,7 @@ class MetadataStore:
                 self._db.execute("UPDATE tasks SET cache_key = NULL WHERE task_id = ?", (task_id,))
             self._db.execute(
                 "UPDATE tasks SET status = ?, finished_at = ?, stdout = ?, stderr = ?, error = ?, "
-                "displays = ? WHERE task_id = ?",
+                "displays = ?, reads = ? WHERE task_id = ?",
                 (
                     status,
                     time.time(),
@@ -336,6 +339,7 @@ class MetadataStore:
                     stderr,
                     _json(error) if error else None,
                     _json(list(displays)),
+                    _json(list(reads)),
                     task_id,
                 ),
             )
@@ -371,8 +375,9 @@ class MetadataStore:
                 parents = [mapping.get(p, p) for p in task.parents]
                 (new_id,) = self._db.execute(
                     "INSERT INTO tasks (flow, run_id, step, status, path, parents, origin, "
-                    "data_from, started_at, finished_at, stdout, stderr, cache_key) "
-                    "VALUES (?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING task_id",
+                    "data_from, started_at, finished_at, stdout, stderr, cache_key, foreach, "
+                    "reads) VALUES (?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING task_id",
                     (
                         flow,
                         run_id,
@@ -386,6 +391,8 @@ class MetadataStore:
                         task.stdout,
                         task.stderr,
                         task.cache_key,
+                        _json(list(task.foreach)),
+                        _json(list(task.reads)),
                     ),
                 ).fetchone()
                 mapping[task.task_id] = int(new_id)
@@ -400,14 +407,17 @@ class MetadataStore:
         rows = self._db.execute(query + " ORDER BY task_id", args).fetchall()
         return [_task_record(row) for row in rows]
 
-    def cached_task(self, flow: str, step: str, cache_key: str) -> TaskRecord | None:
-        """The newest task of `step` that ran with these exact inputs and finished."""
-        row = self._db.execute(
+    def cached_tasks(
+        self, flow: str, step: str, cache_key: str, limit: int = 5
+    ) -> list[TaskRecord]:
+        """The newest tasks of `step` that ran with these exact inputs and finished, newest
+        first (the caller still checks the files each one read)."""
+        rows = self._db.execute(
             f"SELECT {TASK_COLUMNS} FROM tasks WHERE flow = ? AND step = ? AND cache_key = ? "
-            "AND status = 'done' ORDER BY task_id DESC LIMIT 1",
-            (flow, step, cache_key),
-        ).fetchone()
-        return None if row is None else _task_record(row)
+            "AND status = 'done' ORDER BY task_id DESC LIMIT ?",
+            (flow, step, cache_key, limit),
+        ).fetchall()
+        return [_task_record(row) for row in rows]
 
     def task(self, task_id: int) -> TaskRecord:
         row = self._db.execute(
@@ -602,19 +612,20 @@ def _json(value: Any) -> str:
 
 def _run_record(row: Sequence[Any]) -> RunRecord:
     flow, run_id, status, started, finished, params, tags, notebook, origin = row[:9]
-    launcher, notebook_key, heartbeat = row[9:]
+    launcher, notebook_key, heartbeat, error = row[9:]
     return RunRecord(
         flow, run_id, status, started, finished, json.loads(params), tuple(json.loads(tags)),
-        notebook, origin, launcher, notebook_key, heartbeat,
+        notebook, origin, launcher, notebook_key, heartbeat, error,
     )  # fmt: skip
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:
     task_id, flow, run_id, step, status, path, parents, origin, started, finished = row[:10]
-    stdout, stderr, error, attempt, data_from, cache_key, displays = row[10:]
+    stdout, stderr, error, attempt, data_from, cache_key, displays, foreach, reads = row[10:]
     return TaskRecord(
         task_id, flow, run_id, step, status, tuple(json.loads(path)),
         tuple(json.loads(parents)), origin, started, finished, stdout, stderr,
         json.loads(error) if error else None, attempt, data_from, cache_key,
-        tuple(json.loads(displays)),
+        tuple(json.loads(displays)), tuple(json.loads(foreach or "[]")),
+        tuple(json.loads(reads or "[]")),
     )  # fmt: skip

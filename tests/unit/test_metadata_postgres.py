@@ -213,9 +213,9 @@ def test_cache_lookup_and_reused_tasks_point_at_their_origin(meta: MetadataStore
     a = finished_task(meta, "f", run, "a", {"x": stored("x")}, cache_key="ka")
     b = finished_task(meta, "f", run, "b", {"y": stored("y")}, parents=(a,), cache_key="kb")
     failed = finished_task(meta, "f", run, "c", {}, status="failed", cache_key="kc")
-    assert meta.cached_task("f", "a", "ka") == meta.task(a)
-    assert meta.cached_task("f", "c", "kc") is None  # only finished tasks are reused
-    assert meta.cached_task("f", "a", "other") is None
+    assert meta.cached_tasks("f", "a", "ka") == [meta.task(a)]
+    assert meta.cached_tasks("f", "c", "kc") == []  # only finished tasks are reused
+    assert meta.cached_tasks("f", "a", "other") == []
 
     again = meta.create_run("f", {"n": 1}).run_id
     mapping = meta.reuse_tasks("f", again, [meta.task(a), meta.task(b)])
@@ -223,7 +223,7 @@ def test_cache_lookup_and_reused_tasks_point_at_their_origin(meta: MetadataStore
     assert (copy_a.status, copy_a.origin, copy_a.data_from, copy_a.run_id) == ("cached", a, a, 2)
     assert copy_b.parents == (copy_a.task_id,)  # parents follow the copies
     assert [x.name for x in meta.artifacts(copy_b)] == ["y"]  # the origin's rows, no copy
-    assert meta.cached_task("f", "a", "ka") == meta.task(a)  # a copy is not `done`
+    assert meta.cached_tasks("f", "a", "ka") == [meta.task(a)]  # a copy is not `done`
 
     assert list(meta.runs_with("f", ["a", "b"])) == [again, run]
     assert meta.latest_run_with("f", ["a", "c"]) is None  # c failed
@@ -286,7 +286,7 @@ def version_of(location: str | Path) -> int:
 def test_a_new_database_is_at_the_latest_version(location: str | Path) -> None:
     MetadataStore(location).close()
     MetadataStore(location).close()  # opening again changes nothing
-    assert version_of(location) == metadata_schema.MIGRATIONS[-1].version == 2
+    assert version_of(location) == metadata_schema.MIGRATIONS[-1].version == 3
 
 
 def test_an_older_database_is_migrated_in_order(
