@@ -54,9 +54,10 @@ def _install_hook() -> None:
 def recording() -> Iterator[list[str]]:
     """Collect the paths the code in this context opens for reading (raw: see `describe`)."""
     _install_hook()
-    token = _opened.set([])
+    opened: list[str] = []
+    token = _opened.set(opened)
     try:
-        yield _opened.get() or []
+        yield opened
     finally:
         _opened.reset(token)
 

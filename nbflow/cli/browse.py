@@ -212,8 +212,26 @@ def describe(run: Run) -> str:
     found = results(end_artifacts(run))
     if found:
         lines += ["", f"results  {_pairs(found, limit=None)}"]
+    lines += [f"read     {line}" for line in files_read(run)]
     lines += [f"error    {line}" for line in errors(run)]
+    if run.error:
+        lines.append(f"error    {run.error}")
     return "\n".join(lines)
+
+
+def files_read(run: Run) -> list[str]:
+    """One line per file the run's tasks read: its path, size, content hash and readers."""
+    readers: dict[tuple[str, int, str], list[str]] = {}
+    for step in run.steps():
+        for task in step.tasks():
+            for read in task.reads:
+                steps = readers.setdefault((read["path"], read["size"], read["hash"]), [])
+                if step.name not in steps:
+                    steps.append(step.name)
+    return [
+        f"{path}  {_size(size)}  xxh3 {digest[:12]}  by {', '.join(steps)}"
+        for (path, size, digest), steps in readers.items()
+    ]
 
 
 def step_status(step: Step) -> str:

@@ -307,7 +307,7 @@ def test_processes_executor_runs_one_flow_with_foreach_tasks_in_workers(tmp_path
     assert run["notebook"] is not None
 
 
-def test_a_second_headless_run_reuses_the_first_from_the_cache(tmp_path: Path) -> None:
+def test_a_headless_run_is_fresh_unless_asked_to_reuse(tmp_path: Path) -> None:
     write_notebook(
         tmp_path / "cache.ipynb",
         LOAD.format("cache"),
@@ -317,17 +317,21 @@ def test_a_second_headless_run_reuses_the_first_from_the_cache(tmp_path: Path) -
     )
     first = nbflow("run", "cache.ipynb", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
+    # Running a notebook again is asking for a new result (new random draws, say): no reuse.
     second = nbflow("run", "cache.ipynb", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert "run cache/2: done" in second.stdout
-    one, two = read_runs("cache", tmp_path / ".nbflow")
-    assert [t["status"] for s in one["steps"].values() for t in s] == ["done", "done"]
-    assert [t["status"] for s in two["steps"].values() for t in s] == ["cached", "cached"]
-    assert [t["origin"] for s in two["steps"].values() for t in s] == [
-        t["id"] for s in one["steps"].values() for t in s
+    assert (tmp_path / "counter.txt").read_text() == "xx"
+    third = nbflow("run", "cache.ipynb", "--reuse", cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert "run cache/3: done" in third.stdout
+    one, two, three = read_runs("cache", tmp_path / ".nbflow")
+    assert [t["status"] for s in two["steps"].values() for t in s] == ["done", "done"]
+    assert [t["status"] for s in three["steps"].values() for t in s] == ["cached", "cached"]
+    assert [t["origin"] for s in three["steps"].values() for t in s] == [
+        t["id"] for s in two["steps"].values() for t in s
     ]
-    assert two["steps"]["double"][0]["data"]["result"] == 12
-    assert (tmp_path / "counter.txt").read_text() == "x"  # the body ran once
+    assert three["steps"]["double"][0]["data"]["result"] == 12
+    assert (tmp_path / "counter.txt").read_text() == "xx"  # --reuse ran no body
 
 
 # -- failures -------------------------------------------------------------------------------------
