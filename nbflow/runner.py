@@ -249,6 +249,7 @@ class Runner:
             transient=spec.transient,
             out=spec.out,
             imports=prep.analysis.imports,
+            handles=prep.analysis.handles,
             hints={name: step for name, (step, _) in self.step_bound.items()},
             timeout=spec.timeout,
             inline=self._inline_bytes(loads, join) if inline else {},

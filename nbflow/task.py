@@ -55,6 +55,7 @@ class TaskPayload:
     transient: frozenset[str] = frozenset()
     out: frozenset[str] | None = None
     imports: frozenset[str] = frozenset()
+    handles: frozenset[str] = frozenset()  # `with ... as` targets: stored only if in `out`
     hints: dict[str, str] = field(default_factory=dict)  # name -> step that binds it
     timeout: float | None = None
     inline: dict[str, bytes] = field(default_factory=dict)  # small blobs, so no database
@@ -155,7 +156,7 @@ def _outputs(
         if isinstance(value, (types.ModuleType, InputView, Inputs)) or name == "merge":
             # Handles, not values: a module, or a view of a parent task that is stored already.
             continue
-        if payload.out is not None and name not in payload.out:
+        if not _wanted(name, payload):
             continue
         unchanged = name in given and given[name] is value
         if unchanged and name not in payload.new and name not in payload.fresh:
@@ -169,6 +170,13 @@ def _outputs(
             step=payload.step,
         )
     return outputs
+
+
+def _wanted(name: str, payload: TaskPayload) -> bool:
+    """`--out` names exactly what is stored; without it, everything but the `with` handles."""
+    if payload.out is not None:
+        return name in payload.out
+    return name not in payload.handles
 
 
 def _save_all(payload: TaskPayload, values: Mapping[str, Any], save: Save) -> dict[str, Stored]:
