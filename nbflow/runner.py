@@ -25,7 +25,7 @@ from nbflow.inputs import split_conflicts
 from nbflow.metadata import RunRecord, TaskRecord
 from nbflow.scheduler import PlannedTask, TaskRef, plan_step
 from nbflow.storage import Store
-from nbflow.task import JoinInput, TaskPayload, TaskResult, filename_of
+from nbflow.task import JoinInput, TaskPayload, TaskResult, filename_of, parameter_bound
 from nbflow.when import skips
 
 
@@ -62,6 +62,16 @@ def prepare(spec: StepSpec) -> PreparedStep:
             line=spec.line if in_when else error.lineno,
         ) from None
     return PreparedStep(spec, analyze(spec.code), code)
+
+
+def check_binds_no_parameter(prep: PreparedStep, params: Mapping[str, Any]) -> None:
+    """Parameters are read-only inside steps: a step that rebinds one would show its own value
+    to the steps below while the run records the parameter's."""
+    bound = sorted(prep.analysis.binds & params.keys())
+    if bound:
+        name = bound[0]
+        body_line = prep.analysis.first_line.get(name)
+        raise parameter_bound(prep.spec.name, name, body_line and body_line + (prep.spec.line or 1))
 
 
 @dataclass
@@ -152,6 +162,7 @@ class Runner:
 
     def plan(self, name: str) -> list[PlannedTask]:
         """The step's tasks; raises StepError (a bad --foreach, say) before anything runs."""
+        check_binds_no_parameter(self.prepared[name], self.params)
         return plan_step(self.graph, name, self.tasks_of, self._elements(self.graph[name]))
 
     def run_steps(self, names: Iterable[str], first: list[PlannedTask] | None = None) -> None:
@@ -250,6 +261,7 @@ class Runner:
             out=spec.out,
             imports=prep.analysis.imports,
             handles=prep.analysis.handles,
+            params=frozenset(self.params),
             hints={name: step for name, (step, _) in self.step_bound.items()},
             timeout=spec.timeout,
             inline=self._inline_bytes(loads, join) if inline else {},

@@ -56,6 +56,7 @@ class TaskPayload:
     out: frozenset[str] | None = None
     imports: frozenset[str] = frozenset()
     handles: frozenset[str] = frozenset()  # `with ... as` targets: stored only if in `out`
+    params: frozenset[str] = frozenset()  # the run's parameter names: read-only here
     hints: dict[str, str] = field(default_factory=dict)  # name -> step that binds it
     timeout: float | None = None
     inline: dict[str, bytes] = field(default_factory=dict)  # small blobs, so no database
@@ -149,6 +150,22 @@ def _namespace(payload: TaskPayload, load: Load) -> tuple[dict[str, Any], dict[s
 def _outputs(
     payload: TaskPayload, namespace: Mapping[str, Any], given: Mapping[str, Any]
 ) -> dict[str, Any]:
+    _check_parameters(payload, namespace, given)
+    outputs = _bound(payload, namespace, given)
+    missing = sorted((payload.out or set()) - outputs.keys() - given.keys())
+    if missing:
+        raise StepError(
+            f"--out names {', '.join(missing)}, which the step does not bind. "
+            "Bind them in the cell, or fix --out.",
+            step=payload.step,
+        )
+    return outputs
+
+
+def _bound(
+    payload: TaskPayload, namespace: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The values the task bound that are its results."""
     outputs: dict[str, Any] = {}
     for name, value in namespace.items():
         if name.startswith("_") or name in payload.transient or name in payload.imports:
@@ -162,14 +179,26 @@ def _outputs(
         if unchanged and name not in payload.new and name not in payload.fresh:
             continue
         outputs[name] = value
-    missing = sorted((payload.out or set()) - outputs.keys() - given.keys())
-    if missing:
-        raise StepError(
-            f"--out names {', '.join(missing)}, which the step does not bind. "
-            "Bind them in the cell, or fix --out.",
-            step=payload.step,
-        )
     return outputs
+
+
+def _check_parameters(
+    payload: TaskPayload, namespace: Mapping[str, Any], given: Mapping[str, Any]
+) -> None:
+    # The runner refuses a step whose cell binds a parameter before it runs; this catches a
+    # binding the cell analysis cannot see (`globals()[...] = `, exec).
+    for name in sorted(payload.params & namespace.keys()):
+        if (name not in given or given[name] is not namespace[name]) and name not in payload.new:
+            raise parameter_bound(payload.step, name)
+
+
+def parameter_bound(step: str, name: str, line: int | None = None) -> StepError:
+    return StepError(
+        f"binds '{name}', which is a parameter of the run (parameters are read-only inside "
+        f"steps). Bind another name, e.g. `{name}_2 = ...`.",
+        step=step,
+        line=line,
+    )
 
 
 def _wanted(name: str, payload: TaskPayload) -> bool:

@@ -51,3 +51,51 @@ def test_out_stores_a_with_target(ip: InteractiveShell) -> None:
         "    text = 'made in ' + where",
     )
     assert artifacts("start") == {"where", "text"}
+
+
+# -- parameters are read-only inside steps --------------------------------------------------------
+
+
+def test_a_step_that_binds_a_parameter_fails_before_it_runs(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    ok(ip, "%%params\nint_param = 123")
+    error = fails(ip, "%%step start\nopen('ran', 'w').close()\nint_param = 5")
+    assert isinstance(error, StepError)
+    assert str(error) == (
+        "step 'start' (cell line 3): binds 'int_param', which is a parameter of the run "
+        "(parameters are read-only inside steps). Bind another name, e.g. `int_param_2 = ...`."
+    )
+    assert not (tmp_path / "ran").exists()
+    ok(ip, "%%step start\nx = int_param + 1")
+    ok(ip, "%%step after --after start\nseen = int_param")
+    run = Flow("port").latest_run
+    assert (run.params["int_param"], run.data.seen, run.data.x) == (123, 123, 124)
+
+
+def test_rebinding_a_parameter_from_itself_is_refused(ip: InteractiveShell) -> None:
+    # Metaflow's tutorial 03 does `self.genre = self.genre.lower()`.
+    ok(ip, "%%params\ngenre = 'Sci-Fi'")
+    error = fails(ip, "%%step start\ngenre = genre.lower()")
+    assert "binds 'genre', which is a parameter of the run" in str(error)
+    error = fails(ip, "%flow run")  # the cell is registered: a full run refuses it too
+    assert isinstance(error, StepError)
+    assert "binds 'genre'" in str(error)
+    ok(ip, "%%step start\nlower_genre = genre.lower()")
+    assert ok(ip, "%flow run").data.lower_genre == "sci-fi"
+
+
+def test_a_parameter_bound_where_the_analysis_cannot_see_fails_the_task(
+    ip: InteractiveShell,
+) -> None:
+    ok(ip, "%%params\nint_param = 123")
+    error = fails(ip, "%%step start\nglobals()['int_param'] = 5")
+    assert isinstance(error, StepError)
+    assert "binds 'int_param', which is a parameter of the run" in str(error)
+    assert Flow("port").latest_run["start"].task.status == "failed"
+
+
+def test_a_parameter_name_local_to_a_function_is_no_binding(ip: InteractiveShell) -> None:
+    ok(ip, "%%params\nn = 3")
+    ok(ip, "%%step start\ndef twice(n):\n    return 2 * n\ny = twice(n)")
+    assert Flow("port").latest_run.data.y == 6
