@@ -264,6 +264,7 @@ class Runner:
             params=frozenset(self.params),
             hints={name: step for name, (step, _) in self.step_bound.items()},
             timeout=spec.timeout,
+            keep_on_error=spec.catch is not None and attempt.number > spec.retry,
             inline=self._inline_bytes(loads, join) if inline else {},
         )
 

@@ -59,6 +59,9 @@ class TaskPayload:
     params: frozenset[str] = frozenset()  # the run's parameter names: read-only here
     hints: dict[str, str] = field(default_factory=dict)  # name -> step that binds it
     timeout: float | None = None
+    # The step has --catch and this is its last attempt: on an error, what the code bound
+    # before it is still kept (Metaflow keeps a caught step's artifacts too).
+    keep_on_error: bool = False
     inline: dict[str, bytes] = field(default_factory=dict)  # small blobs, so no database
     # A step in an environment of its own: the kernel's versions of the packages it pins, to
     # name both when an input written by the kernel's library cannot be read there.
@@ -123,6 +126,8 @@ def run_body(
     if outcome.error is not None:
         result.error = error_record(outcome.error, payload)
         result.rendered = outcome.traceback
+        if payload.keep_on_error:
+            result.outputs = _save_storable(_bound(payload, namespace, given), save)
     else:
         try:
             result.outputs = _save_all(payload, _outputs(payload, namespace, given), save)
@@ -227,6 +232,18 @@ def _save_all(payload: TaskPayload, values: Mapping[str, Any], save: Save) -> di
             stored[name] = save(value, encoded.pop(name))
         except DatastoreError as error:  # no space left, the store unreachable: name the value
             raise ArtifactWriteError(payload.step, name, str(error)) from error
+    return stored
+
+
+def _save_storable(values: Mapping[str, Any], save: Save) -> dict[str, Stored]:
+    """What can be stored of a failed task's values; the rest is left out without a word, since
+    the step already failed and its error is what the user needs to see."""
+    stored: dict[str, Stored] = {}
+    for name, value in values.items():
+        try:
+            stored[name] = save(value, encode(value))
+        except (UnstorableValue, DatastoreError):
+            continue
     return stored
 
 

@@ -99,3 +99,45 @@ def test_a_parameter_name_local_to_a_function_is_no_binding(ip: InteractiveShell
     ok(ip, "%%params\nn = 3")
     ok(ip, "%%step start\ndef twice(n):\n    return 2 * n\ny = twice(n)")
     assert Flow("port").latest_run.data.y == 6
+
+
+# -- a caught failure keeps what the step bound -----------------------------------------------------
+
+
+def test_catch_keeps_what_the_step_bound_before_the_error(ip: InteractiveShell) -> None:
+    ok(
+        ip,
+        "%%step s --catch err --retry 1\n"
+        "a = 1\n"
+        "import threading\n"
+        "lock = threading.Lock()  # cannot be stored: quietly left out\n"
+        "raise ValueError('late')\n"
+        "never = 2",
+    )
+    task = Flow("port").latest_run["s"].task
+    assert set(task.artifacts) == {"a", "err"}
+    assert task.data.a == 1
+    assert (task.data.err.ename, task.data.err.evalue) == ("ValueError", "late")
+    assert task.data.err.attempts == 2
+    assert len(task.attempts) == 2
+    assert ip.user_ns["a"] == 1
+    ok(ip, "%%step after --after s\nb = a + 1\nwhy = err.ename")
+    run = Flow("port").latest_run
+    assert (run.data.b, run.data.why) == (2, "ValueError")
+
+
+def test_a_failed_attempt_that_is_retried_stores_nothing(ip: InteractiveShell) -> None:
+    ok(
+        ip,
+        "%%step s --catch err --retry 1\n"
+        "import os\n"
+        "first = not os.path.exists('tried')\n"
+        "open('tried', 'w').close()\n"
+        "attempt_value = 'first' if first else 'second'\n"
+        "if first:\n"
+        "    raise ValueError('once')",
+    )
+    task = Flow("port").latest_run["s"].task
+    assert task.data.attempt_value == "second"
+    assert task.data.err is None
+    assert "attempt_value" not in task.attempts[0].artifacts
