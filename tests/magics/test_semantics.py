@@ -24,7 +24,7 @@ def artifacts(step: str) -> set[str]:
     return set(Flow("port").latest_run[step].task.artifacts)
 
 
-# -- `with ... as` targets are handles -----------------------------------------------------------
+# -- `with ... as` targets are handles ------------------------------------------------------------
 
 
 def test_with_targets_are_not_stored(ip: InteractiveShell) -> None:
@@ -101,7 +101,7 @@ def test_a_parameter_name_local_to_a_function_is_no_binding(ip: InteractiveShell
     assert Flow("port").latest_run.data.y == 6
 
 
-# -- a caught failure keeps what the step bound -----------------------------------------------------
+# -- a caught failure keeps what the step bound ---------------------------------------------------
 
 
 def test_catch_keeps_what_the_step_bound_before_the_error(ip: InteractiveShell) -> None:
