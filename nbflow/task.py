@@ -41,6 +41,15 @@ class JoinInput:
 
 
 @dataclass(frozen=True)
+class JoinBefore:
+    """For a join: what was visible before the split, and the names of the foreach it closes."""
+
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> blob key
+    step: str | None = None  # where: the task that opened the foreach, or the branches split
+    owned: frozenset[str] = frozenset()  # `item` (or the --as name) and `item_index`
+
+
+@dataclass(frozen=True)
 class TaskPayload:
     """Everything one task needs to run anywhere."""
 
@@ -52,6 +61,7 @@ class TaskPayload:
     fresh: frozenset[str] = frozenset()  # private copies the code changes in place: results
     new: frozenset[str] = frozenset()  # given and always results (the foreach item)
     join_inputs: tuple[JoinInput, ...] | None = None
+    join_before: JoinBefore = field(default_factory=JoinBefore)
     transient: frozenset[str] = frozenset()
     out: frozenset[str] | None = None
     imports: frozenset[str] = frozenset()
@@ -80,6 +90,8 @@ class TaskResult:
     # nbflow's own error about the results (an unstorable value, a bad --out): raised as it is,
     # since its message already says what is wrong and how to fix it. Picklable.
     refusal: NbflowError | None = None
+    # A join's inherited names that `merge(include=/exclude=)` said not to pass on.
+    dropped: frozenset[str] = frozenset()
     started_at: float = 0.0
     finished_at: float = 0.0
 
@@ -107,8 +119,9 @@ def run_body(
 ) -> TaskResult:
     """Run the task's code in a namespace of its own and store what it bound."""
     result = TaskResult(payload.task_id, started_at=time.time())
+    dropped: set[str] = set()
     try:
-        namespace, given = _namespace(payload, load)
+        namespace, given = _namespace(payload, load, dropped)
     except DatastoreError as error:
         # An input that cannot be loaded (a damaged or missing blob): this task fails with
         # that message, as a result, so the scheduler records it instead of waiting for it.
@@ -123,6 +136,7 @@ def run_body(
             format_traceback=format_traceback,
         )
     result.stdout, result.stderr = outcome.stdout, outcome.stderr
+    result.dropped = frozenset(dropped)
     if outcome.error is not None:
         result.error = error_record(outcome.error, payload)
         result.rendered = outcome.traceback
@@ -138,7 +152,9 @@ def run_body(
     return result
 
 
-def _namespace(payload: TaskPayload, load: Load) -> tuple[dict[str, Any], dict[str, Any]]:
+def _namespace(
+    payload: TaskPayload, load: Load, dropped: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     given = {name: load(key, name in payload.fresh) for name, key in payload.loads.items()}
     given.update(payload.values)
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, **given}
@@ -147,8 +163,11 @@ def _namespace(payload: TaskPayload, load: Load) -> tuple[dict[str, Any], dict[s
             InputView(j.step, j.task_id, i, j.artifacts, lambda key: load(key, False))
             for i, j in enumerate(payload.join_inputs)
         ]
-        namespace["inputs"] = Inputs(views)
-        namespace["merge"] = functools.partial(merge, into=namespace)
+        before = payload.join_before
+        namespace["inputs"] = Inputs(
+            views, before=before.artifacts, before_step=before.step, owned=before.owned
+        )
+        namespace["merge"] = functools.partial(merge, into=namespace, given=given, dropped=dropped)
     return namespace, given
 
 
