@@ -85,11 +85,13 @@ class Inputs:
         self,
         views: list[InputView],
         *,
+        step: str | None = None,
         before: Mapping[str, str] | None = None,
         before_step: str | None = None,
         owned: AbstractSet[str] = frozenset(),
     ) -> None:
         self._views = views
+        self._step = step  # the join's own step, for merge's errors
         self._before = dict(before or {})
         self._before_step = before_step
         self._owned = frozenset(owned)
@@ -156,11 +158,13 @@ def merge(
     `into` is the join's namespace, `given` what it got before its code ran (so a name the code
     bound itself is told from an inherited one), `dropped` collects the inherited names that are
     not to flow further. Nothing is bound or dropped when it raises."""
-    included, excluded = _names("include", include), _names("exclude", exclude)
+    step = inputs._step
+    included, excluded = _names("include", include, step), _names("exclude", exclude, step)
     if included and excluded:
         raise StepError(
             "merge(): pass include= or exclude=, not both (include= binds only the names it "
-            "lists, exclude= all but those)."
+            "lists, exclude= all but those).",
+            step=step,
         )
     own = {n for n in into if not (n in given and given[n] is into[n])}
     views = inputs._keys()
@@ -168,7 +172,7 @@ def merge(
     wanted = (included or offered - excluded) - own
     agreed, conflicts = split_conflicts({n: k for n, k in v.items() if n in wanted} for v in views)
     _refuse_changed(inputs, sorted(n for n in conflicts if n in inputs._before))
-    _refuse_included(sorted(conflicts & included), sorted(included - offered - own), offered)
+    _refuse_included(inputs, sorted(conflicts & included), sorted(included - offered - own))
     for name in sorted(agreed.keys() - into.keys()):
         view = next(v for v in inputs if name in v.artifact_keys)
         # Inherited already under the same key: given, so it is not stored again as a result.
@@ -182,9 +186,11 @@ def merge(
     dropped.update(drop)
 
 
-def _names(option: str, names: Iterable[str] | None) -> set[str]:
-    if isinstance(names, str):  # merge(inputs, exclude="x") would exclude 'x' one letter at a time
-        raise StepError(f"merge(): {option}= takes a list of names, e.g. {option}=[{names!r}].")
+def _names(option: str, names: Iterable[str] | None, step: str | None) -> set[str]:
+    if isinstance(names, str):  # exclude="ab" would exclude 'a' and 'b'
+        raise StepError(
+            f"merge(): {option}= takes a list of names, e.g. {option}=[{names!r}].", step=step
+        )
     return set(names or ())
 
 
@@ -195,20 +201,24 @@ def _refuse_changed(inputs: Inputs, names: list[str]) -> None:
     raise StepError(
         f"merge(): the inputs disagree on {_listed(names)}, which existed before the split"
         f"{where} and the branches changed differently. {_set_it_yourself(names)}, or pass "
-        f"exclude={names!r}."
+        f"exclude={names!r}.",
+        step=inputs._step,
     )
 
 
-def _refuse_included(differ: list[str], missing: list[str], offered: set[str]) -> None:
+def _refuse_included(inputs: Inputs, differ: list[str], missing: list[str]) -> None:
     if differ:
         raise StepError(
             f"merge(): include= names {_listed(differ)}, on which the inputs disagree. "
-            f"{_set_it_yourself(differ)}, or leave it out of include=."
+            f"{_set_it_yourself(differ)}, or leave it out of include=.",
+            step=inputs._step,
         )
     if missing:
+        offered = sorted(set().union(*inputs._keys()))
         raise StepError(
             f"merge(): include= names {_listed(missing)}, which no input has (they have: "
-            f"{', '.join(sorted(offered)) or 'nothing'}). Fix include=."
+            f"{', '.join(offered) or 'nothing'}). Fix include=.",
+            step=inputs._step,
         )
 
 

@@ -165,7 +165,11 @@ def _namespace(
         ]
         before = payload.join_before
         namespace["inputs"] = Inputs(
-            views, before=before.artifacts, before_step=before.step, owned=before.owned
+            views,
+            step=payload.step,
+            before=before.artifacts,
+            before_step=before.step,
+            owned=before.owned,
         )
         namespace["merge"] = functools.partial(merge, into=namespace, given=given, dropped=dropped)
     return namespace, given

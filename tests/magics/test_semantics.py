@@ -141,3 +141,222 @@ def test_a_failed_attempt_that_is_retried_stores_nothing(ip: InteractiveShell) -
     assert task.data.attempt_value == "second"
     assert task.data.err is None
     assert "attempt_value" not in task.attempts[0].artifacts
+
+
+# -- joins: Metaflow's test/core merge_artifacts and merge_artifacts_include, ported --------------
+# `self.x` -> `x`, `self.merge_artifacts(inputs, ...)` -> `merge(inputs, ...)`, `current.task_id`
+# -> a fresh uuid. One deliberate difference: nbflow binds what the inputs agree on before the
+# join's code runs (API.md), so Metaflow's "nothing is set before merge_artifacts" checks are
+# not ported.
+
+HELPERS = """
+import uuid
+from nbflow.exceptions import StepError
+
+def raises(call, *words):
+    try:
+        call()
+    except StepError as error:
+        assert all(word in str(error) for word in words), str(error)
+    else:
+        raise AssertionError("expected a StepError")
+"""
+
+START = """
+non_modified_passdown = "a"
+modified_to_same_value = "b"
+manual_merge_required = "c"
+ignore_me = "d"
+"""
+
+MODIFY = """
+manual_merge_required = uuid.uuid4().hex
+ignore_me = uuid.uuid4().hex
+modified_to_same_value = "e"
+assert non_modified_passdown == "a"
+"""
+
+ALL = """
+assert non_modified_passdown == "a"
+"""
+
+MERGE = """
+raises(lambda: merge(inputs), "'manual_merge_required'", "existed before the split")
+raises(lambda: merge(inputs, exclude=["ignore_me"], include=["non_modified_passdown"]),
+       "not both")
+# It differs, so it is not bound; and a failed merge binds nothing.
+assert "manual_merge_required" not in globals()
+manual_merge_required = mine = uuid.uuid4().hex
+merge(inputs, exclude=["ignore_me"])
+assert non_modified_passdown == "a"
+assert modified_to_same_value == "e"
+assert manual_merge_required == mine
+assert "ignore_me" not in globals()
+"""
+
+MERGE_INCLUDE = """
+manual_merge_required = mine = uuid.uuid4().hex
+raises(lambda: merge(inputs, include=["manual_merge_required", "foobar"]), "'foobar'",
+       "no input has")
+merge(inputs, include=["non_modified_passdown"])
+assert non_modified_passdown == "a"
+assert manual_merge_required == mine
+assert "ignore_me" not in globals()
+"""
+
+END = """
+assert non_modified_passdown == "a"
+assert isinstance(manual_merge_required, str)
+"""
+
+
+def branch(join: str) -> list[str]:
+    return [
+        f"%%step start\n{START}",
+        f"%%step a --after start\n{MODIFY}",
+        f"%%step b --after start\n{MODIFY}",
+        f"%%step join --after a b\n{join}",
+        f"%%step end --after join\n{END}",
+    ]
+
+
+def nested_branches(join: str) -> list[str]:
+    # Metaflow's nested_branches.json: three levels of two-way splits, joined pairwise.
+    cells = [f"%%step start\n{START}"]
+    for split in ("a", "b", "aa", "ab", "ba", "bb"):
+        cells.append(f"%%step {split} --after {split[:-1] or 'start'}\n{ALL}")
+    for split in ("aa", "ab", "ba", "bb"):
+        cells.append(f"%%step {split}a --after {split}\n{MODIFY}")
+        cells.append(f"%%step {split}b --after {split}\n{MODIFY}")
+        cells.append(f"%%step {split}a_{split}b_join --after {split}a {split}b\n{join}")
+    cells.append(f"%%step aa_ab_join --after aaa_aab_join aba_abb_join\n{join}")
+    cells.append(f"%%step ba_bb_join --after baa_bab_join bba_bbb_join\n{join}")
+    cells.append(f"%%step a_b_join --after aa_ab_join ba_bb_join\n{join}")
+    cells.append(f"%%step end --after a_b_join\n{END}")
+    return cells
+
+
+def foreach(join: str) -> list[str]:
+    return [
+        f"%%step start\n{START}",
+        f"%%step foreach_split --after start\narr = [1, 2, 3]\n{ALL}",
+        f"%%step foreach_inner_first --after foreach_split --foreach arr\n{MODIFY}",
+        f"%%step foreach_inner_second --after foreach_inner_first\n{MODIFY}",
+        f"%%step foreach_join --after foreach_inner_second --join\n{join}",
+        f"%%step end --after foreach_join\n{END}",
+    ]
+
+
+def nested_foreach(join: str) -> list[str]:
+    return [
+        f"%%step start\n{START}",
+        f"%%step split_x --after start\nx = 'abc'\n{ALL}",
+        f"%%step split_y --after split_x --foreach x\ny = 'de'\n{ALL}",
+        f"%%step split_z --after split_y --foreach y\nz = 'fghijk'\n{ALL}",
+        f"%%step inner --after split_z --foreach z\n{MODIFY}",
+        f"%%step join_z --after inner --join\n{join}",
+        f"%%step join_y --after join_z --join\n{join}",
+        f"%%step join_x --after join_y --join\n{join}",
+        f"%%step end --after join_x\n{END}",
+    ]
+
+
+SHAPES = {
+    "branch": branch,
+    "nested_branches": nested_branches,
+    "foreach": foreach,
+    "nested_foreach": nested_foreach,
+}
+JOINS = {"merge_artifacts": MERGE, "merge_artifacts_include": MERGE_INCLUDE}
+
+
+@pytest.mark.parametrize("test", JOINS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_metaflow_merge_artifacts(ip: InteractiveShell, shape: str, test: str) -> None:
+    ok(ip, HELPERS)
+    for cell in SHAPES[shape](JOINS[test]):
+        ok(ip, cell)
+    for run in (Flow("port").latest_run, ok(ip, "%flow run")):  # cell by cell, then whole
+        assert run.status == "done"
+        end = run["end"].task
+        assert end.data.non_modified_passdown == "a"
+        assert "ignore_me" not in end.artifacts  # excluded: it does not flow past the join
+        if test == "merge_artifacts":
+            assert end.data.modified_to_same_value == "e"
+        else:  # include= binds only what it names
+            assert "modified_to_same_value" not in end.artifacts
+
+
+# -- joins: what is bound, what is left to `inputs`, what flows on --------------------------------
+
+
+def test_a_name_created_in_every_branch_is_left_to_inputs(ip: InteractiveShell) -> None:
+    ok(ip, "%%step start\nxs = [1, 2, 3]\nbase = 10")
+    ok(ip, "%%step body --after start --foreach xs\nscore = item * base\na, b = item, -item")
+    # The mechanical port of `self.merge_artifacts(inputs)`: no error over `score`, `a`, `b`
+    # (created in the branches) nor `item`, `item_index` (the foreach's own).
+    ok(ip, "%%step join --after body --join\nscores = [inp.score for inp in inputs]\nmerge(inputs)")
+    join = Flow("port").latest_run["join"].task
+    assert join.data.scores == [10, 20, 30]
+    assert {"score", "a", "b", "item", "item_index"}.isdisjoint(join.artifacts)
+    assert join.data.base == 10
+    assert join.artifacts["base"].kind == "inherited"  # merge bound it: not stored again
+    ok(ip, "%%step untouched --after body --join\nn = len(inputs)")
+    assert "score" not in Flow("port").latest_run["untouched"].task.artifacts
+
+
+def test_merge_exclude_stops_a_name_from_flowing_on(ip: InteractiveShell) -> None:
+    ok(ip, "%%step start\nx = 1\nkeep = 2")
+    ok(ip, "%%step a --after start\nya = 1")
+    ok(ip, "%%step b --after start\nyb = 2")
+    ok(
+        ip,
+        "%%step join --after a b\n"
+        "seen = x\n"
+        "merge(inputs, exclude=['x'])\n"
+        "gone = 'x' not in globals()",
+    )
+    join = Flow("port").latest_run["join"].task
+    assert (join.data.seen, join.data.gone) == (1, True)
+    assert "x" not in join.artifacts
+    assert {"keep", "ya", "yb"} <= set(join.artifacts)
+    error = fails(ip, "%%step after --after join\ny = x")
+    assert "NameError" in str(error)
+    ok(ip, "%%step after --after join\ny = keep")
+    ok(ip, "%flow config cache=on")
+    for _ in range(2):  # the second run reuses the join from the cache: x still does not flow
+        run = ok(ip, "%flow run")
+        assert "x" not in run["join"].task.artifacts
+        assert {"keep", "ya", "yb"} <= set(run["join"].task.artifacts)
+    assert run["join"].task.status == "cached"
+
+
+def test_merge_include_refuses_a_name_the_inputs_disagree_on(ip: InteractiveShell) -> None:
+    ok(ip, "%%step start\nx = 1")
+    ok(ip, "%%step a --after start\nscore = 1")
+    ok(ip, "%%step b --after start\nscore = 2")
+    error = fails(ip, "%%step join --after a b\nmerge(inputs, include=['score'])")
+    assert "step 'join': merge(): include= names 'score', on which the inputs disagree" in str(
+        error
+    )
+    error = fails(ip, "%%step join --after a b\nmerge(inputs, exclude='score')")
+    assert "exclude= takes a list of names, e.g. exclude=['score']" in str(error)
+    ok(
+        ip,
+        "%%step join --after a b\n"
+        "score = max(i.score for i in inputs)\n"
+        "merge(inputs, include=['score', 'x'])",
+    )
+    assert Flow("port").latest_run["join"].task.data.score == 2
+
+
+def test_a_nested_join_keeps_the_outer_element(ip: InteractiveShell) -> None:
+    ok(ip, "%%step start\ngroups = [[1, 2], [3]]")
+    ok(ip, "%%step outer --after start --foreach groups\nlabel = f'g{item_index}'")
+    ok(ip, "%%step inner --after outer --foreach item\nsquare = item * item")
+    ok(
+        ip,
+        "%%step inner_join --after inner --join\nseen = (item, item_index, label)\nmerge(inputs)",
+    )
+    joins = Flow("port").latest_run["inner_join"].tasks()
+    assert [t.data.seen for t in joins] == [([1, 2], 0, "g0"), ([3], 1, "g1")]
