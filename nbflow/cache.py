@@ -63,6 +63,8 @@ def cache_key(payload: TaskPayload, spec: StepSpec) -> str | None:
         digest.update(f"value {name}={part};".encode())
     for given in payload.join_inputs or ():
         digest.update(f"input {given.step} {sorted(given.artifacts.items())};".encode())
+    if payload.join_inputs is not None:  # what merge compares with; all an empty join sees
+        digest.update(f"before {sorted(payload.join_before.artifacts.items())};".encode())
     return digest.hexdigest()
 
 

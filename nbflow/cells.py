@@ -53,6 +53,9 @@ class CellAnalysis:
     reads: frozenset[str]  # free inputs: module-level names read before (or without) binding
     mutates: frozenset[str]  # inputs the cell probably changes in place
     imports: frozenset[str]  # the binds that come from import statements
+    # The binds made only by `with ... as` targets: handles (files, locks, sessions), closed or
+    # released by the time the cell ends, so not results.
+    handles: frozenset[str]
     first_line: dict[str, int]  # 1-based line of first occurrence, for binds | reads
 
 
@@ -232,6 +235,9 @@ class _CellVisitor(ast.NodeVisitor):
         self._module = _Scope("module")  # its names are the cell's binds so far
         self._stack = [self._module]
         self._imports: set[str] = set()
+        self._with_targets: set[str] = set()  # module names bound by a `with ... as`
+        self._bound_otherwise: set[str] = set()  # ... and by anything else
+        self._in_with_target = False
         self._reads_now: set[str] = set()
         self._reads_later: set[str] = set()
         self._mutated_now: set[str] = set()
@@ -244,7 +250,10 @@ class _CellVisitor(ast.NodeVisitor):
         reads = frozenset((self._reads_now | (self._reads_later - binds)) - _BUILTINS)
         mutates = (self._mutated_now | (self._mutated_later - binds)) & reads
         lines = {name: line for name, line in self._first_line.items() if name in binds | reads}
-        return CellAnalysis(binds, reads, frozenset(mutates), frozenset(self._imports), lines)
+        handles = frozenset(self._with_targets - self._bound_otherwise)
+        return CellAnalysis(
+            binds, reads, frozenset(mutates), frozenset(self._imports), handles, lines
+        )
 
     # --- name resolution -------------------------------------------------------------------
 
@@ -284,6 +293,8 @@ class _CellVisitor(ast.NodeVisitor):
             scope.names.add(name)
             return False
         self._module.names.add(name)
+        handle = self._in_with_target and not walrus  # `as d[(i := 0)]` binds i as data
+        (self._with_targets if handle else self._bound_otherwise).add(name)
         self._note_line(name, line)
         return True
 
@@ -356,6 +367,22 @@ class _CellVisitor(ast.NodeVisitor):
         self._visit_all([node.iter, node.target, *node.body, *node.orelse])
 
     visit_AsyncFor = visit_For
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            if item.optional_vars is not None:
+                self._visit_with_target(item.optional_vars)
+        self._visit_all(node.body)
+
+    visit_AsyncWith = visit_With
+
+    def _visit_with_target(self, target: ast.expr) -> None:
+        self._in_with_target = True
+        try:
+            self.visit(target)
+        finally:
+            self._in_with_target = False
 
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Attribute):

@@ -133,6 +133,18 @@ class FlowGraph:
                 frontier.extend(self.steps[parent].parents)
         return found
 
+    def split_of(self, steps: Iterable[str]) -> str | None:
+        """The nearest step that every one of `steps` is or descends from: where a static
+        join's branches split. None when they share no ancestor (separate roots)."""
+        common: set[str] | None = None
+        for name in steps:
+            lineage = self.ancestors(name) | {name}
+            common = lineage if common is None else common & lineage
+        if not common:
+            return None
+        # The set holds every ancestor of its members: the last in DAG order is a nearest one.
+        return max(common, key=self.order().index)
+
     def order(self) -> list[str]:
         """Topological order, ties broken by registration order (stable, readable)."""
         done: list[str] = []

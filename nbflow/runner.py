@@ -21,12 +21,19 @@ from nbflow.datastore import Encoded, Stored
 from nbflow.exceptions import NbflowError, StepError, StepFailed
 from nbflow.executors.kernel import Display, FormatTraceback, compile_cell
 from nbflow.graph import FlowGraph, StepSpec
-from nbflow.inputs import split_conflicts
+from nbflow.inputs import join_artifacts
 from nbflow.metadata import RunRecord, TaskRecord
 from nbflow.reads import changed_file
 from nbflow.scheduler import PlannedTask, TaskRef, plan_step
 from nbflow.storage import Store
-from nbflow.task import JoinInput, TaskPayload, TaskResult, filename_of
+from nbflow.task import (
+    JoinBefore,
+    JoinInput,
+    TaskPayload,
+    TaskResult,
+    filename_of,
+    parameter_bound,
+)
 from nbflow.when import skips
 
 
@@ -63,6 +70,16 @@ def prepare(spec: StepSpec) -> PreparedStep:
             line=spec.line if in_when else error.lineno,
         ) from None
     return PreparedStep(spec, analyze(spec.code), code)
+
+
+def check_binds_no_parameter(prep: PreparedStep, params: Mapping[str, Any]) -> None:
+    """Parameters are read-only inside steps: a step that rebinds one would show its own value
+    to the steps below while the run records the parameter's."""
+    bound = sorted(prep.analysis.binds & params.keys())
+    if bound:
+        name = bound[0]
+        body_line = prep.analysis.first_line.get(name)
+        raise parameter_bound(prep.spec.name, name, body_line and body_line + (prep.spec.line or 1))
 
 
 @dataclass
@@ -159,6 +176,7 @@ class Runner:
 
     def plan(self, name: str) -> list[PlannedTask]:
         """The step's tasks; raises StepError (a bad --foreach, say) before anything runs."""
+        check_binds_no_parameter(self.prepared[name], self.params)
         return plan_step(self.graph, name, self.tasks_of, self._elements(self.graph[name]))
 
     def run_steps(self, names: Iterable[str], first: list[PlannedTask] | None = None) -> None:
@@ -202,9 +220,27 @@ class Runner:
     def inherited(self, task: PlannedTask) -> dict[str, str]:
         if not self.graph[task.step].gets_inputs:
             return dict(self.visible[task.parents[0].task_id]) if task.parents else {}
-        agreed, conflicts = split_conflicts(self.visible[p.task_id] for p in task.parents)
-        base = self.visible[task.split.task_id] if task.split else {}
-        return {**{k: v for k, v in base.items() if k not in conflicts}, **agreed}
+        before = self.before_split(task)
+        views = [self.visible[p.task_id] for p in task.parents]
+        return join_artifacts(views, before.artifacts, before.owned)
+
+    def before_split(self, task: PlannedTask) -> JoinBefore:
+        """For a join: what the task before the split could see (the task that opened the
+        foreach, or the task where a static join's branches split), and the names of the
+        foreach it closes. `merge` refuses only a name that existed there."""
+        spec = self.graph[task.step]
+        if spec.join:
+            assert task.split is not None
+            foreach = self.graph[self.graph.levels()[spec.parents[0]][-1]]
+            owned = frozenset({foreach.foreach_as, "item_index"})
+            return JoinBefore(dict(self.visible[task.split.task_id]), task.split.step, owned)
+        split = self.graph.split_of(spec.parents)
+        # The split's task at this join's place: the one whose path leads to it.
+        here = [t for t in self.tasks_of.get(split or "", []) if t.path == task.path[: len(t.path)]]
+        if not here:  # separate roots, or a split this run does not hold: nothing was before
+            return JoinBefore()
+        ref = max(here, key=lambda t: len(t.path))
+        return JoinBefore(dict(self.visible.get(ref.task_id, {})), ref.step)
 
     def enclosing(self, attempt: Attempt) -> None:
         """The task's foreach elements at every level, outermost first: its parent's, less
@@ -275,11 +311,15 @@ class Runner:
             fresh=frozenset(mutates & loads.keys()),
             new=frozenset(new),
             join_inputs=join,
+            join_before=self.before_split(task) if join is not None else JoinBefore(),
             transient=spec.transient,
             out=spec.out,
             imports=prep.analysis.imports,
+            handles=prep.analysis.handles,
+            params=frozenset(self.params),
             hints={name: step for name, (step, _) in self.step_bound.items()},
             timeout=spec.timeout,
+            keep_on_error=spec.catch is not None and attempt.number > spec.retry,
             inline=self._inline_bytes(loads, join) if inline else {},
             flow=self.flow,
             run_id=self.run_id,
@@ -348,7 +388,9 @@ class Runner:
         outputs = result.outputs
         for obj in outputs.values():
             self._remember(obj)
-        visible = {**attempt.inherited, **{name: obj.key for name, obj in outputs.items()}}
+        # A join's `merge(include=/exclude=)` stops the names it did not bind from flowing on.
+        inherited = {k: v for k, v in attempt.inherited.items() if k not in result.dropped}
+        visible = {**inherited, **{name: obj.key for name, obj in outputs.items()}}
         rows = [
             (name, key, "output" if name in outputs else "inherited")
             for name, key in visible.items()
@@ -380,7 +422,13 @@ class Runner:
         """A cache hit: the origin's results over this task's own inputs (rows of its own)."""
         meta = self.store.meta
         outputs = {a.name: a.key for a in meta.artifacts(origin, kinds=("output",))}
-        visible = {**attempt.inherited, **outputs}
+        inherited = attempt.inherited
+        if self.graph[attempt.planned.step].gets_inputs:
+            # The same inputs (the key covers all of a join's): what the origin did not pass on
+            # (its merge(include=/exclude=) said so), this task does not either.
+            passed_on = {a.name for a in meta.artifacts(origin, kinds=("inherited",))}
+            inherited = {k: v for k, v in inherited.items() if k in passed_on}
+        visible = {**inherited, **outputs}
         rows = [
             (name, key, "output" if name in outputs else "inherited")
             for name, key in visible.items()

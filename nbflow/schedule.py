@@ -23,13 +23,18 @@ if TYPE_CHECKING:
 
 
 class CaughtError:
-    """What `--catch VAR` stores when the last attempt failed: `VAR.ename`, `VAR.evalue`."""
+    """What `--catch VAR` stores when the last attempt failed: `VAR.ename`, `VAR.evalue`,
+    `VAR.traceback`, and `VAR.attempts`, how many attempts failed (1 + the retries)."""
 
-    def __init__(self, ename: str, evalue: str, traceback: str) -> None:
+    attempts = 1  # errors caught before the count was kept
+
+    def __init__(self, ename: str, evalue: str, traceback: str, attempts: int = 1) -> None:
         self.ename, self.evalue, self.traceback = ename, evalue, traceback
+        self.attempts = attempts
 
     def __repr__(self) -> str:
-        return f"CaughtError({self.ename}: {self.evalue})"
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        return f"CaughtError({self.ename}: {self.evalue}{tries})"
 
 
 class Schedule:
@@ -222,8 +227,9 @@ class Schedule:
         elif spec.catch:
             error = result.error or {}
             caught = CaughtError(error.get("ename", ""), error.get("evalue", ""),
-                                 error.get("traceback", ""))  # fmt: skip
-            result.outputs = {spec.catch: runner.save(caught)}
+                                 error.get("traceback", ""), attempt.number)  # fmt: skip
+            # What the step bound before the error stays (run_body kept what could be stored).
+            result.outputs[spec.catch] = runner.save(caught)
             self._complete(runner.commit(attempt, result, cacheable=False))
         else:
             self.failures.append(runner.fail(attempt, result))

@@ -43,6 +43,15 @@ class JoinInput:
 
 
 @dataclass(frozen=True)
+class JoinBefore:
+    """For a join: what was visible before the split, and the names of the foreach it closes."""
+
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> blob key
+    step: str | None = None  # where: the task that opened the foreach, or the branches split
+    owned: frozenset[str] = frozenset()  # `item` (or the --as name) and `item_index`
+
+
+@dataclass(frozen=True)
 class TaskPayload:
     """Everything one task needs to run anywhere."""
 
@@ -54,11 +63,17 @@ class TaskPayload:
     fresh: frozenset[str] = frozenset()  # private copies the code changes in place: results
     new: frozenset[str] = frozenset()  # given and always results (the foreach item)
     join_inputs: tuple[JoinInput, ...] | None = None
+    join_before: JoinBefore = field(default_factory=JoinBefore)
     transient: frozenset[str] = frozenset()
     out: frozenset[str] | None = None
     imports: frozenset[str] = frozenset()
+    handles: frozenset[str] = frozenset()  # `with ... as` targets: stored only if in `out`
+    params: frozenset[str] = frozenset()  # the run's parameter names: read-only here
     hints: dict[str, str] = field(default_factory=dict)  # name -> step that binds it
     timeout: float | None = None
+    # The step has --catch and this is its last attempt: on an error, what the code bound
+    # before it is still kept (Metaflow keeps a caught step's artifacts too).
+    keep_on_error: bool = False
     inline: dict[str, bytes] = field(default_factory=dict)  # small blobs, so no database
     # A step in an environment of its own: the kernel's versions of the packages it pins, to
     # name both when an input written by the kernel's library cannot be read there.
@@ -85,6 +100,8 @@ class TaskResult:
     # since its message already says what is wrong and how to fix it. Picklable.
     refusal: NbflowError | None = None
     reads: list[dict[str, Any]] = field(default_factory=list)  # files read: path, size, hash
+    # A join's inherited names that `merge(include=/exclude=)` said not to pass on.
+    dropped: frozenset[str] = frozenset()
     started_at: float = 0.0
     finished_at: float = 0.0
 
@@ -113,8 +130,9 @@ def run_body(
     """Run the task's code in a namespace of its own and store what it bound."""
     result = TaskResult(payload.task_id, started_at=time.time())
     load = _quietly(load)
+    dropped: set[str] = set()
     try:
-        namespace, given = _namespace(payload, load)
+        namespace, given = _namespace(payload, load, dropped)
     except DatastoreError as error:
         # An input that cannot be loaded (a damaged or missing blob): this task fails with
         # that message, as a result, so the scheduler records it instead of waiting for it.
@@ -134,9 +152,12 @@ def run_body(
         )
     result.reads = reads.describe(opened)
     result.stdout, result.stderr = outcome.stdout, outcome.stderr
+    result.dropped = frozenset(dropped)
     if outcome.error is not None:
         result.error = error_record(outcome.error, payload)
         result.rendered = outcome.traceback
+        if payload.keep_on_error:
+            result.outputs = _save_storable(_bound(payload, namespace, given), save)
     else:
         try:
             result.outputs = _save_all(payload, _outputs(payload, namespace, given), save)
@@ -157,7 +178,9 @@ def _quietly(load: Load) -> Load:
     return quiet
 
 
-def _namespace(payload: TaskPayload, load: Load) -> tuple[dict[str, Any], dict[str, Any]]:
+def _namespace(
+    payload: TaskPayload, load: Load, dropped: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     given = {name: load(key, name in payload.fresh) for name, key in payload.loads.items()}
     given.update(payload.values)
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, **given}
@@ -166,27 +189,23 @@ def _namespace(payload: TaskPayload, load: Load) -> tuple[dict[str, Any], dict[s
             InputView(j.step, j.task_id, i, j.artifacts, lambda key: load(key, False))
             for i, j in enumerate(payload.join_inputs)
         ]
-        namespace["inputs"] = Inputs(views)
-        namespace["merge"] = functools.partial(merge, into=namespace)
+        before = payload.join_before
+        namespace["inputs"] = Inputs(
+            views,
+            step=payload.step,
+            before=before.artifacts,
+            before_step=before.step,
+            owned=before.owned,
+        )
+        namespace["merge"] = functools.partial(merge, into=namespace, given=given, dropped=dropped)
     return namespace, given
 
 
 def _outputs(
     payload: TaskPayload, namespace: Mapping[str, Any], given: Mapping[str, Any]
 ) -> dict[str, Any]:
-    outputs: dict[str, Any] = {}
-    for name, value in namespace.items():
-        if name.startswith("_") or name in payload.transient or name in payload.imports:
-            continue
-        if isinstance(value, (types.ModuleType, InputView, Inputs)) or name == "merge":
-            # Handles, not values: a module, or a view of a parent task that is stored already.
-            continue
-        if payload.out is not None and name not in payload.out:
-            continue
-        unchanged = name in given and given[name] is value
-        if unchanged and name not in payload.new and name not in payload.fresh:
-            continue
-        outputs[name] = value
+    _check_parameters(payload, namespace, given)
+    outputs = _bound(payload, namespace, given)
     missing = sorted((payload.out or set()) - outputs.keys() - given.keys())
     if missing:
         raise StepError(
@@ -195,6 +214,52 @@ def _outputs(
             step=payload.step,
         )
     return outputs
+
+
+def _bound(
+    payload: TaskPayload, namespace: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The values the task bound that are its results."""
+    outputs: dict[str, Any] = {}
+    for name, value in namespace.items():
+        if name.startswith("_") or name in payload.transient or name in payload.imports:
+            continue
+        if isinstance(value, (types.ModuleType, InputView, Inputs)) or name == "merge":
+            # Handles, not values: a module, or a view of a parent task that is stored already.
+            continue
+        if not _wanted(name, payload):
+            continue
+        unchanged = name in given and given[name] is value
+        if unchanged and name not in payload.new and name not in payload.fresh:
+            continue
+        outputs[name] = value
+    return outputs
+
+
+def _check_parameters(
+    payload: TaskPayload, namespace: Mapping[str, Any], given: Mapping[str, Any]
+) -> None:
+    # The runner refuses a step whose cell binds a parameter before it runs; this catches a
+    # binding the cell analysis cannot see (`globals()[...] = `, exec).
+    for name in sorted(payload.params & namespace.keys()):
+        if (name not in given or given[name] is not namespace[name]) and name not in payload.new:
+            raise parameter_bound(payload.step, name)
+
+
+def parameter_bound(step: str, name: str, line: int | None = None) -> StepError:
+    return StepError(
+        f"binds '{name}', which is a parameter of the run (parameters are read-only inside "
+        f"steps). Bind another name, e.g. `{name}_2 = ...`.",
+        step=step,
+        line=line,
+    )
+
+
+def _wanted(name: str, payload: TaskPayload) -> bool:
+    """`--out` names exactly what is stored; without it, everything but the `with` handles."""
+    if payload.out is not None:
+        return name in payload.out
+    return name not in payload.handles
 
 
 def _save_all(payload: TaskPayload, values: Mapping[str, Any], save: Save) -> dict[str, Stored]:
@@ -216,6 +281,18 @@ def _save_all(payload: TaskPayload, values: Mapping[str, Any], save: Save) -> di
             stored[name] = save(value, encoded.pop(name))
         except DatastoreError as error:  # no space left, the store unreachable: name the value
             raise ArtifactWriteError(payload.step, name, str(error)) from error
+    return stored
+
+
+def _save_storable(values: Mapping[str, Any], save: Save) -> dict[str, Stored]:
+    """What can be stored of a failed task's values; the rest is left out without a word, since
+    the step already failed and its error is what the user needs to see."""
+    stored: dict[str, Stored] = {}
+    for name, value in values.items():
+        try:
+            stored[name] = save(value, encode(value))
+        except (UnstorableValue, DatastoreError):
+            continue
     return stored
 
 

@@ -350,8 +350,9 @@ BAD_INPUTS = [
         "merge_conflict",
         "%%step fan_in --after fan_a fan_b\nmerge(inputs)",
         "StepFailed",
-        ("'fan_in'", "merge()", "'v'", "exclude"),
-        setup=("%%step fan_a --after start\nv = 1", "%%step fan_b --after start\nv = 2"),
+        ("'fan_in'", "merge()", "'count'", "existed before the split", "exclude"),
+        # `count` is bound by start: the branches change it differently.
+        setup=("%%step fan_a --after start\ncount = 1", "%%step fan_b --after start\ncount = 2"),
     ),
     BadInput(
         "as_without_foreach",

@@ -243,14 +243,14 @@ def test_join_inputs_by_index_name_iteration_and_merge(ip: InteractiveShell) -> 
 
 
 def test_conflicting_artifact_is_only_reachable_through_inputs(ip: InteractiveShell) -> None:
-    ok(ip, "%%step start\nx = 0")
+    ok(ip, "%%step start\nx = 0\nscore = 0")
     ok(ip, "%%step a --after start\nscore = 1")
     ok(ip, "%%step b --after start\nscore = 2")
     error = fails(ip, "%%step both --after a b\ny = score")
     assert isinstance(error, StepFailed)
     assert error.ename == "NameError"
     error = fails(ip, "%%step both --after a b\nmerge(inputs)")
-    assert "disagree on 'score'" in str(error)
+    assert "disagree on 'score', which existed before the split (in step 'start')" in str(error)
     ok(ip, "%%step both --after a b\nmerge(inputs, exclude=['score'])\ny = x")
     assert "score" not in Flow("demo").latest_run["both"].task.artifacts
 

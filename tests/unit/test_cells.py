@@ -306,6 +306,33 @@ def test_imports_are_the_import_bound_names() -> None:
     assert analysis.binds == {"os", "a", "y", "z", "f"}
 
 
+def handles_case(case_id: str, source: str, handles: set[str]) -> object:
+    return pytest.param(source, handles, id=case_id)
+
+
+HANDLES = [
+    handles_case("with-as", "with open(path) as fh:\n    text = fh.read()", {"fh"}),
+    handles_case("with-items", "with open(a) as fa, open(b) as fb, lock:\n    pass", {"fa", "fb"}),
+    handles_case("with-tuple-target", "with ctx() as (a, [b, *c]):\n    pass", {"a", "b", "c"}),
+    handles_case("async-with", "async with session() as s:\n    pass", {"s"}),
+    handles_case("nested-with", "with a() as x:\n    with b() as y:\n        pass", {"x", "y"}),
+    handles_case("with-in-loop", "for p in ps:\n    with open(p) as f:\n        pass", {"f"}),
+    # Bound by something else too: the value may be real data at the end, so it is stored.
+    handles_case("with-then-assigned", "with open(p) as f:\n    pass\nf = 1", set()),
+    handles_case("assigned-then-with", "f = 1\nwith open(p) as f:\n    pass", set()),
+    handles_case("with-walrus-in-item", "with open(p := 'x') as f:\n    pass", {"f"}),
+    handles_case("with-target-attribute", "with open(p) as obj.fh:\n    pass", set()),
+    handles_case("with-in-function", "def g():\n    with open(p) as f:\n        pass", set()),
+]
+
+
+@pytest.mark.parametrize(("source", "handles"), HANDLES)
+def test_with_targets_are_handles(source: str, handles: set[str]) -> None:
+    analysis = analyze(source)
+    assert analysis.handles == handles
+    assert analysis.handles <= analysis.binds
+
+
 def test_first_line_is_earliest_occurrence() -> None:
     source = dedent(
         """\

@@ -68,6 +68,31 @@ def test_descendants_and_ancestors() -> None:
     assert graph.end_steps() == ["join"]
 
 
+@pytest.mark.parametrize(
+    ("shape", "steps", "split"),
+    [
+        ("branch", ("a", "b", "c"), "start"),
+        ("branch_in_foreach", ("a", "b"), "f"),
+        ("linear", ("a", "end"), "a"),  # one branch is an ancestor of the other
+        ("linear", ("start",), "start"),
+    ],
+)
+def test_split_of_is_the_nearest_common_ancestor(
+    shape: str, steps: tuple[str, ...], split: str
+) -> None:
+    assert graph_of(*SHAPES[shape]).split_of(steps) == split
+
+
+def test_split_of_nested_branches_and_separate_roots() -> None:
+    graph = graph_of(
+        S("start"), S("a", "start"), S("b", "start"), S("aa", "a"), S("ab", "a"),
+        S("a_join", "aa", "ab"), S("root2"), S("solo", "root2"),
+    )  # fmt: skip
+    assert graph.split_of(("aa", "ab")) == "a"
+    assert graph.split_of(("a_join", "b")) == "start"
+    assert graph.split_of(("a_join", "solo")) is None
+
+
 def test_replacing_a_step_keeps_its_position() -> None:
     graph = graph_of(S("start"), S("a", "start"), S("b", "a"))
     graph = graph.with_step(S("a", "start", foreach="xs"))
