@@ -72,6 +72,7 @@ JOBS: list[tuple[str, str, list[str], list[str]]] = [
     ),
     ("nb_cpu", "kernel/nb_cpu.py", [], ["--elements", "4", "--element-s", "0.05", *R1]),
     ("nb_cache", "kernel/nb_cache.py", [], ["--n", "10", *R1]),
+    ("nb_reads", "kernel/nb_reads.py", [], ["--n", "10", "--mib", "4", "--repeat", "2"]),
     ("np_io", "anchors/np_io.py", [], [*MIB8, *NW]),
     ("mf_array", "anchors/mf_array.py", [], MIB8),
     ("nb_array", "kernel/nb_array.py", [], MIB8),
@@ -304,6 +305,24 @@ def foreach_rows(t: Table, r: dict[str, dict[str, Any]], args: argparse.Namespac
             "— (Metaflow has no cache)",
             "—",
             nbc["per_task_s"] <= TARGETS["cache_hit_per_task"],
+        )
+    else:
+        t.failed(bench)
+
+    nbr = r.get("nb_reads", {})
+    bench = (
+        f"files in the cache key: {nbr.get('n', 200)} tasks that each open a "
+        f"{nbr.get('mib', 100)} MiB file, added per task / cache hit per task"
+    )
+    if ok(nbr):
+        t.add(
+            bench,
+            f"{fsigned(nbr['added_per_task_s'])}/task fresh; {fs(nbr['cached_per_task_s'])}/task "
+            f"cached; the file hashed once ({fs(nbr['hash_once_s'])})",
+            f"≤ {fs(TARGETS['cache_hit_per_task'])}/task cached",
+            "— (Metaflow has no cache)",
+            "—",
+            nbr["cached_per_task_s"] <= TARGETS["cache_hit_per_task"],
         )
     else:
         t.failed(bench)

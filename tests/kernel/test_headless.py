@@ -324,7 +324,7 @@ def test_a_headless_run_is_fresh_unless_asked_to_reuse(tmp_path: Path) -> None:
     third = nbflow("run", "cache.ipynb", "--reuse", cwd=tmp_path)
     assert third.returncode == 0, third.stderr
     assert "run cache/3: done" in third.stdout
-    one, two, three = read_runs("cache", tmp_path / ".nbflow")
+    _, two, three = read_runs("cache", tmp_path / ".nbflow")
     assert [t["status"] for s in two["steps"].values() for t in s] == ["done", "done"]
     assert [t["status"] for s in three["steps"].values() for t in s] == ["cached", "cached"]
     assert [t["origin"] for s in three["steps"].values() for t in s] == [
