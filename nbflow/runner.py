@@ -320,7 +320,7 @@ class Runner:
             hints={name: step for name, (step, _) in self.step_bound.items()},
             timeout=spec.timeout,
             keep_on_error=spec.catch is not None and attempt.number > spec.retry,
-            inline=self._inline_bytes(loads, join) if inline else {},
+            inline=self._inline_bytes(loads, join, attempt.frames) if inline else {},
             flow=self.flow,
             run_id=self.run_id,
             attempt=attempt.number,
@@ -369,9 +369,14 @@ class Runner:
         return bound is not None and bound[1] is self.notebook_ns.get(name)
 
     def _inline_bytes(
-        self, loads: Mapping[str, str], join: tuple[JoinInput, ...] | None
+        self,
+        loads: Mapping[str, str],
+        join: tuple[JoinInput, ...] | None,
+        frames: tuple[dict[str, Any], ...],
     ) -> dict[str, bytes]:
-        keys = set(loads.values())
+        # The foreach elements too: `current.foreach` loads them in the worker (the task's
+        # own element is not committed yet, so only these bytes have it).
+        keys = set(loads.values()) | {frame["key"] for frame in frames}
         for given in join or ():
             keys |= set(given.artifacts.values())
         found = {}

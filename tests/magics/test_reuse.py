@@ -214,3 +214,20 @@ def _rewrite(path: Path, text: str) -> None:
     path.write_text(text)
     later = time.time() + 2
     os.utime(path, (later, later))
+
+
+def test_a_worker_process_records_its_reads_and_knows_current(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    (tmp_path / "data.txt").write_text("one\ntwo\n")
+    ok(ip, "%%step start\nitems = ['x', 'y']")
+    ok(ip, "%%step each --after start --foreach items\nimport os\nfrom nbflow import current\n"
+           "with open('data.txt') as f:\n    lines = f.read().splitlines()\n"
+           "where = (current.step_name, current.foreach_stack(), os.getpid())")  # fmt: skip
+    ok(ip, "%flow run --executor processes --workers 1")
+    tasks = latest()["each"].tasks()
+    assert [t.data.where[:2] for t in tasks] == [
+        ("each", [(0, 2, "x")]), ("each", [(1, 2, "y")])
+    ]  # fmt: skip
+    assert all(t.data.where[2] != os.getpid() for t in tasks)  # ran in a worker
+    assert [[r["path"] for r in t.reads] for t in tasks] == [[str(tmp_path / "data.txt")]] * 2
