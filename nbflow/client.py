@@ -162,11 +162,25 @@ class Run:
 
     @property
     def end_step(self) -> Step:
-        """The last step that ran (in notebook order) with a single task."""
-        for step in reversed(self.steps()):
-            if len(step.tasks()) == 1:
+        """The run's last step (in notebook order). In a run that did not finish, the last
+        step that ran with a single task that succeeded: what the steps before it made."""
+        steps = self.steps()
+        if self.successful and steps:
+            last = steps[-1]
+            count = len(last.tasks())
+            if count != 1:
+                # Never another step's values in its place: that answer would look right.
+                raise NotFound(
+                    f"run {self.id} ends with step '{last.name}', which has {count} tasks (it "
+                    f"is inside a foreach no step joins). Read them with "
+                    f"run['{last.name}'].tasks(), or close the foreach with a --join step."
+                )
+            return last
+        for step in reversed(steps):
+            tasks = step.tasks()
+            if len(tasks) == 1 and tasks[0].successful:
                 return step
-        raise NotFound(f"run {self.id} has no step with a single task")
+        raise NotFound(f"run {self.id} has no step with a single task that succeeded")
 
     @property
     def data(self) -> DataView:

@@ -329,8 +329,10 @@ class Runner:
         )
 
     def cache_key(self, attempt: Attempt, payload: TaskPayload) -> str | None:
+        # Computed in every full run, reused only when `use_cache`: a fresh run's tasks are
+        # found by a later run that asks to reuse (`nbflow run --reuse` after `nbflow run`).
         spec = self.graph[attempt.planned.step]
-        if not (self.full_run and self.use_cache and spec.cache):
+        if not (self.full_run and spec.cache):
             return None
         return cache_key(payload, self.prepared[spec.name].spec)
 

@@ -154,7 +154,8 @@ class Schedule:
         payload = runner.payload(attempt, inline=not executor.in_process)
         key = runner.cache_key(attempt, payload)
         forced = runner.resume is not None and task.step in runner.resume.rerun
-        origin = runner.reusable(task.step, key) if key and not forced else None
+        reuse = key and runner.use_cache and not forced
+        origin = runner.reusable(task.step, key) if reuse else None
         if origin is not None:
             self._release(grant)
             attempt.task_id = self._task_row(

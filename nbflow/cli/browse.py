@@ -421,13 +421,12 @@ def open_run(store: Store, pathspec: str) -> Run:
 
 
 def end_artifacts(run: Run) -> dict[str, ArtifactRecord]:
-    """The artifacts of the run's last single-task step that succeeded: everything it could
-    see (in a failed run, what the steps before the failure made)."""
-    for step in reversed(run.steps()):
-        tasks = step.tasks()
-        if len(tasks) == 1 and tasks[0].successful:
-            return tasks[0].artifacts
-    return {}
+    """The artifacts of the run's end step (`Run.end_step`): everything it could see (in a
+    failed run, what the steps before the failure made); none when the run ends in a foreach."""
+    try:
+        return run.end_step.task.artifacts
+    except NotFound:
+        return {}
 
 
 def results(artifacts: dict[str, ArtifactRecord]) -> dict[str, Any]:

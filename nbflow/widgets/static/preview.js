@@ -8,6 +8,7 @@ const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "imag
 const TEXT_TYPES = ["text/plain", "text/markdown", "text/latex", "application/json"];
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+const READS_SHOWN = 50; // files read listed per task; a note counts the rest
 
 function shapeText(shape) {
   if (!Array.isArray(shape)) return "";
@@ -160,6 +161,7 @@ function renderTask(task, open) {
           artifactTable(inherited, ""),
         )
       : null,
+    readsNode(task.reads),
     logNode("stdout", task.stdout),
     logNode("stderr", task.stderr),
     (task.displays || []).map(displayNode),
@@ -192,6 +194,34 @@ function artifactTable(artifacts, empty) {
     ),
   );
   return h("table", { class: "nbf-artifacts" }, h("tbody", {}, rows));
+}
+
+// The files the task read, one line each: path (cut from the left when long, whole in its
+// tooltip), size and the start of the content hash.
+function readsNode(reads) {
+  if (!Array.isArray(reads) || !reads.length) return null;
+  const left = reads.length - READS_SHOWN;
+  return h(
+    "div",
+    { class: "nbf-reads", "data-testid": "task-reads" },
+    h("div", { class: "nbf-label" }, "files read"),
+    h("ul", {}, reads.slice(0, READS_SHOWN).map(readLine)),
+    left > 0 ? note(`… ${left.toLocaleString()} more files`) : null,
+  );
+}
+
+function readLine(read) {
+  const path = String(read.path ?? "");
+  const hash = String(read.hash ?? "");
+  return h(
+    "li",
+    { "data-testid": "task-read" },
+    // Right-to-left, so the ellipsis of a path too long for the panel eats its start and the
+    // file name stays in view; the <bdi> keeps the path's own characters in order.
+    h("code", { class: "nbf-read-path", title: path }, h("bdi", {}, path)),
+    h("span", { class: "nbf-dim nbf-num" }, formatSize(read.size)),
+    h("code", { class: "nbf-dim", title: `xxh3-128 ${hash}` }, hash.slice(0, 12)),
+  );
 }
 
 function errorNode(error) {
