@@ -106,8 +106,6 @@ class Inputs:
         return self._views[index]
 
     def __getattr__(self, step: str) -> InputView:
-        if step.startswith("_"):  # never a step name; keeps copy and pickle from looping
-            raise AttributeError(step)
         for view in self._views:
             if view.step == step:
                 return view

@@ -76,10 +76,12 @@ def check_binds_no_parameter(prep: PreparedStep, params: Mapping[str, Any]) -> N
     """Parameters are read-only inside steps: a step that rebinds one would show its own value
     to the steps below while the run records the parameter's."""
     bound = sorted(prep.analysis.binds & params.keys())
-    if bound:
-        name = bound[0]
-        body_line = prep.analysis.first_line.get(name)
-        raise parameter_bound(prep.spec.name, name, body_line and body_line + (prep.spec.line or 1))
+    if not bound:
+        return
+    name = bound[0]
+    # The analysis counts lines from the cell's body; the cell's line 1 is the `%%step` line.
+    line = prep.analysis.first_line[name] + (prep.spec.line or 1)
+    raise parameter_bound(prep.spec.name, name, line)
 
 
 @dataclass
@@ -235,9 +237,11 @@ class Runner:
             owned = frozenset({foreach.foreach_as, "item_index"})
             return JoinBefore(dict(self.visible[task.split.task_id]), task.split.step, owned)
         split = self.graph.split_of(spec.parents)
+        if split is None:  # branches from separate roots: nothing was before them
+            return JoinBefore()
         # The split's task at this join's place: the one whose path leads to it.
-        here = [t for t in self.tasks_of.get(split or "", []) if t.path == task.path[: len(t.path)]]
-        if not here:  # separate roots, or a split this run does not hold: nothing was before
+        here = [t for t in self.tasks_of.get(split, []) if t.path == task.path[: len(t.path)]]
+        if not here:  # a split this run does not hold: nothing to compare with
             return JoinBefore()
         ref = max(here, key=lambda t: len(t.path))
         return JoinBefore(dict(self.visible.get(ref.task_id, {})), ref.step)

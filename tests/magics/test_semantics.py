@@ -360,3 +360,17 @@ def test_a_nested_join_keeps_the_outer_element(ip: InteractiveShell) -> None:
     )
     joins = Flow("port").latest_run["inner_join"].tasks()
     assert [t.data.seen for t in joins] == [([1, 2], 0, "g0"), ([3], 1, "g1")]
+
+
+def test_the_same_semantics_on_worker_processes(ip: InteractiveShell) -> None:
+    # Payloads and results cross a process boundary there: what merge dropped, what a caught
+    # step kept.
+    ok(ip, HELPERS)
+    for cell in foreach(MERGE_INCLUDE):
+        ok(ip, cell)
+    ok(ip, "%%step risky --after end --catch err\nkept = 1\nraise ValueError('no')")
+    run = ok(ip, "%flow run --executor processes --workers 2")
+    assert run.status == "done"
+    assert "modified_to_same_value" not in run["end"].task.artifacts
+    risky = run["risky"].task
+    assert (risky.data.kept, risky.data.err.ename, risky.data.err.attempts) == (1, "ValueError", 1)
