@@ -74,8 +74,9 @@ def paused() -> Iterator[None]:
 
 def describe(paths: Iterable[str]) -> list[dict[str, Any]]:
     """The data files among `paths`, each once: path (absolute), size and content hash.
-    Python's own files (the interpreter, installed packages, bytecode caches) are left out:
-    the environment is part of the cache key already."""
+    Python's own files (the interpreter, installed packages, bytecode caches) are left out
+    (the environment is part of the cache key already), and so are the system's and the
+    user's configuration and caches (/etc, ~/.cache, ~/.config)."""
     found: dict[str, dict[str, Any]] = {}
     for raw in paths:
         path = os.path.realpath(raw)
@@ -129,6 +130,11 @@ def _install_roots() -> tuple[str, ...]:
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     roots |= {p for p in sysconfig.get_paths().values() if p}
     roots |= {os.path.dirname(os.path.abspath(__file__))}  # nbflow itself
+    # The system's and the user's configuration and caches (time zones, fonts matplotlib
+    # lists, certificates): read by libraries, not data a step means to depend on.
+    home = os.path.expanduser("~")
+    roots |= {"/etc", os.path.join(home, ".cache"), os.path.join(home, ".config")}
+    roots |= {os.environ[v] for v in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME") if os.environ.get(v)}
     return tuple(sorted(os.path.realpath(r) + os.sep for r in roots))
 
 
