@@ -33,5 +33,3 @@ def kernel_name() -> str:
         )
     assert _spec_runs_this_python(), f"kernel spec {KERNEL_NAME!r} does not start {sys.executable}"
     return KERNEL_NAME
-
-

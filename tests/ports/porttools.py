@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-import pytest
 
 PORTS = Path(__file__).resolve().parent
 NOTEBOOKS = PORTS / "notebooks"
@@ -85,8 +84,3 @@ class Ports:
         done = self.run(name, *args)
         assert done.returncode == 0 and done.run_id, f"nbflow run {name} failed:\n{done.output}"
         return done
-
-
-def use_store(monkeypatch: pytest.MonkeyPatch, ports: Ports) -> None:
-    """Point the in-process client (`from nbflow import Run`) at `ports`' datastore."""
-    monkeypatch.setenv("NBFLOW_DATASTORE", str(ports.store))
