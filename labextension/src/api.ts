@@ -65,6 +65,13 @@ export interface Artifact {
   preview?: unknown;
 }
 
+/** A file a task opened for reading: its data lineage. */
+export interface FileRead {
+  path: string; // absolute
+  size: number; // bytes
+  hash: string; // xxh3-128 of the content, hex
+}
+
 export interface TaskView {
   id: string;
   status: string;
@@ -76,6 +83,7 @@ export interface TaskView {
   stdout?: string;
   stderr?: string;
   error?: { ename?: string; evalue?: string; traceback?: string } | string | null;
+  reads?: FileRead[];
 }
 
 export interface StepTasks {

@@ -85,6 +85,26 @@ export function formatDuration(seconds: unknown): string {
   return rest >= 60 ? `${hours} h ${Math.floor(rest / 60)} min` : `${hours} h`;
 }
 
+// The same wording as `nbflow show` gives the files a run read: '812 bytes', '1.5 KB', '3.2 GB'.
+export function formatSize(bytes: unknown): string {
+  if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 0) {
+    return '';
+  }
+  if (bytes < 1024) {
+    return `${bytes} bytes`;
+  }
+  let size = bytes / 1024;
+  let unit = 'KB';
+  for (const bigger of ['MB', 'GB', 'TB']) {
+    if (size < 1024) {
+      break;
+    }
+    size /= 1024;
+    unit = bigger;
+  }
+  return `${size.toFixed(1)} ${unit}`;
+}
+
 // A parameter or result as Python writes it: strings quoted, so '1' and 1 differ.
 export function formatValue(value: unknown): string {
   if (value === null || value === undefined) {

@@ -3,13 +3,14 @@
 // text. Previews are plain data made when the artifact was stored; no HTML in them is ever
 // rendered (a name or value holding `<script>` shows as those characters).
 
-import { Artifact, TaskView } from './api';
-import { cellText, clipped, formatDuration, formatValue, h, note } from './dom';
+import { Artifact, FileRead, TaskView } from './api';
+import { cellText, clipped, formatDuration, formatSize, formatValue, h, note } from './dom';
 import { statusBadge } from './status';
 
 const TABLE_ROWS = 20;
 const TABLE_COLUMNS = 30;
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+const READS_SHOWN = 50; // files read listed per task; a note counts the rest
 
 type Preview = Record<string, any>;
 
@@ -102,7 +103,8 @@ function frameNode(p: Preview): HTMLElement {
   );
 }
 
-/** One task: status, duration, its own artifacts with previews, logs and error. */
+/** One task: status, duration, its own artifacts with previews, the files it read, logs and
+ * error. */
 export function renderTask(task: TaskView): HTMLElement {
   const artifacts = task.artifacts ?? [];
   const own = artifacts.filter(a => a.kind !== 'inherited');
@@ -123,6 +125,7 @@ export function renderTask(task: TaskView): HTMLElement {
     h('div', { class: 'nbflow-task-facts' }, facts),
     task.error ? errorNode(task.error) : null,
     artifactTable(own),
+    readsNode(task.reads),
     logNode('stdout', task.stdout),
     logNode('stderr', task.stderr)
   );
@@ -148,6 +151,36 @@ function artifactTable(artifacts: Artifact[]): HTMLElement {
         )
       )
     )
+  );
+}
+
+/** The files the task read, one line each: path (cut from the left when long, whole in its
+ * tooltip), size and the start of the content hash. */
+function readsNode(reads: FileRead[] | undefined): HTMLElement | null {
+  if (!Array.isArray(reads) || !reads.length) {
+    return null;
+  }
+  const left = reads.length - READS_SHOWN;
+  return h(
+    'div',
+    { class: 'nbflow-reads', 'data-testid': 'nbflow-task-reads' },
+    h('div', { class: 'nbflow-label' }, 'files read'),
+    h('ul', {}, reads.slice(0, READS_SHOWN).map(readLine)),
+    left > 0 ? note(`… ${left.toLocaleString()} more files`) : null
+  );
+}
+
+function readLine(read: FileRead): HTMLElement {
+  const path = String(read.path ?? '');
+  const hash = String(read.hash ?? '');
+  return h(
+    'li',
+    { 'data-testid': 'nbflow-task-read' },
+    // Right-to-left, so the ellipsis of a path too long for the panel eats its start and
+    // the file name stays in view; the <bdi> keeps the path's own characters in order.
+    h('code', { class: 'nbflow-read-path', title: path }, h('bdi', {}, path)),
+    h('span', { class: 'nbflow-dim nbflow-num' }, formatSize(read.size)),
+    h('code', { class: 'nbflow-dim', title: `xxh3-128 ${hash}` }, hash.slice(0, 12))
   );
 }
 

@@ -65,3 +65,20 @@ def new_page(chromium: Any) -> tuple[Any, Any, list[str]]:
 
     page.on("dialog", on_dialog)
     return context, page, dialogs
+
+
+def use_theme(page: Any, name: str) -> None:
+    """Switch JupyterLab to theme `name` ("JupyterLab Light", "JupyterLab Dark") from the
+    command palette, as a user would, and wait until it is applied. The choice is a user
+    setting of the test server: a test that leaves the light theme puts it back."""
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+Shift+c")
+    page.keyboard.insert_text("use theme")
+    item = page.locator(
+        ".lm-CommandPalette-item[data-command='apputils:change-theme']", has_text=name
+    )
+    item.first.click(timeout=10_000)
+    page.wait_for_function(
+        "(name) => document.body.dataset.jpThemeName === name", arg=name, timeout=15_000
+    )
+    page.wait_for_timeout(300)  # the theme's CSS is in; let the panels repaint

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labtools import Lab, make_notebook, new_page, screenshot_dir
+from labtools import Lab, make_notebook, new_page, screenshot_dir, use_theme
 
 pytestmark = pytest.mark.browser
 
@@ -332,6 +332,64 @@ def test_exported_html_shows_the_graph_offline(demo: Demo, lab: Lab, chromium: A
         shot(offline, "exported_html_offline_show", graphs[1])
         offline.screenshot(path=str(screenshot_dir() / "exported_html_offline_page.png"),
                            full_page=True)
+        assert dialogs == []
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------- the files a task read
+
+DATA_CSV = "deck,archetype\n1,aggro\n2,control\n3,combo\n"
+READS_CELLS = [
+    "%load_ext nbflow\n%flow name readsgraph",
+    "%%step start\nwith open('data.csv') as f:\n    rows = f.read().splitlines()",
+    "%%step count --after start\nn = len(rows)",
+    "%flow run",  # 3: the run's graph
+]
+
+
+def test_the_task_view_lists_the_files_a_task_read(lab: Lab, chromium: Any) -> None:
+    """A click on a step of the run's graph: its task lists the file it read (path, size, the
+    hash's start) under its artifacts, in the light and the dark theme; a task that read
+    nothing has no such section."""
+    import xxhash
+
+    data = lab.root / "data.csv"
+    data.write_text(DATA_CSV)
+    make_notebook(lab.root / "readsgraph.ipynb", READS_CELLS)
+    context, page, dialogs = new_page(chromium)
+    try:
+        open_notebook(page, lab, "readsgraph.ipynb")
+        run_all(page)
+        wait_executed(page, 3)
+        no_errors(page)
+        graph = cell(page, 3).locator("[data-testid='graph']")
+        panel = graph.locator("[data-testid='step-panel']")
+        graph.locator("[data-testid='step-count']").click()
+        panel.locator("[data-testid='artifact-n']").wait_for(timeout=15_000)
+        assert panel.locator("[data-testid='task-reads']").count() == 0
+
+        graph.locator("[data-testid='step-start']").click()
+        reads = panel.locator("[data-testid='task-reads']")
+        reads.wait_for(timeout=15_000)
+        line = reads.locator("[data-testid='task-read']")
+        assert line.count() == 1
+        path = line.locator(".nbf-read-path")
+        assert path.get_attribute("title") == path.inner_text() == str(data.resolve())
+        text = line.inner_text()
+        assert f"{len(DATA_CSV)} bytes" in text, text
+        digest = xxhash.xxh3_128_hexdigest(DATA_CSV.encode())
+        assert digest[:12] in text and digest[12:] not in text, text
+        assert "files read" in reads.inner_text()
+        assert line.evaluate("(li) => li.scrollWidth <= li.clientWidth + 0.5")  # one line, inside
+        graph.scroll_into_view_if_needed()
+        shot(page, "task_view_files_read_light", graph)
+        use_theme(page, "JupyterLab Dark")
+        try:
+            reads.wait_for()
+            shot(page, "task_view_files_read_dark", graph)
+        finally:
+            use_theme(page, "JupyterLab Light")
         assert dialogs == []
     finally:
         context.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labtools import Lab, make_notebook, new_page, screenshot_dir
+from labtools import Lab, make_notebook, new_page, screenshot_dir, use_theme
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -440,6 +440,80 @@ def test_a_script_value_shows_as_characters(lab: Lab, chromium: Any) -> None:
         assert sidebar.locator("script, b").count() == 0
         shot(page, "sidebar_script_as_text", sidebar)
         assert not dialogs, dialogs
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------- the files a task read
+
+DATA_CSV = "deck,archetype\n1,aggro\n2,control\n3,combo\n"
+READS_CELLS = [
+    "%load_ext nbflow\n%flow name reads",
+    "%%step start\nwith open('data.csv') as f:\n    rows = f.read().splitlines()",
+    "%%step count --after start\nn = len(rows)",
+]
+
+
+def test_the_task_panel_lists_the_files_a_task_read(lab: Lab, chromium: Any) -> None:
+    """Under the artifacts: the file's path (cut from the left to the panel's default width,
+    the file name in view, the whole path its tooltip), its size and its hash's start; in the
+    light and the dark theme. A task that read nothing has no such section."""
+    import xxhash
+
+    data = lab.root / "data.csv"
+    data.write_text(DATA_CSV)
+    make_notebook(lab.root / "reads.ipynb", READS_CELLS)
+    context, page, _ = new_page(chromium)
+    try:
+        open_notebook(page, lab, "reads.ipynb")
+        click_run_flow(page)
+        wait_idle(page)
+        wait_badges(page, {"start": "done", "count": "done"})
+        sidebar = open_sidebar(page)
+        sidebar.locator("[data-testid='nbflow-step'][data-step='count']").click()
+        expect(sidebar.locator("[data-testid='nbflow-task']")).to_have_count(1)
+        expect(sidebar.locator("[data-testid='nbflow-task-reads']")).to_have_count(0)
+
+        sidebar.locator("[data-testid='nbflow-step'][data-step='start']").click()
+        reads = sidebar.locator("[data-testid='nbflow-task-reads']")
+        reads.wait_for(timeout=10_000)
+        line = reads.locator("[data-testid='nbflow-task-read']")
+        expect(line).to_have_count(1)
+        path = line.locator(".nbflow-read-path")
+        assert path.get_attribute("title") == str(data.resolve())
+        assert path.inner_text() == str(data.resolve())
+        text = line.inner_text()
+        assert f"{len(DATA_CSV)} bytes" in text, text
+        digest = xxhash.xxh3_128_hexdigest(DATA_CSV.encode())
+        assert digest[:12] in text and digest[12:] not in text, text
+        assert "files read" in reads.inner_text()
+        # At the default width the path is cut, not wrapped, and the line stays in the panel
+        # with the file name in view.
+        fit = line.evaluate(
+            """(li) => {
+              const path = li.querySelector('.nbflow-read-path');
+              const box = path.getBoundingClientRect(), row = li.getBoundingClientRect();
+              const panel = document.querySelector('#nbflow-sidebar').getBoundingClientRect();
+              const text = path.querySelector('bdi').firstChild;
+              const range = document.createRange();
+              range.setStart(text, text.length - 'data.csv'.length);
+              range.setEnd(text, text.length);
+              const name = range.getBoundingClientRect();
+              return {cut: path.scrollWidth > path.clientWidth,
+                      oneLine: row.height < 2 * box.height,
+                      inPanel: row.right <= panel.right + 0.5,
+                      nameShown: name.left >= box.left - 0.5 && name.right <= box.right + 0.5};
+            }"""
+        )
+        print(f"\nthe files-read line at the side panel's default width: {fit}")
+        assert fit["oneLine"] and fit["inPanel"] and fit["nameShown"], fit
+        shot(page, "task_files_read_light", sidebar)
+        use_theme(page, "JupyterLab Dark")
+        try:
+            expect(line).to_be_visible()
+            shot(page, "task_files_read_dark", sidebar)
+        finally:
+            use_theme(page, "JupyterLab Light")
     finally:
         context.close()
 

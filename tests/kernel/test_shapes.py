@@ -163,7 +163,8 @@ def test_linear(shapes: Callable[[str], Shape]) -> None:
     assert summarize["stdout"] == "mean = 5.6\n"
     # Everything the last step could see, the run's parameters with it.
     assert first.data == {"raw": load["data"]["raw"], "values": prep["data"]["values"],
-                          "peak": 10, "mean": 5.6, "report": report, "n": 5, "scale": 2.0}  # fmt: skip
+                          "peak": 10, "mean": 5.6, "report": report,
+                          "n": 5, "scale": 2.0}  # fmt: skip
     assert displayed(shape.cell("%%step summarize")) == [repr(report)]
 
     # `%flow run -p n=3`: a whole new run with the override, every task run again.
