@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nbflow.datastore.blobs import BlobStore, Buffer
@@ -22,7 +22,7 @@ class Stored:
     preview: dict[str, Any]
     # The blob was there already (an equal value stored before) and this save only refreshed
     # its time: a gc running meanwhile may still take it, so the commit checks it is there.
-    refreshed: bool = False
+    refreshed: bool = field(default=False, compare=False)
 
 
 class ArtifactStore:
