@@ -322,6 +322,12 @@ class Runner:
             handles=prep.analysis.handles,
             params=frozenset(self.params),
             hints={name: step for name, (step, _) in self.step_bound.items()},
+            imported={
+                name: other
+                for other, prepared in self.prepared.items()
+                if other != spec.name
+                for name in prepared.analysis.imports
+            },
             timeout=spec.timeout,
             keep_on_error=spec.catch is not None and attempt.number > spec.retry,
             inline=self._inline_bytes(loads, join, attempt.frames) if inline else {},

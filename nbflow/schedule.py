@@ -16,6 +16,7 @@ from nbflow.exceptions import ArtifactWriteError, NbflowError, StepError
 from nbflow.runner import Attempt, place_of
 from nbflow.scheduler import PlannedTask, TaskRef
 from nbflow.task import TaskResult
+from nbflow.trust import warn_if_untrusted
 
 if TYPE_CHECKING:
     from nbflow.resources import Grant, ResourcePool
@@ -167,6 +168,10 @@ class Schedule:
         attempt.task_id = self._task_row(attempt, cache_key=key)
         self.running[attempt.task_id] = (attempt, grant)
         spec = runner.graph[task.step]
+        if not executor.in_process:
+            # A worker unpickles the task's inputs where no warning would reach the notebook:
+            # the kernel warns for it, once per store, as it would before loading them itself.
+            warn_if_untrusted(runner.store.root)
         extra = {}
         if getattr(executor, "manages_resources", False) and spec.resources:
             extra["resources"] = _resources(spec).as_dict()
