@@ -129,7 +129,10 @@ class Run:
             return None
         import json
 
-        notebook: dict[str, Any] = json.loads(self._store.load(key))  # verified, then parsed
+        from nbflow.datastore import decode_text
+
+        # Verified against its key, then parsed as JSON: never unpickled.
+        notebook: dict[str, Any] = json.loads(decode_text(self._store.load_bytes(key)))
         return notebook
 
     @property

@@ -46,10 +46,18 @@ def _rebuild(cls: type[NbflowError], message: str, fields: dict[str, Any]) -> Nb
 class GraphError(NbflowError):
     """The registered steps do not form a valid flow."""
 
-    def __init__(self, message: str, *, step: str | None = None, line: int | None = None) -> None:
-        where = f"step '{step}'" if step else "flow"
-        if line is not None:
-            where += f" (cell line {line})"
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        line: int | None = None,
+        where: str | None = None,  # what is wrong when it is no step nor the flow
+    ) -> None:
+        if where is None:
+            where = f"step '{step}'" if step else "flow"
+            if line is not None:
+                where += f" (cell line {line})"
         super().__init__(f"{where}: {message}")
         self.step = step
         self.line = line

@@ -7,12 +7,17 @@ What stays:
     an input, and `%flow load` still finds its parents;
   - every blob and `objects` row an artifact row of a remaining task references;
   - every blob file younger than the grace period, referenced or not: a writer stores its blobs
-    before it commits the task that references them.
+    before it commits the task that references them (and refreshes the time of a blob that
+    was there already).
 
 The rows go in one `BEGIN IMMEDIATE` transaction (writers wait for it), so nothing a writer
 commits slips between reading what is referenced and deleting what is not. Blob files go after
 it commits: a crash in between leaves unreferenced files for the next gc, never a row without
-its blob. A dry run does the same work inside a transaction it rolls back.
+its blob. They go in batches, each in an exclusive transaction of its own that looks again, for
+each file, whether a row references it now and whether it is still old: a writer that refreshed
+an old blob while the listing ran keeps it. (A writer that refreshes one between that look and
+the delete finds it gone at its commit, which is checked in the same exclusive order, and says
+so: see `Runner.commit`.) A dry run does the same work inside a transaction it rolls back.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ TaskLink = tuple[int, str, int, tuple[int, ...]]  # task_id, flow, run_id, the t
 
 class CollectableBlobs(Protocol):
     def entries(self) -> Iterator[BlobEntry]: ...
+
+    def modified(self, key: str) -> float | None: ...
 
     def temp_entries(self) -> Iterator[BlobEntry]: ...
 
@@ -86,7 +93,7 @@ def collect(
     old_blobs = [e for e in unreferenced if e.modified < cutoff]
     old_temps = [e for e in blobs.temp_entries() if e.modified < cutoff]
     if not dry_run:
-        old_blobs = _deleted(old_blobs, blobs.delete)
+        old_blobs = sweep(meta, blobs, old_blobs, cutoff)
         old_temps = _deleted(old_temps, blobs.delete_temp)
     return Collected(
         runs=tuple(f"{r.flow}/{r.run_id}" for r in removed),
@@ -148,6 +155,26 @@ def reachable(roots: Iterable[int], reads: dict[int, tuple[int, ...]]) -> set[in
             seen.add(task_id)
             frontier.extend(reads.get(task_id, ()))
     return seen
+
+
+SWEEP_BATCH = 500  # blob files per exclusive transaction: writers wait for one batch at most
+
+
+def sweep(
+    meta: MetadataStore, blobs: CollectableBlobs, candidates: list[BlobEntry], cutoff: float
+) -> list[BlobEntry]:
+    """Delete the candidate blobs that are, looked at again under the write lock, still
+    unreferenced and still older than `cutoff`; the ones deleted."""
+    deleted = []
+    for start in range(0, len(candidates), SWEEP_BATCH):
+        batch = candidates[start : start + SWEEP_BATCH]
+        with meta.exclusive():
+            used = meta.referenced_among([e.name for e in batch])
+            for entry in batch:
+                time_now = None if entry.name in used else blobs.modified(entry.name)
+                if time_now is not None and time_now < cutoff and blobs.delete(entry.name):
+                    deleted.append(entry)
+    return deleted
 
 
 def _deleted(entries: list[BlobEntry], delete: Callable[[str], bool]) -> list[BlobEntry]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.config import Config, temporary_environment
+from nbflow.datastore import Stored
 from nbflow.exceptions import NbflowError
 from nbflow.metadata import RunRecord
 from nbflow.params import parse_value
@@ -238,7 +239,7 @@ def _settle(
     `latest_successful_run` must not return it."""
     meta = store.meta
     runs = meta.runs_by_launcher(launcher)
-    notebook = store.save(executed.read_text(encoding="utf-8")) if executed.exists() else None
+    notebook = _store_notebook(store, executed) if executed.exists() else None
     stopped = f"the notebook stopped before its end: {error}" if error else None
     for run in runs:
         if run.status == "running":  # the kernel died, or was stopped, mid-run
@@ -249,6 +250,16 @@ def _settle(
         if notebook is not None:
             meta.set_run_notebook(run.flow, run.run_id, notebook)
     return meta.runs_by_launcher(launcher)
+
+
+def _store_notebook(store: Store, executed: Path) -> Stored:
+    """The executed notebook as its .ipynb JSON bytes, never a pickle: reading it back (as
+    `Run.notebook` does) runs no code, whoever wrote the store."""
+    from nbflow.datastore import raw
+
+    data = executed.read_bytes()
+    # The text is given for its preview only; the bytes written are `data` as they are.
+    return store.save(data.decode("utf-8", "replace"), raw(data, "nbformat.ipynb"))
 
 
 def _write_output(executed: Path, output: Path) -> None:

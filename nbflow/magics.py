@@ -32,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises a StepError instead of exiting the kernel."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise StepError(f"{message}. Usage: {self.format_usage().strip()}")
+        usage = self.format_usage().strip().removeprefix("usage: ")
+        raise StepError(f"{message}. Usage: {usage}", where=f"the {self.prog} line")
 
 
 def _names(text: str) -> list[str]:

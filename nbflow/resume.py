@@ -12,9 +12,9 @@ import time
 from nbflow.datastore import Stored
 from nbflow.exceptions import NotFound, StepError
 from nbflow.graph import FlowGraph
-from nbflow.metadata import MetadataStore
+from nbflow.metadata import MetadataStore, TaskRecord
 from nbflow.metadata.records import FINISHED_OK
-from nbflow.runner import Resume
+from nbflow.runner import Place, Resume, place_of
 from nbflow.storage import Store
 
 
@@ -61,12 +61,17 @@ def resume_plan(
             step=from_step,
         )
     records = meta.tasks(flow, run_id)
-    finished = {(r.step, r.path): r for r in records if r.status in FINISHED_OK}
+    finished: dict[tuple[str, Place], list[TaskRecord]] = {}
+    for record in sorted(records, key=lambda r: r.path):
+        # Matched by element; a task in a foreach recorded before elements were (no frames)
+        # cannot be matched so, and runs again.
+        if record.status in FINISHED_OK and (record.foreach or not record.path):
+            finished.setdefault((record.step, place_of(record.foreach)), []).append(record)
     context = {}
     for record in records:
         rows = meta.artifacts(record, kinds=("context",))
         if rows:
-            context[(record.step, record.path)] = {
+            context[(record.step, place_of(record.foreach))] = {
                 a.name: Stored(a.key, a.size, a.type_name, meta.inline(a.key), a.preview)
                 for a in rows
             }

@@ -18,7 +18,7 @@ from typing import Any
 from nbflow.cache import cache_key, is_code
 from nbflow.cells import CellAnalysis, analyze
 from nbflow.datastore import Encoded, Stored
-from nbflow.exceptions import NbflowError, StepError, StepFailed
+from nbflow.exceptions import ArtifactWriteError, NbflowError, StepError, StepFailed
 from nbflow.executors.kernel import Display, FormatTraceback, compile_cell
 from nbflow.graph import FlowGraph, StepSpec
 from nbflow.inputs import join_artifacts
@@ -294,7 +294,7 @@ class Runner:
                 if is_code(value):
                     values[name] = value
                 else:
-                    attempt.context[name] = self._record_context(task, name, value)
+                    attempt.context[name] = self._record_context(attempt, name, value)
                     loads[name] = attempt.context[name].key
         new = set()
         if task.has_item:
@@ -322,6 +322,12 @@ class Runner:
             handles=prep.analysis.handles,
             params=frozenset(self.params),
             hints={name: step for name, (step, _) in self.step_bound.items()},
+            imported={
+                name: other
+                for other, prepared in self.prepared.items()
+                if other != spec.name
+                for name in prepared.analysis.imports
+            },
             timeout=spec.timeout,
             keep_on_error=spec.catch is not None and attempt.number > spec.retry,
             inline=self._inline_bytes(loads, join, attempt.frames) if inline else {},
@@ -341,16 +347,28 @@ class Runner:
         return cache_key(payload, self.prepared[spec.name].spec)
 
     def reusable(self, step: str, key: str) -> TaskRecord | None:
-        """The newest earlier task with this key whose files (those it read) are unchanged."""
+        """The newest earlier task with this key whose files (those it read) are unchanged and
+        whose results are all still stored."""
         for candidate in self.store.meta.cached_tasks(self.flow, step, key):
-            if changed_file(candidate.reads) is None:
+            if changed_file(candidate.reads) is None and self.intact(candidate):
                 return candidate
         return None
 
-    def _record_context(self, task: PlannedTask, name: str, value: Any) -> Stored:
+    def intact(self, record: TaskRecord) -> bool:
+        """Whether every blob of the task's own results is there: a result deleted (as `nbflow
+        fsck` advises for a damaged one) is computed again instead of being taken over. (Bytes
+        changed in place are found when loaded, hashed against their key.)"""
+        blobs = self.store.values.blobs
+        for artifact in self.store.meta.artifacts(record, kinds=("output",)):
+            if artifact.size > self.store.values.inline_limit and not blobs.exists(artifact.key):
+                return False
+        return True
+
+    def _record_context(self, attempt: Attempt, name: str, value: Any) -> Stored:
         # A resumed task sees the context its first attempt saw, not today's notebook.
         if self.resume is not None:
-            recorded = self.resume.context.get((task.step, task.path), {}).get(name)
+            place = (attempt.planned.step, place_of(attempt.frames))
+            recorded = self.resume.context.get(place, {}).get(name)
             recorded = recorded or self.resume.context_by_name.get(name)
             if recorded is not None:
                 return recorded
@@ -406,19 +424,46 @@ class Runner:
             (name, key, "output" if name in outputs else "inherited")
             for name, key in visible.items()
         ] + [(name, obj.key, "context") for name, obj in attempt.context.items()]
-        self.store.meta.commit_task(
-            attempt.task_id,
-            status="done",
-            cacheable=cacheable,
-            objects=[*outputs.values(), *attempt.context.values(), *_element(attempt)],
-            artifacts=rows + _foreach_rows(attempt),
-            stdout=result.stdout,
-            stderr=result.stderr,
-            error=result.error,
-            displays=result.displays,
-            reads=result.reads,
-        )
+        try:
+            self.store.meta.commit_task(
+                attempt.task_id,
+                status="done",
+                cacheable=cacheable,
+                objects=[*outputs.values(), *attempt.context.values(), *_element(attempt)],
+                artifacts=rows + _foreach_rows(attempt),
+                stdout=result.stdout,
+                stderr=result.stderr,
+                error=result.error,
+                displays=result.displays,
+                reads=result.reads,
+                check=self._blobs_still_there(attempt.planned.step, outputs),
+            )
+        except ArtifactWriteError as error:
+            # Recorded as failed, never left running: the run stops, naming the value.
+            self.store.meta.commit_task(
+                attempt.task_id,
+                status="failed",
+                stdout=result.stdout,
+                stderr=result.stderr,
+                error={"ename": type(error).__name__, "evalue": str(error), "line": None},
+            )
+            raise
         return self._committed(attempt, visible)
+
+    def _blobs_still_there(self, step: str, outputs: Mapping[str, Stored]) -> Callable[[], None]:
+        """The commit's check: a value saved by refreshing an old blob still has it (a gc's
+        batch may have taken it between the refresh and its delete; see nbflow.gc)."""
+        refreshed = {name: obj.key for name, obj in outputs.items() if obj.refreshed}
+
+        def check() -> None:
+            for name, key in refreshed.items():
+                if not self.store.values.blobs.exists(key):
+                    raise ArtifactWriteError(
+                        step, name, f"its blob {key} was removed by an `nbflow gc` running at "
+                        "the same time. Run the step again: its value is written anew.",
+                    )  # fmt: skip
+
+        return check
 
     def commit_skipped(self, attempt: Attempt) -> TaskRef:
         self.store.meta.commit_task(
@@ -534,12 +579,22 @@ def _foreach_rows(attempt: Attempt) -> list[tuple[str, str, str]]:
     return [(f"foreach[{i}]", frame["key"], "foreach") for i, frame in enumerate(attempt.frames)]
 
 
+Place = tuple[str, ...]  # a task's foreach elements (their blob keys), outermost first
+
+
+def place_of(frames: tuple[dict[str, Any], ...]) -> Place:
+    """Where a task sits, by its elements, not their positions: a foreach over a set (or any
+    iterable whose order differs between processes) gives the same task the same place."""
+    return tuple(frame["key"] for frame in frames)
+
+
 @dataclass
 class Resume:
     """What a resumed run may take over from the run it resumes."""
 
-    tasks: dict[tuple[str, tuple[int, ...]], TaskRecord]  # finished tasks by (step, path)
+    # Finished tasks by (step, place), in element order (a value twice in a foreach: twice).
+    tasks: dict[tuple[str, Place], list[TaskRecord]]
     parents: dict[int, int]  # origin-run task id -> the task that computed it
     rerun: set[str]  # steps to run again whatever happened (--from, changed code, and below)
-    context: dict[tuple[str, tuple[int, ...]], dict[str, Stored]]
+    context: dict[tuple[str, Place], dict[str, Stored]]
     context_by_name: dict[str, Stored]  # for tasks that never ran: what the run recorded

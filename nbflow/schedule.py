@@ -12,10 +12,11 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from nbflow.exceptions import NbflowError, StepError
-from nbflow.runner import Attempt
+from nbflow.exceptions import ArtifactWriteError, NbflowError, StepError
+from nbflow.runner import Attempt, place_of
 from nbflow.scheduler import PlannedTask, TaskRef
 from nbflow.task import TaskResult
+from nbflow.trust import warn_if_untrusted
 
 if TYPE_CHECKING:
     from nbflow.resources import Grant, ResourcePool
@@ -141,10 +142,10 @@ class Schedule:
     def _start(self, attempt: Attempt, grant: Grant | None) -> None:
         runner, task = self.runner, attempt.planned
         attempt.inherited = runner.inherited(task)
+        runner.enclosing(attempt)
         if self._resumed(attempt):
             self._release(grant)
             return
-        runner.enclosing(attempt)
         if runner.skips(attempt):
             self._release(grant)
             attempt.task_id = self._task_row(attempt)
@@ -167,6 +168,10 @@ class Schedule:
         attempt.task_id = self._task_row(attempt, cache_key=key)
         self.running[attempt.task_id] = (attempt, grant)
         spec = runner.graph[task.step]
+        if not executor.in_process:
+            # A worker unpickles the task's inputs where no warning would reach the notebook:
+            # the kernel warns for it, once per store, as it would before loading them itself.
+            warn_if_untrusted(runner.store.root)
         extra = {}
         if getattr(executor, "manages_resources", False) and spec.resources:
             extra["resources"] = _resources(spec).as_dict()
@@ -186,20 +191,31 @@ class Schedule:
         )  # fmt: skip
 
     def _resumed(self, attempt: Attempt) -> bool:
-        """Resume: take the origin run's task for this place if nothing it read changed."""
-        resume, task = self.runner.resume, attempt.planned
+        """Resume: take the origin run's task for the same elements if nothing it read changed
+        and its results are all still stored."""
+        runner, resume, task = self.runner, self.runner.resume, attempt.planned
         if resume is None or task.step in resume.rerun:
             return False
-        record = resume.tasks.get((task.step, task.path))
-        if record is None:
-            return False
-        ours = sorted(self.runner.data_id_of[p.task_id] for p in task.parents)
-        theirs = sorted(resume.parents[p] for p in record.parents)
-        if ours != theirs:
-            return False
-        (ref,) = self.runner.adopt([record])
-        self._complete(ref)
-        return True
+        candidates = resume.tasks.get((task.step, place_of(attempt.frames)), [])
+        ours = sorted(runner.data_id_of[p.task_id] for p in task.parents)
+        for record in candidates:
+            # A parent outside the origin run (a record written before parents were mapped):
+            # not known to be the same, so the task runs again.
+            theirs = sorted(resume.parents.get(p, -1) for p in record.parents)
+            if ours == theirs and runner.intact(record):
+                candidates.remove(record)  # taken: an equal element later gets the next one
+                # At this run's place for the element (in the origin it may have had another),
+                # under this run's parents.
+                here = dataclasses.replace(
+                    record,
+                    path=task.path,
+                    foreach=attempt.frames,
+                    parents=tuple(p.task_id for p in task.parents),
+                )
+                (ref,) = runner.adopt([here])
+                self._complete(ref)
+                return True
+        return False
 
     # -- results -------------------------------------------------------------------------------
 
@@ -215,7 +231,10 @@ class Schedule:
         if result.ok:
             if spec.catch and spec.catch not in result.outputs:
                 result.outputs[spec.catch] = runner.save(None)
-            self._complete(runner.commit(attempt, result))
+            try:
+                self._complete(runner.commit(attempt, result))
+            except ArtifactWriteError as error:  # a value's blob went (a gc): recorded failed
+                self.failures.append(error)
         elif attempt.number <= spec.retry:
             runner.fail(attempt, result)  # this attempt stays on record, with its error
             runner.notes(

@@ -70,6 +70,7 @@ class TaskPayload:
     handles: frozenset[str] = frozenset()  # `with ... as` targets: stored only if in `out`
     params: frozenset[str] = frozenset()  # the run's parameter names: read-only here
     hints: dict[str, str] = field(default_factory=dict)  # name -> step that binds it
+    imported: dict[str, str] = field(default_factory=dict)  # name -> step that imports it
     timeout: float | None = None
     # The step has --catch and this is its last attempt: on an error, what the code bound
     # before it is still kept (Metaflow keeps a caught step's artifacts too).
@@ -302,6 +303,11 @@ def error_record(error: BaseException, payload: TaskPayload) -> dict[str, Any]:
     if isinstance(error, NameError) and name in payload.hints:
         step = payload.hints[name]
         evalue += f" ('{name}' is bound by step '{step}'; to read it here, add --after {step})"
+    elif isinstance(error, NameError) and name in payload.imported:
+        evalue += (
+            f" ('{name}' is imported by step '{payload.imported[name]}', and a step's imports "
+            "stay in that step: import it here too, or once in a plain cell above the steps)"
+        )
     line = None
     for frame, lineno in traceback.walk_tb(error.__traceback__):
         if frame.f_code.co_filename == filename_of(payload.step):

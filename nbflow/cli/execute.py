@@ -211,10 +211,22 @@ def scalar_results(run: Any, *, previews: bool = False) -> dict[str, Any]:
     except NbflowError:
         return {}
     return {
-        name: artifact.preview.get("repr") if previews else artifact.preview.get("value")
+        name: _short(artifact.preview) if previews else artifact.preview.get("value")
         for name, artifact in artifacts.items()
         if ("value" in artifact.preview) or (previews and artifact.kind == "output")
     }
+
+
+def _short(preview: dict[str, Any]) -> str:
+    """A value in one short phrase, from its preview: its repr, or its kind and shape."""
+    if "repr" in preview:
+        return str(preview["repr"])
+    kind = str(preview.get("type", "value")).rsplit(".", 1)[-1]
+    shape = preview.get("shape")
+    if shape is not None:
+        dtype = f" {preview['dtype']}" if "dtype" in preview else ""
+        return f"{kind} {'×'.join(map(str, shape)) or 'scalar'}{dtype}"
+    return f"<{kind}>"
 
 
 def _write_report(path: Path, views: list[Any], error: str | None, seconds: float) -> None:

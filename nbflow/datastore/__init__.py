@@ -14,7 +14,15 @@ from nbflow.datastore.blobs import BlobStore, Buffer, LocalBlobStore, MemoryBlob
 from nbflow.datastore.preview import preview
 from nbflow.datastore.remote import FsspecBlobStore, open_blob_store
 from nbflow.datastore.retry import RetryPolicy
-from nbflow.datastore.serialize import Encoded, UnstorableValue, decode, encode, key_of
+from nbflow.datastore.serialize import (
+    Encoded,
+    UnstorableValue,
+    decode,
+    decode_text,
+    encode,
+    key_of,
+    raw,
+)
 from nbflow.datastore.store import ArtifactStore, Stored
 
 __all__ = [
@@ -29,8 +37,10 @@ __all__ = [
     "Stored",
     "UnstorableValue",
     "decode",
+    "decode_text",
     "encode",
     "key_of",
     "open_blob_store",
     "preview",
+    "raw",
 ]

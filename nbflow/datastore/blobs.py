@@ -53,8 +53,9 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def touch(self, key: str) -> None:
-        """Mark an existing blob as just used (garbage collection spares young blobs)."""
+    def touch(self, key: str) -> bool:
+        """Mark an existing blob as just used (garbage collection spares young blobs); False
+        when it is not there (a gc took it since it was looked up)."""
         ...
 
     def put(self, key: str, chunks: Iterable[Chunk]) -> bool:
@@ -111,9 +112,19 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
-    def touch(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+    def touch(self, key: str) -> bool:
+        try:
             os.utime(self._path(key))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def modified(self, key: str) -> float | None:
+        """The blob's time as gc sees it (written or last touched); None when it is gone."""
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            return None
 
     def put(self, key: str, chunks: Iterable[Chunk]) -> bool:
         final = self._path(key)
@@ -326,8 +337,12 @@ class MemoryBlobStore:
     def exists(self, key: str) -> bool:
         return check_key(key) in self._blobs
 
-    def touch(self, key: str) -> None:
-        """Nothing to do: in memory, every blob counts as old."""
+    def touch(self, key: str) -> bool:
+        """Nothing to refresh: in memory, every blob counts as old."""
+        return check_key(key) in self._blobs
+
+    def modified(self, key: str) -> float | None:
+        return 0.0 if check_key(key) in self._blobs else None
 
     def put(self, key: str, chunks: Iterable[Chunk]) -> bool:
         check_key(key)

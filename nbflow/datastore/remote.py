@@ -221,9 +221,25 @@ class FsspecBlobStore:
             return self._call(what, lambda: s3.size(path, what))
         return int(self._call(what, lambda: self.fs.info(path))["size"])
 
-    def touch(self, key: str) -> None:
+    def touch(self, key: str) -> bool:
         marker = f"{self._touched}/{check_key(key)}"
         self._call(f"mark blob {key} as used", lambda: self.fs.pipe_file(marker, b""))
+        # No second look (a request): `put` just saw the blob, a gc spares it from the
+        # marker's time on (see `modified`), and the commit checks what it refreshed.
+        return True
+
+    def modified(self, key: str) -> float | None:
+        """The blob's time as gc sees it: when written, or its marker's when newer."""
+        path, marker = self._path(key), f"{self._touched}/{check_key(key)}"
+        try:
+            written = _modified(self._call(f"look up blob {key}", lambda: self.fs.info(path)))
+        except FileNotFoundError:
+            return None
+        try:
+            touched = _modified(self._call(f"look up blob {key}", lambda: self.fs.info(marker)))
+        except FileNotFoundError:
+            touched = 0.0
+        return max(written, touched)
 
     def put(self, key: str, chunks: Iterable[Chunk]) -> bool:
         final = self._path(key)

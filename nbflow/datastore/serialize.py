@@ -174,6 +174,31 @@ def decode(blob: bytes | bytearray | memoryview | Any) -> Any:
     return pickle.loads(view[start : start + stream_len], buffers=slices)
 
 
+def raw(data: bytes, type_name: str) -> Encoded:
+    """Bytes stored as they are (an executed notebook's JSON): read back with `decode_text`,
+    never unpickled."""
+    return Encoded(key_of(data), (data,), len(data), type_name)
+
+
+class _NoGlobals(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise IntegrityError(f"a stored text names {module}.{name}: it is not plain text")
+
+
+def decode_text(blob: bytes | bytearray | memoryview | Any) -> str:
+    """Text stored `raw`; or, as nbflow before schema 3 stored notebooks, a pickled plain
+    string, unpickled without resolving any global: no code can run either way."""
+    view = memoryview(blob).cast("B")
+    if bytes(view[: len(MAGIC)]) != MAGIC:
+        return bytes(view).decode("utf-8")
+    _, count, stream_len = _FIXED.unpack_from(view)
+    start = _FIXED.size + count * _LENGTH.size
+    value = _NoGlobals(io.BytesIO(view[start : start + stream_len])).load()
+    if not isinstance(value, str):
+        raise IntegrityError(f"a stored text holds a {type(value).__name__}, not a str")
+    return value
+
+
 def key_of(blob: bytes | bytearray | memoryview | Any) -> str:
     """The content key of a blob's bytes."""
     return xxhash.xxh3_128(blob).hexdigest()

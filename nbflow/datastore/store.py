@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nbflow.datastore.blobs import BlobStore, Buffer
@@ -20,6 +20,9 @@ class Stored:
     type_name: str
     inline: bytes | None  # the whole blob when small; the caller keeps it with the record
     preview: dict[str, Any]
+    # The blob was there already (an equal value stored before) and this save only refreshed
+    # its time: a gc running meanwhile may still take it, so the commit checks it is there.
+    refreshed: bool = field(default=False, compare=False)
 
 
 class ArtifactStore:
@@ -37,15 +40,20 @@ class ArtifactStore:
         """
         encoded = encoded if encoded is not None else encode(value)
         inline: bytes | None = None
+        refreshed = False
         if encoded.size <= self.inline_limit:
             # A row in the metadata database is cheaper than a file for a small value.
             inline = b"".join(encoded.chunks)
         elif not self.blobs.put(encoded.key, encoded.chunks):
             # Same bytes, same key: an identical value is never written twice. Its time is
-            # refreshed, so `nbflow gc` (which spares young blobs) never takes it from under
-            # the run that is about to reference it.
-            self.blobs.touch(encoded.key)
-        return Stored(encoded.key, encoded.size, encoded.type_name, inline, preview(value))
+            # refreshed, so `nbflow gc` (which spares young blobs) leaves it to the run that is
+            # about to reference it; if a gc took it between the two calls, it is written again.
+            refreshed = self.blobs.touch(encoded.key)
+            if not refreshed:
+                self.blobs.put(encoded.key, encoded.chunks)
+        return Stored(
+            encoded.key, encoded.size, encoded.type_name, inline, preview(value), refreshed
+        )
 
     def load_bytes(self, key: str, inline: bytes | None = None) -> Buffer:
         """The blob's bytes, checked against `key` (IntegrityError when they differ)."""

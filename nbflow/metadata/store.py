@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -313,12 +313,16 @@ class MetadataStore:
         displays: Sequence[dict[str, Any]] = (),
         reads: Sequence[dict[str, Any]] = (),
         cacheable: bool = True,
+        check: Callable[[], None] | None = None,
     ) -> None:
         """Write the task's artifact rows, then mark it finished: all in one transaction.
 
         A task that is not `cacheable` (its failure was caught) loses its cache key, so no
-        later run reuses it."""
+        later run reuses it. `check` runs first inside the transaction (after any gc batch,
+        before the next one) and may refuse the commit by raising."""
         with self._db.write():
+            if check is not None:
+                check()
             self._db.executemany(
                 "INSERT INTO objects VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(o.key, o.size, o.type_name, _json(o.preview), o.inline) for o in objects],
@@ -516,6 +520,18 @@ class MetadataStore:
             "RETURNING key, size, inline IS NOT NULL"
         ).fetchall()
         return [(key, size, bool(inline)) for key, size, inline in rows]
+
+    def referenced_among(self, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` an artifact row or executed notebook references now."""
+        if not keys:
+            return set()
+        marks = ", ".join("?" for _ in keys)
+        rows = self._db.execute(
+            f"SELECT key FROM artifacts WHERE key IN ({marks}) UNION "
+            f"SELECT notebook_key FROM runs WHERE notebook_key IN ({marks})",
+            (*keys, *keys),
+        )
+        return {key for (key,) in rows}
 
     def referenced_keys(self) -> set[str]:
         """The content key of every artifact row and executed notebook: what must be kept."""

@@ -104,3 +104,17 @@ def _rewrite(path: Path, text: str) -> None:
     path.write_text(text)
     later = time.time() + 2  # a new mtime for sure, as an editor's save gives
     os.utime(path, (later, later))
+
+
+def test_the_run_summary_describes_arrays_and_frames(tmp_path: Path) -> None:
+    write_notebook(
+        tmp_path / "shapes.ipynb",
+        LOAD.format("shapes"),
+        "%%step start\nimport numpy as np\nimport pandas as pd\narr = np.arange(3)\n"
+        "frame = pd.DataFrame({'a': [1, 2]})\nn = 4",
+    )
+    done = nbflow("run", "shapes.ipynb", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if "results:" in line]
+    assert "arr = ndarray 3 int64" in line and "frame = DataFrame 2×1" in line
+    assert "n = 4" in line and "None" not in line

@@ -203,7 +203,8 @@ def test_out_keeps_exactly_the_named_values(ip: InteractiveShell) -> None:
          GraphError, "cycle"),
         (["%%step start\nxs=[1]", "%%step f --after start --foreach xs\ny = 1",
           "%%step j --after f start\nz = 1"], GraphError, "different foreach levels"),
-        (["%%step start --bogus\nx = 1"], StepError, "unrecognized arguments: --bogus"),
+        (["%%step start --bogus\nx = 1"], StepError,
+         "the %%step line: unrecognized arguments: --bogus. Usage: %%step ["),
         (["%%step start\nx = (1"], StepError, "syntax error"),
     ],
 )  # fmt: skip
@@ -219,6 +220,15 @@ def test_bad_input_is_a_clear_error_and_the_store_stays_usable(
     assert error._render_traceback_() == [f"{type(error).__name__}: {error}"]
     ok(ip, "%%step fresh_start\nfine = True")
     assert Flow("demo").latest_run["fresh_start"].task.data.fine is True
+
+
+def test_a_module_imported_in_another_step_is_named_in_the_error(ip: InteractiveShell) -> None:
+    ok(ip, "%%step start\nimport math\nx = 1")
+    error = fails(ip, "%%step next --after start\ny = math.pi")
+    assert isinstance(error, StepFailed)
+    assert "'math' is imported by step 'start', and a step's imports stay in that step" in str(
+        error
+    )
 
 
 def test_join_inputs_by_index_name_iteration_and_merge(ip: InteractiveShell) -> None:
