@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbflow.exceptions import GraphError, NbflowError
-from nbflow.graph import FlowGraph, StepSpec, check_step
+from nbflow.graph import FlowGraph, StepSpec, check_appended
 from nbflow.server.validation import Cell
 from nbflow.storage import Store
 
@@ -32,9 +32,17 @@ class StepCell:
     error: str | None = None
 
 
-def check_reply(store: Store | None, flow: str | None, cells: Sequence[Cell]) -> dict[str, Any]:
-    """`{"flow", "steps": [...], "errors": [{"cell_id", "message"}]}` for these code cells."""
-    flow = flow or DEFAULT_FLOW
+@dataclass
+class Checked:
+    """The notebook's step cells as the kernel would read them, before any store is read."""
+
+    steps: list[StepCell]
+    errors: dict[str, str]  # cell id -> what is wrong with it
+
+
+def check_cells(cells: Sequence[Cell]) -> Checked:
+    """Parse and register the cells: pure work, done before (and outside) a store read, so a
+    big notebook keeps no other request of the API waiting."""
     errors: dict[str, str] = {}
     steps: list[StepCell] = []
     for cell in cells:
@@ -47,6 +55,18 @@ def check_reply(store: Store | None, flow: str | None, cells: Sequence[Cell]) ->
             steps.append(StepCell(cell.cell_id, spec))
     register_in_order(steps)
     errors.update({step.cell_id: step.error for step in steps if step.error})
+    return Checked(steps, errors)
+
+
+def check_reply(store: Store | None, flow: str | None, cells: Sequence[Cell]) -> dict[str, Any]:
+    """`{"flow", "steps": [...], "errors": [{"cell_id", "message"}]}` for these code cells."""
+    return checked_reply(store, flow, check_cells(cells))
+
+
+def checked_reply(store: Store | None, flow: str | None, checked: Checked) -> dict[str, Any]:
+    """The reply for cells `check_cells` read, with whether each step changed since it ran."""
+    flow = flow or DEFAULT_FLOW
+    steps, errors = checked.steps, checked.errors
     ran_with = recorded_code(store, flow, [step.spec.name for step in steps])
     return {
         "flow": flow,
@@ -79,13 +99,14 @@ def register_in_order(steps: Sequence[StepCell]) -> None:
 
     everything = _first_definitions(steps)
     graph, failed = FlowGraph(), set[str]()
+    levels: dict[str, tuple[str, ...]] = {}
     for step in steps:
         spec = step.spec
         try:
             prepare(spec)  # a syntax error in the cell, as Session.register finds it
             _check_unique(spec, everything)
             _check_parents_above(spec, graph, everything, failed)
-            graph = check_step(graph, spec)
+            graph = check_appended(graph, spec, levels)
         except GraphError as error:
             step.error = _message(error)
             failed.add(spec.name)

@@ -8,6 +8,7 @@ is read; errors answer `{"error": "what is wrong and how to fix it"}`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from tornado import web
 
 from nbflow.exceptions import NbflowError, NotFound
 from nbflow.server import replies, validation
-from nbflow.server.check import check_reply
+from nbflow.server.check import check_cells, checked_reply
 from nbflow.server.datastore import ServedStore
 from nbflow.server.encoding import to_json
 from nbflow.server.validation import BadArgument
@@ -144,12 +145,21 @@ class CheckHandler(NbflowHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
+        if len(self.request.body) > validation.BODY_MAX:
+            raise ApiError(
+                413, f"the body is larger than {validation.BODY_MAX:,} bytes: check fewer cells."
+            )
         try:
             body = json.loads(self.request.body or b"null")
         except ValueError as error:
             raise ApiError(400, f"the body is not JSON ({error}).") from None
+        except RecursionError:
+            raise ApiError(400, "the body is JSON nested too deeply to read.") from None
         flow, cells = self.valid(validation.check_request, body)
-        await self.answer(lambda store: check_reply(store, flow, cells))
+        # The cells in a thread of their own, outside the store's reads: a big notebook
+        # neither holds the event loop nor keeps the other requests waiting for the store.
+        checked = await asyncio.to_thread(check_cells, cells)
+        await self.answer(lambda store: checked_reply(store, flow, checked))
 
 
 def routes(base_url: str) -> list[tuple[str, type[NbflowHandler]]]:

@@ -18,6 +18,7 @@ LATEST = "latest"
 RUNS_LIMIT_DEFAULT, RUNS_LIMIT_MAX = 100, 5000
 COMPARE_MIN, COMPARE_MAX = 2, 20
 CELLS_MAX = 10_000
+BODY_MAX = 32 * 2**20  # bytes of a POST check body: a big notebook is a few MB
 CELL_ID_MAX = 256
 
 

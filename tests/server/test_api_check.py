@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from servertools import Fetch, Runs, check
@@ -121,3 +122,27 @@ async def test_ipython_syntax_in_a_step_is_read_as_the_kernel_reads_it(jp_fetch:
     reply = await check(jp_fetch, cells, "demo")
     assert reply["errors"] == []
     assert _steps(reply)["start"]["cell_id"] == "a"
+
+
+async def test_a_body_nested_too_deeply_or_too_big_is_a_clear_400(jp_fetch: Fetch) -> None:
+    from servertools import API
+
+    deep = "[" * 100_000 + "]" * 100_000
+    response = await jp_fetch(*API, "check", method="POST", body=deep, raise_error=False)
+    assert response.code == 400
+    assert b"nested too deeply" in response.body
+    huge = json.dumps({"flow": None, "cells": [{"id": "c", "source": "x" * (33 * 2**20)}]})
+    response = await jp_fetch(*API, "check", method="POST", body=huge, raise_error=False)
+    assert response.code == 413
+    assert b"check fewer cells" in response.body
+
+
+async def test_a_long_chain_of_steps_is_checked_whole(jp_fetch: Fetch) -> None:
+    # Checked in one pass (each step against the steps above), not the whole graph per step:
+    # 1,500 steps took minutes before.
+    cells = [("c0", "%%step s0\nx = 0")] + [
+        (f"c{i}", f"%%step s{i} --after s{i - 1}\nx = {i}") for i in range(1, 1_500)
+    ]
+    reply = await check(jp_fetch, cells, "chain")
+    assert reply["errors"] == [] and len(reply["steps"]) == 1_500
+    assert _steps(reply)["s1499"]["parents"] == ["s1498"]
