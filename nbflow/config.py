@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from nbflow.exceptions import NbflowError
 
@@ -70,8 +71,11 @@ class Config:
     def datastore_path(self) -> Path:
         if self.remote:
             raise ValueError(f"the datastore {self.datastore} is not a folder")
-        root = self.datastore.removeprefix("file://") if self.datastore else ".nbflow"
-        return Path(root).expanduser().resolve()
+        if not self.datastore:
+            return Path(".nbflow").resolve()
+        if self.datastore.startswith("file://"):
+            return _file_url_path(self.datastore)
+        return Path(self.datastore).expanduser().resolve()
 
     @property
     def datastore_location(self) -> str:
@@ -106,6 +110,18 @@ class Config:
     @property
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+
+def _file_url_path(url: str) -> Path:
+    """The folder a `file://` URL names, percent-decoded as URLs are (`data%20store` is
+    `data store`)."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise NbflowError(
+            f"the datastore {url} names host '{parts.netloc}': a file:// URL is a folder on "
+            f"this machine. Write it as file:///path (three slashes) or as a plain path."
+        )
+    return Path(unquote(parts.path)).expanduser().resolve()
 
 
 def _positive_int(key: str, text: str | int) -> int:

@@ -103,6 +103,30 @@ def check_notebook(path: Path) -> None:
         content = None
     if not (isinstance(content, dict) and "cells" in content):
         raise NbflowError(f"{path} is not a Jupyter notebook (expected .ipynb JSON with 'cells').")
+    _check_one_cell_per_step(path, content["cells"])
+
+
+def _check_one_cell_per_step(path: Path, cells: list[dict[str, Any]]) -> None:
+    """Refuse a notebook with two `%%step NAME` cells of one name before anything runs: which
+    one the run keeps would depend on the executor (cell by cell, or all registered first)."""
+    seen: dict[str, int] = {}
+    for number, cell in enumerate(cells, start=1):
+        name = _step_name(cell) if cell.get("cell_type") == "code" else None
+        if name is None:
+            continue
+        if name in seen:
+            raise NbflowError(
+                f"{path}: step '{name}' is defined by two cells, cell {seen[name]} and cell "
+                f"{number}. Each step is defined by one cell: rename one of them."
+            )
+        seen[name] = number
+
+
+def _step_name(cell: dict[str, Any]) -> str | None:
+    source = cell.get("source", "")
+    first = ("".join(source) if isinstance(source, list) else source).lstrip().split("\n", 1)[0]
+    words = first.split()
+    return words[1] if len(words) > 1 and words[0] == "%%step" else None
 
 
 def _with_final_cell(path: Path, execution: Execution, copy: Path) -> Path:

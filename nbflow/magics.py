@@ -9,7 +9,6 @@ import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
@@ -23,7 +22,7 @@ from nbflow.executors import check_executor
 from nbflow.graph import StepSpec
 from nbflow.params import parse_value
 from nbflow.runner import Runner
-from nbflow.session import Session
+from nbflow.session import Cell, Session, flow_name_for
 
 FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs", "compare", "env")
 
@@ -140,7 +139,7 @@ class FlowMagics(Magics):
         assert self.shell is not None
         spec = parse_step_line(line, self.shell.transform_cell(cell))
         started = time.perf_counter()
-        runner = self.session.run_step_cell(spec)
+        runner = self.session.run_step_cell(spec, _this_cell(self.shell))
         if runner is None:
             print(f"· {spec.name} registered: the whole flow runs at the end of the notebook")
             return
@@ -334,14 +333,22 @@ def _executor_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _default_flow_name(shell: InteractiveShell) -> str:
-    path = _notebook_path(shell)
-    stem = Path(path).stem if path else ""
-    return stem if stem.isidentifier() else "flow"
+    return flow_name_for(_notebook_path(shell))
 
 
 def _notebook_path(shell: InteractiveShell) -> str | None:
     # Jupyter sets these to the notebook's path; absent in plain IPython and nbclient.
-    return shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME") or None
+    path = shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME") or None
+    # The notebook is part of a flow's identity: one file, one spelling (headless runs and
+    # JupyterLab both give an absolute path; symlinks resolved).
+    return os.path.realpath(path) if path and os.path.isabs(path) else path
+
+
+def _this_cell(shell: InteractiveShell) -> Cell | None:
+    """The cell being executed, where the front end names it (JupyterLab sends its id)."""
+    result = shell.displayhook.exec_result
+    cell_id = getattr(getattr(result, "info", None), "cell_id", None)
+    return Cell(cell_id, f"In [{shell.execution_count}]") if cell_id else None
 
 
 @contextmanager

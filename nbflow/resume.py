@@ -13,38 +13,81 @@ from nbflow.datastore import Stored
 from nbflow.exceptions import NotFound, StepError
 from nbflow.graph import FlowGraph
 from nbflow.metadata import MetadataStore, TaskRecord
-from nbflow.metadata.records import FINISHED_OK
+from nbflow.metadata.liveness import this_process
+from nbflow.metadata.records import FINISHED_OK, RunRecord, latest_attempts
 from nbflow.runner import Place, Resume, place_of
 from nbflow.storage import Store
 
 
-def find_origin(meta: MetadataStore, flow: str, run_id: int | None, from_step: str | None) -> int:
-    """The run to resume: the one named, or the latest failed run of the flow."""
+def find_origin(
+    meta: MetadataStore,
+    flow: str,
+    run_id: int | None,
+    from_step: str | None,
+    notebook: str | None = None,
+) -> RunRecord:
+    """The run to resume: the one named, or the latest failed run of the flow made from
+    `notebook` (a flow name alone may be shared by notebooks that never agreed to it)."""
     meta.reap_dead_runs()  # a run whose kernel was killed is failed, and can be resumed
-    if run_id is not None:
-        run = meta.run(flow, run_id)  # NotFound names the run
-    else:
-        failed = [r for r in meta.runs(flow) if r.status == "failed"]
-        if not failed:
-            raise NotFound(
-                f"flow '{flow}' has no failed run to resume. To re-run part of a run, name it "
-                "and where to start: `%flow resume RUN_ID --from STEP` in the notebook, or "
-                "`nbflow resume NOTEBOOK --run RUN_ID --from STEP`."
-            )
-        run = failed[0]
+    # NotFound names the run
+    run = _latest_failed(meta, flow, notebook) if run_id is None else meta.run(flow, run_id)
+    if notebook is not None and run.notebook not in (None, notebook):
+        raise StepError(
+            f"run {flow}/{run.run_id} was made by another notebook, {run.notebook}; this is "
+            f"{notebook}. Resume it from that notebook (nbflow resume {run.notebook})."
+        )
     if run.status == "done" and from_step is None:
         raise StepError(
             f"run {flow}/{run.run_id} finished: there is nothing to resume. To run part of it "
             f"again, say from where: %flow resume {run.run_id} --from STEP."
         )
     if run.status == "running":
+        raise StepError(f"run {flow}/{run.run_id} is still running: {_alive(run)}.")
+    return run
+
+
+def _latest_failed(meta: MetadataStore, flow: str, notebook: str | None) -> RunRecord:
+    runs = [r for r in meta.runs(flow) if notebook is None or r.notebook == notebook]
+    if runs and runs[0].status == "running":
+        # Never an older failed run in its place: the latest may be the one the user means.
+        latest = runs[0]
         raise StepError(
-            f"run {flow}/{run.run_id} is still running (its process showed it was alive at "
-            f"{_clock(run.heartbeat or run.started_at)}). Wait for it, or resume another run. "
-            "A run whose process was killed is marked failed once it has been silent for "
-            "NBFLOW_STALE_S seconds (default 60)."
+            f"the latest run of flow '{flow}', {flow}/{latest.run_id}, is still running: "
+            f"{_alive(latest)}. Wait for it, or name the run to resume: "
+            "`%flow resume RUN_ID` (or `nbflow resume NOTEBOOK --run RUN_ID`)."
         )
-    return run.run_id
+    failed = [r for r in runs if r.status == "failed"]
+    if not failed:
+        mine = f" from {notebook}" if notebook else ""
+        raise NotFound(
+            f"flow '{flow}' has no failed run{mine} to resume. To re-run part of a run, name it "
+            "and where to start: `%flow resume RUN_ID --from STEP` in the notebook, or "
+            "`nbflow resume NOTEBOOK --run RUN_ID --from STEP`."
+        )
+    return failed[0]
+
+
+def _alive(run: RunRecord) -> str:
+    if run.pid is not None and run.host == this_process().host:
+        return f"its process {run.pid} on this host ({run.host}) is alive. Wait for it to end"
+    return (
+        f"its process{f' on {run.host}' if run.host else ''} showed it was alive at "
+        f"{_clock(run.heartbeat or run.started_at)}. Wait for it; a run whose process was "
+        "killed on another host is marked failed once it has been silent for NBFLOW_STALE_S "
+        "seconds (default 60)"
+    )
+
+
+def why_failed(meta: MetadataStore, run: RunRecord) -> str:
+    """Why a run failed, in a few words: "failed: its kernel died", "failed: step 'b' raised
+    ValueError"."""
+    if run.error:
+        return f"{run.status}: {run.error}"
+    for task in latest_attempts(meta.tasks(run.flow, run.run_id)):
+        if task.status == "failed":
+            ename = (task.error or {}).get("ename", "an error")
+            return f"{run.status}: step '{task.step}' raised {ename}"
+    return run.status
 
 
 def _clock(seconds: float) -> str:

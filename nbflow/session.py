@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nbflow.config import Config
@@ -24,7 +26,7 @@ from nbflow.graph import FlowGraph, StepSpec, check_graph, check_step
 from nbflow.load import task_inputs
 from nbflow.metadata import TaskRecord
 from nbflow.metadata.records import FINISHED_OK, latest_attempts
-from nbflow.resume import find_origin, resume_plan
+from nbflow.resume import find_origin, resume_plan, why_failed
 from nbflow.runner import PreparedStep, Runner, nullcontext_list, prepare
 from nbflow.storage import Store, open_store
 
@@ -59,6 +61,9 @@ class Session:
     flow_env: tuple[str, ...] = ()
     flow_python: str | None = None
     _prepared: dict[str, PreparedStep] = field(default_factory=dict)
+    # The cell that defines each step (its id, and how to name it), where the front end says:
+    # one step name, one cell.
+    _step_cells: dict[str, Cell] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Overrides are parameters even where no %%params cell declares them.
@@ -89,6 +94,7 @@ class Session:
         if name != self.flow:  # another flow: its own steps, its own runs
             self.flow, self.working, self.graph = name, None, FlowGraph()
             self._prepared.clear()
+            self._step_cells.clear()
 
     def set_params(self, assigned: Mapping[str, Any]) -> dict[str, Any]:
         """Record a `%%params` cell's values; overrides (headless runs, -p) win over defaults."""
@@ -115,7 +121,9 @@ class Session:
             if spec.has_environment:
                 ensure(spec.env, spec.python)
 
-    def register(self, spec: StepSpec) -> PreparedStep:
+    def register(self, spec: StepSpec, cell: Cell | None = None) -> PreparedStep:
+        if cell is not None:
+            self._check_one_cell(spec.name, cell)
         flow_env = self.flow_env or self.flow_python
         if flow_env and not (spec.has_environment or spec.in_kernel):
             spec = dataclasses.replace(spec, env=self.flow_env, python=self.flow_python)
@@ -125,7 +133,20 @@ class Session:
             self._recall_steps(missing)
         self.graph = check_step(self.graph, spec)
         self._prepared[spec.name] = prepared
+        if cell is not None:
+            self._step_cells[spec.name] = cell
         return prepared
+
+    def _check_one_cell(self, name: str, cell: Cell) -> None:
+        """Two cells defining one step would make the run depend on which ran last."""
+        other = self._step_cells.get(name)
+        if other is not None and other.id != cell.id:
+            raise StepError(
+                f"step '{name}' is already defined by another cell ({other.label}); this cell "
+                f"({cell.label}) defines it too. Each step is defined by one cell: rename one "
+                "of them. (If that other cell was deleted, restart the kernel.)",
+                step=name,
+            )
 
     def _recall_steps(self, names: list[str]) -> None:
         """After a restart, take parents (and their ancestors) as the latest run recorded them."""
@@ -150,10 +171,10 @@ class Session:
 
     # -- interactive: one step cell -------------------------------------------------------------
 
-    def run_step_cell(self, spec: StepSpec) -> Runner | None:
+    def run_step_cell(self, spec: StepSpec, cell: Cell | None = None) -> Runner | None:
         """Register the step and run all its tasks now, on its parents' artifacts (or, when
         deferred, only register it: the whole flow runs at the end)."""
-        self.register(spec)
+        self.register(spec, cell)
         if self.deferred:
             return None
         self.build_environments([spec.name])
@@ -275,7 +296,8 @@ class Session:
     ) -> Runner:
         """A new run that takes over every finished task of RUN and runs the rest."""
         meta = self.store.meta
-        origin = find_origin(meta, self.flow, run_id, from_step)
+        taken = find_origin(meta, self.flow, run_id, from_step, self.notebook)
+        origin = taken.run_id
         if not len(self.graph):  # a fresh kernel: the steps as the origin run recorded them
             self._recall_steps([spec["name"] for _, spec, _ in meta.steps(self.flow, origin)])
         self._check_registered()
@@ -283,7 +305,10 @@ class Session:
         params = meta.run(self.flow, origin).params
         runner = self._new_runner(self.graph, params, origin_run=origin)
         runner.resume = plan
-        self.echo(f"resuming run {self.flow}/{origin} as {self.flow}/{runner.run_id}")
+        self.echo(
+            f"resuming run {self.flow}/{origin} ({why_failed(meta, taken)}) "
+            f"as {self.flow}/{runner.run_id}"
+        )
         return self._run_all(runner, executor, workers)
 
     def _check_registered(self) -> None:
@@ -342,6 +367,7 @@ class Session:
         origin_run: int | None = None,
     ) -> Runner:
         params = dict(self.params if params is None else params)
+        self._check_flow_is_ours()
         run = self.store.meta.create_run(
             self.flow,
             _normalized(params),
@@ -363,6 +389,43 @@ class Session:
             record_displays=self.record_displays,
             format_traceback=self.format_traceback,
         )
+
+    def _check_flow_is_ours(self) -> None:
+        """A flow is its name and its notebook: two notebooks that happen to share a flow name
+        must not take each other's runs as their own (cached tasks, resume, parents)."""
+        if self.notebook is None:
+            return  # plain IPython: no notebook to tell apart
+        owner = self.store.meta.flow_notebook(self.flow)
+        if owner is not None and owner[0] != self.notebook:
+            notebook, run_id = owner
+            suggested = _identifier(Path(self.notebook).stem)
+            raise StepError(
+                f"flow '{self.flow}' belongs to another notebook: its runs (the latest "
+                f"{self.flow}/{run_id}) were made by {notebook}, and this is {self.notebook}. "
+                f"Give this notebook's flow a name of its own: `%flow name {suggested}` in its "
+                "first cell (after %load_ext nbflow)."
+            )
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A notebook cell as the front end names it."""
+
+    id: str  # stable across edits and re-runs (Jupyter's cell id)
+    label: str  # for messages: "In [3]"
+
+
+def flow_name_for(notebook: str | None) -> str:
+    """The default flow name: the notebook's file stem made an identifier
+    (`train-model.ipynb` -> `train_model`); `flow` when there is no notebook."""
+    return _identifier(Path(notebook).stem) if notebook else "flow"
+
+
+def _identifier(text: str) -> str:
+    name = re.sub(r"\W+", "_", text).strip("_")
+    if not name:
+        return "flow"
+    return f"flow_{name}" if name[0].isdigit() else name
 
 
 def check_resources(graph: FlowGraph) -> None:

@@ -125,6 +125,8 @@ def _execute(execution: Any, report: Path | None = None) -> int:
     started = time.time()
     result = run_notebook(execution)
     views = [Run(record, store=result.store) for record in result.runs]
+    if execution.resume_run is not None:
+        _say_what_was_resumed(result.store, result.runs)
     if report is not None:
         _write_report(report, views, result.error, time.time() - started)
     else:
@@ -140,6 +142,19 @@ def _execute(execution: Any, report: Path | None = None) -> int:
         print(f"stored in {result.store.root}; read it with: from nbflow import Run; "
               f"Run('{last.id}')  (NBFLOW_DATASTORE={result.store.root})")  # fmt: skip
     return 0
+
+
+def _say_what_was_resumed(store: Any, runs: list[Any]) -> None:
+    from nbflow.resume import why_failed
+
+    for run in runs:
+        if run.origin_run is not None:
+            origin = store.meta.run(run.flow, run.origin_run)
+            print(
+                f"nbflow: resumed run {run.flow}/{origin.run_id} ({why_failed(store.meta, origin)})"
+                f" as {run.flow}/{run.run_id}",
+                file=sys.stderr,
+            )
 
 
 def _explain_failure(notebook: Path, views: list[Any], error: str) -> None:

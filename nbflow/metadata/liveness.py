@@ -1,8 +1,16 @@
-"""Liveness of runs: a process running a run beats; a run whose beats stop is dead.
+"""Liveness of runs: who runs a run, and how a run whose process is gone is known dead.
+
+Two signs, one for each kind of observer:
+
+  - the same host: a run records the process that runs it (host, pid, and the process's start
+    time), so a process on that host knows at once when the run's process is gone: its pid is
+    missing, a zombie, or reused by another process (another start time). Linux (/proc) only.
+  - any host: a process running a run beats; a run whose beats stop is dead. This is the sign
+    for other machines sharing a PostgreSQL database, and where /proc is missing.
 
 `Heartbeat` is the daemon thread that beats (used through `MetadataStore.beating`);
-`MetadataStore.reap_dead_runs` marks the dead runs failed. Both read their timing from the
-environment:
+`why_dead` is the verdict, `MetadataStore.reap_dead_runs` marks the dead runs failed. The
+timing comes from the environment:
 
     NBFLOW_HEARTBEAT_S   seconds between two beats of a running run (default 10)
     NBFLOW_STALE_S       a `running` run silent this long lost its process (default 60)
@@ -14,8 +22,11 @@ must agree on the time to well within NBFLOW_STALE_S.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from nbflow.exceptions import DatastoreError
@@ -117,3 +128,73 @@ def seconds_from_env(name: str, default: float) -> float:
             f"(default {default:g}), or unset it."
         )
     return seconds
+
+
+# -- the process that runs a run ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process as a run records it: where it runs, and which one it is."""
+
+    host: str  # the host name, for messages and to tell "this host" from others
+    pid: int
+    # Its start time (clock ticks since boot, /proc/PID/stat field 22), qualified by the boot
+    # and the pid namespace it counts in ("TICKS@BOOT_ID/PID_NS"), so a token from another
+    # boot or container never matches a process here. None where there is no /proc.
+    started: str | None
+
+
+def this_process() -> Process:
+    pid = os.getpid()
+    return Process(socket.gethostname(), pid, process_start(pid))
+
+
+def process_start(pid: int) -> str | None:
+    """The start token of process `pid` here; None when it is gone, a zombie, or unknowable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    state, ticks = fields[0], fields[19]  # fields 3 and 22
+    if state in ("Z", "X"):  # killed, not yet reaped by its parent: gone all the same
+        return None
+    space = _pid_space()
+    return None if space is None else f"{ticks}@{space}"
+
+
+@lru_cache(maxsize=1)
+def _pid_space() -> str | None:
+    """This boot and pid namespace: a pid means the same process only within both."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+    return f"{boot}/{namespace}"
+
+
+def why_dead(
+    process: Process | None, last_alive: float, before: float, here: Process
+) -> str | None:
+    """Why a `running` run is dead (None: it is not known to be).
+
+    `process` ran it (None: recorded before nbflow kept it), `last_alive` is its last beat,
+    `before` the time before which a beat is stale, `here` the process asking.
+    """
+    if process is not None and _same_pid_space(process, here):
+        if process_start(process.pid) != process.started:
+            return f"its kernel died (process {process.pid} on {process.host} is gone)"
+        return None  # alive here: whatever its beats say, its process still runs it
+    if last_alive < before:
+        when = time.strftime("%H:%M:%S", time.localtime(last_alive))
+        return f"its process stopped (no heartbeat since {when})"
+    return None
+
+
+def _same_pid_space(process: Process, here: Process) -> bool:
+    if process.host != here.host or process.started is None or here.started is None:
+        return False
+    return process.started.partition("@")[2] == here.started.partition("@")[2]

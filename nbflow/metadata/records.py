@@ -26,6 +26,10 @@ class RunRecord:
     # When the process running it last showed it was alive (None: before heartbeats existed).
     heartbeat: float | None = None
     error: str | None = None  # why it failed when no task did (its notebook stopped early)
+    # The process that runs it (nbflow.metadata.liveness.Process); None before nbflow kept it.
+    host: str | None = None
+    pid: int | None = None
+    process_start: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "tags": list(self.tags)}

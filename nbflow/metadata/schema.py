@@ -76,10 +76,20 @@ LINEAGE = (
     "ALTER TABLE runs ADD COLUMN error TEXT",
 )
 
+# Version 4: the process that runs a run (its host, pid and start time: see
+# nbflow.metadata.liveness), so a process on the same host knows at once that a run whose
+# process is gone (a killed kernel) is dead, without waiting for its heartbeat to go stale.
+PROCESS = (
+    "ALTER TABLE runs ADD COLUMN host TEXT",
+    "ALTER TABLE runs ADD COLUMN pid INTEGER",
+    "ALTER TABLE runs ADD COLUMN process_start TEXT",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, steps, tasks, objects and artifacts", INITIAL_SCHEMA),
     Migration(2, "runs.heartbeat: dead runs are found", HEARTBEAT),
     Migration(3, "tasks.foreach, tasks.reads, runs.error: lineage and failed notebooks", LINEAGE),
+    Migration(4, "runs.host, runs.pid, runs.process_start: dead runs known at once", PROCESS),
 )
 
 

@@ -5,11 +5,13 @@ the one configured. Writes are short transactions that queue behind each other i
 failing. A task is committed by one transaction that writes its artifact rows and flips its
 status last; a reader never sees half a task.
 
-A run being executed beats: a daemon thread (`liveness.Heartbeat`, its own connection, since
-the kernel executor holds the main thread for a whole task) stamps `runs.heartbeat` every
-NBFLOW_HEARTBEAT_S seconds. A `running` run silent for NBFLOW_STALE_S seconds lost its
-process (a killed kernel); `reap_dead_runs` marks it and its running tasks failed. It is called
-where people look and act: creating a run, listing runs, resuming, `nbflow fsck --repair`.
+A run records the process that runs it (host, pid, start time), and while it is executed it
+beats: a daemon thread (`liveness.Heartbeat`, its own connection, since the kernel executor
+holds the main thread for a whole task) stamps `runs.heartbeat` every NBFLOW_HEARTBEAT_S
+seconds. A `running` run is dead when, on this host, its process is gone, or, seen from another
+host, it has been silent for NBFLOW_STALE_S seconds; `reap_dead_runs` marks it and its running
+tasks failed. It is called where people look and act: creating a run, listing runs, resuming,
+`nbflow fsck --repair`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from typing import Any, NamedTuple
 from nbflow.datastore.store import Stored
 from nbflow.exceptions import DatastoreError, NotFound
 from nbflow.faults import crash_point
-from nbflow.metadata.liveness import STALE_S, Heartbeat, seconds_from_env
+from nbflow.metadata.liveness import (
+    STALE_S,
+    Heartbeat,
+    Process,
+    seconds_from_env,
+    this_process,
+    why_dead,
+)
 from nbflow.metadata.records import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.metadata.schema import MIGRATIONS, migrate
 from nbflow.metadata.sql import open_database
@@ -38,7 +47,7 @@ TASK_COLUMNS = (
 )
 RUN_COLUMNS = (
     "flow, run_id, status, started_at, finished_at, params, tags, notebook, origin_run, "
-    "launcher, notebook_key, heartbeat, error"
+    "launcher, notebook_key, heartbeat, error, host, pid, process_start"
 )
 
 
@@ -93,13 +102,14 @@ class MetadataStore:
                 "UPDATE run_ids SET last = last + 1 WHERE flow = ? RETURNING last", (flow,)
             ).fetchone()
             started = time.time()
+            process = this_process()
             # Its first beat: alive from the start, until the heartbeat thread takes over.
             self._db.execute(
                 f"INSERT INTO runs ({RUN_COLUMNS}) "
-                "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL)",
+                "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?)",
                 (
                     flow, run_id, started, _json(params), _json(list(tags)), notebook,
-                    origin_run, launcher, started,
+                    origin_run, launcher, started, process.host, process.pid, process.started,
                 ),
             )  # fmt: skip
         crash_point("run_created")
@@ -134,11 +144,14 @@ class MetadataStore:
 
     def reopen_run(self, flow: str, run_id: int) -> None:
         """An interactive run grows cell by cell: it is `running` again while a step runs."""
+        process = this_process()
         with self._db.write():
-            # With a fresh beat: its last one may be old (the run idled between two cells).
+            # With a fresh beat (its last one may be old: the run idled between two cells), and
+            # this process as the one that runs it now.
             self._db.execute(
-                "UPDATE runs SET status = 'running', heartbeat = ? WHERE flow = ? AND run_id = ?",
-                (time.time(), flow, run_id),
+                "UPDATE runs SET status = 'running', heartbeat = ?, host = ?, pid = ?, "
+                "process_start = ? WHERE flow = ? AND run_id = ?",
+                (time.time(), process.host, process.pid, process.started, flow, run_id),
             )
 
     # -- liveness: heartbeats and dead runs ----------------------------------------------------
@@ -158,35 +171,51 @@ class MetadataStore:
     def reap_dead_runs(self, now: float | None = None) -> list[tuple[str, int]]:
         """Mark failed every `running` run whose process stopped, and its running tasks.
 
-        A run is dead when its last heartbeat (or its start, before the first beat) is older
+        A run is dead when its process, on this host, is gone (nbflow.metadata.liveness), or,
+        run elsewhere, when its last heartbeat (or its start, before the first beat) is older
         than NBFLOW_STALE_S seconds (default 60). Returns the (flow, run_id) it marked. Cheap
         when nothing died: one indexed read, no write lock.
         """
         now = time.time() if now is None else now
         before = now - seconds_from_env("NBFLOW_STALE_S", STALE_S)
-        alive = "COALESCE(heartbeat, started_at)"
-        stale = f"status = 'running' AND {alive} < ?"
-        if not self._db.execute(f"SELECT 1 FROM runs WHERE {stale} LIMIT 1", (before,)).fetchone():
+        running = self._db.execute(
+            "SELECT flow, run_id, COALESCE(heartbeat, started_at), host, pid, process_start "
+            "FROM runs WHERE status = 'running'"
+        ).fetchall()
+        here = this_process()
+        dead = []
+        for flow, run_id, last, host, pid, started in running:
+            process = None if pid is None else Process(host, pid, started)
+            why = why_dead(process, last, before, here)
+            if why is not None:
+                dead.append((flow, int(run_id), why))
+        if not dead:
             return []
         try:
-            with self._db.write():
-                dead = self._db.execute(
-                    f"UPDATE runs SET status = 'failed', finished_at = ? WHERE {stale} "
-                    f"RETURNING flow, run_id, {alive}",
-                    (now, before),
-                ).fetchall()
-                for flow, run_id, last in dead:
-                    self._db.execute(
-                        "UPDATE tasks SET status = 'failed', finished_at = ?, error = ? "
-                        "WHERE flow = ? AND run_id = ? AND status = 'running'",
-                        (now, _json(_lost_task_error(last)), flow, run_id),
-                    )
+            return self._mark_dead(dead, now)
         except self._db.errors as error:
             raise DatastoreError(
                 f"cannot mark the dead runs of {self.where} failed: {error}. nbflow needs to "
                 "write to the metadata database; check that it is writable."
             ) from error
-        return sorted((flow, int(run_id)) for flow, run_id, _ in dead)
+
+    def _mark_dead(self, dead: list[tuple[str, int, str]], now: float) -> list[tuple[str, int]]:
+        marked = []
+        with self._db.write():
+            for flow, run_id, why in dead:
+                # Still `running`: it may have finished since it was read.
+                if self._db.execute(
+                    "UPDATE runs SET status = 'failed', finished_at = ?, error = ? "
+                    "WHERE flow = ? AND run_id = ? AND status = 'running' RETURNING run_id",
+                    (now, why, flow, run_id),
+                ).fetchone():
+                    marked.append((flow, run_id))
+                    self._db.execute(
+                        "UPDATE tasks SET status = 'failed', finished_at = ?, error = ? "
+                        "WHERE flow = ? AND run_id = ? AND status = 'running'",
+                        (now, _json(_lost_task_error(why)), flow, run_id),
+                    )
+        return sorted(marked)
 
     def run(self, flow: str, run_id: int) -> RunRecord:
         row = self._db.execute(
@@ -205,6 +234,15 @@ class MetadataStore:
             (flow, ALL_ROWS if limit is None else limit, offset),
         ).fetchall()
         return [_run_record(row) for row in rows]
+
+    def flow_notebook(self, flow: str) -> tuple[str, int] | None:
+        """The notebook that made the latest run of `flow` that names one, with that run's id."""
+        row = self._db.execute(
+            "SELECT notebook, run_id FROM runs WHERE flow = ? AND notebook IS NOT NULL "
+            "ORDER BY run_id DESC LIMIT 1",
+            (flow,),
+        ).fetchone()
+        return None if row is None else (row[0], int(row[1]))
 
     def count_runs(self, flow: str) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM runs WHERE flow = ?", (flow,)).fetchone()
@@ -609,13 +647,12 @@ class StoredValue(NamedTuple):
         return f"'{self.name}' of {self.flow}/{self.run_id}/{self.step}/{self.task_id}"
 
 
-def _lost_task_error(last_alive: float) -> dict[str, Any]:
-    when = time.strftime("%H:%M:%S", time.localtime(last_alive))
+def _lost_task_error(why: str) -> dict[str, Any]:
     return {
         "ename": "TaskLost",
         "evalue": (
-            f"the process running this run stopped (no heartbeat since {when}); "
-            "`%flow resume` (or `nbflow resume NOTEBOOK`) reuses its finished tasks"
+            f"the run stopped here: {why}; `%flow resume` (or `nbflow resume NOTEBOOK`) "
+            "reuses its finished tasks"
         ),
         "traceback": "",
         "line": None,
@@ -628,10 +665,10 @@ def _json(value: Any) -> str:
 
 def _run_record(row: Sequence[Any]) -> RunRecord:
     flow, run_id, status, started, finished, params, tags, notebook, origin = row[:9]
-    launcher, notebook_key, heartbeat, error = row[9:]
+    launcher, notebook_key, heartbeat, error, host, pid, process_start = row[9:]
     return RunRecord(
         flow, run_id, status, started, finished, json.loads(params), tuple(json.loads(tags)),
-        notebook, origin, launcher, notebook_key, heartbeat, error,
+        notebook, origin, launcher, notebook_key, heartbeat, error, host, pid, process_start,
     )  # fmt: skip
 
 

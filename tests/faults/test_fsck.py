@@ -253,13 +253,16 @@ def test_repair_removes_old_temp_files_only_and_never_a_blob(store: Path) -> Non
 
 
 def test_repair_marks_a_dead_run_failed_and_keeps_its_finished_tasks(store: Path) -> None:
-    # Run 2's kernel "died" two hours ago: its run row still says running, its last beat is old.
+    # Run 2's kernel died two hours ago: its run row still says running, its last beat is old,
+    # and its process is gone.
     stale = time.time() - 2 * HOUR
+    gone = subprocess.Popen(["true"])
+    gone.wait()
     with sqlite3.connect(store / "metadata.sqlite") as db:
         db.execute(
             "UPDATE runs SET status = 'running', finished_at = NULL, started_at = ?, "
-            "heartbeat = ? WHERE run_id = 2",
-            (stale, stale),
+            "heartbeat = ?, pid = ? WHERE run_id = 2",
+            (stale, stale, gone.pid),
         )
     status, report, _ = fsck(store)
     assert status == 0 and report["running_runs"] == ["demo/2"]  # listed, not a problem

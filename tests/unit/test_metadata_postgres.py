@@ -286,7 +286,7 @@ def version_of(location: str | Path) -> int:
 def test_a_new_database_is_at_the_latest_version(location: str | Path) -> None:
     MetadataStore(location).close()
     MetadataStore(location).close()  # opening again changes nothing
-    assert version_of(location) == metadata_schema.MIGRATIONS[-1].version == 3
+    assert version_of(location) == metadata_schema.MIGRATIONS[-1].version == 4
 
 
 def test_an_older_database_is_migrated_in_order(
