@@ -142,7 +142,7 @@ class Session:
         other = self._step_cells.get(name)
         if other is not None and other.id != cell.id:
             raise StepError(
-                f"step '{name}' is already defined by another cell ({other.label}); this cell "
+                f"another cell ({other.label}) already defines this step; this cell "
                 f"({cell.label}) defines it too. Each step is defined by one cell: rename one "
                 "of them. (If that other cell was deleted, restart the kernel.)",
                 step=name,

@@ -6,9 +6,8 @@ NBFLOW_CRASH_AT set (nbflow.faults), so the kernel kills itself at that point of
 Then, from the test process (on the same host, its stale time an hour, so the heartbeat
 cannot tell): listing runs marks it (and its running task) failed; every committed task's
 artifacts load and verify; every blob under a final name verifies (a half-written one is
-only a temp file);
-`PRAGMA integrity_check` is ok. Last, `%flow resume` in a fresh kernel takes over every
-committed task and runs the rest.
+only a temp file); `PRAGMA integrity_check` is ok. Last, `%flow resume` in a fresh kernel
+takes over every committed task and runs the rest.
 """
 
 from __future__ import annotations
