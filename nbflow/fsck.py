@@ -5,14 +5,17 @@ What is checked, without unpickling anything:
   - each value kept as a blob has one, of the recorded size, whose bytes hash to its key
     (xxh3-128, read in pieces; object stores are read past the local read cache);
   - each value kept inline in the metadata database hashes to its key;
-  - each task's parents, origin and reused task (`data_from`) exist.
+  - each task's parents, origin and reused task (`data_from`) exist;
+  - no task of a run that has ended is still marked `running` (its result was never recorded:
+    the disk filled, say).
 
 Found on the way, not problems: blobs no record references (what a crashed writer or a removed
 run leaves; `nbflow gc` removes them) and writers' temp files older than the grace period (left
 by killed writers), and runs still marked `running`.
 
 `repair` changes only what can be changed without losing anything: it removes those old temp
-files and marks runs whose process is gone as failed. It never removes a blob, referenced or
+files, marks runs whose process is gone as failed, and marks the running tasks of ended runs
+failed. It never removes a blob, referenced or
 not: a damaged one is the user's to delete (the message says which file), and unreferenced
 ones are `nbflow gc`'s, which removes them in step with the records.
 
@@ -66,8 +69,9 @@ class Problem:
     kind: str  # missing-blob, damaged-blob, wrong-size, damaged-inline, missing-object, ...
     message: str  # what is wrong, naming flow/run/step/task/artifact
     fix: str
-    key: str | None = None
+    key: str | None = None  # the value's key; for a running-task problem, `flow/run_id`
     artifacts: tuple[str, ...] = ()  # every record it spoils, as `'name' of flow/run/step/task`
+    tasks: tuple[int, ...] = ()  # the task ids it concerns (running-task)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,10 +89,12 @@ class Repaired:
     temp_files: tuple[str, ...]  # removed
     temp_bytes: int
     dead_runs: tuple[str, ...]  # marked failed: their process is gone
+    lost_tasks: tuple[str, ...] = ()  # flow/run/task, marked failed: running in a finished run
 
     def as_dict(self) -> dict[str, Any]:
         return {"temp_files": list(self.temp_files), "temp_bytes": self.temp_bytes,
-                "dead_runs": list(self.dead_runs)}  # fmt: skip
+                "dead_runs": list(self.dead_runs),
+                "lost_tasks": list(self.lost_tasks)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,7 @@ def check(
     cutoff = time.time() - grace
 
     problems = _record_problems(by_key) + _link_problems(links)
+    problems += _lost_task_problems(meta.running_tasks_of_finished_runs())
     inline = 0
     for key, data in meta.inline_values():
         inline += 1
@@ -189,12 +196,17 @@ def repair(store: Store, report: Report) -> Report:
     blobs: CheckableBlobs = store.values.blobs  # type: ignore[assignment]
     # Another gc or fsck may have removed one first: count only what this one removed.
     removed = [entry for entry in report.temp_files if blobs.delete_temp(entry.name)]
+    dead_runs = _reap_dead_runs(store)
+    lost = [p for p in report.problems if p.kind == "running-task"]
+    store.meta.fail_lost_tasks([task_id for p in lost for task_id in p.tasks])
     repaired = Repaired(
         temp_files=tuple(e.name for e in removed),
         temp_bytes=sum(e.size for e in removed),
-        dead_runs=_reap_dead_runs(store),
+        dead_runs=dead_runs,
+        lost_tasks=tuple(f"{p.key}/{t}" for p in lost for t in p.tasks),
     )
-    return Report(**{**report.__dict__, "repaired": repaired})
+    problems = tuple(p for p in report.problems if p.kind != "running-task")  # fixed now
+    return Report(**{**report.__dict__, "problems": problems, "repaired": repaired})
 
 
 def _reap_dead_runs(store: Store) -> tuple[str, ...]:
@@ -249,6 +261,26 @@ def _link_problems(links: list[tuple[int, str, int, tuple[int, ...]]]) -> list[P
                 )
             )
     return problems
+
+
+def _lost_task_problems(lost: list[tuple[str, int, str, int]]) -> list[Problem]:
+    """A finished run with tasks still marked running: their results were never recorded."""
+    by_run: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for flow, run_id, step, task_id in lost:
+        by_run.setdefault((flow, run_id), []).append((step, task_id))
+    return [
+        Problem(
+            "running-task",
+            f"run {flow}/{run_id} has ended, but its task(s) "
+            f"{', '.join(f'{step}/{task_id}' for step, task_id in tasks)} are still marked "
+            "running: their results were never recorded (the disk full, say).",
+            "`nbflow fsck --repair` marks them failed; `nbflow resume NOTEBOOK --run "
+            f"{run_id}` then runs them again.",
+            key=f"{flow}/{run_id}",
+            tasks=tuple(task_id for _, task_id in tasks),
+        )
+        for (flow, run_id), tasks in by_run.items()
+    ]
 
 
 def _missing_object(key: str, rows: list[StoredValue]) -> Problem:

@@ -23,13 +23,15 @@ Check the datastore ($NBFLOW_DATASTORE, or .nbflow/ here) without unpickling any
   - every value kept as a blob has one, of the recorded size, whose bytes hash to its key
     (xxh3-128; object stores are read past the local read cache);
   - every value kept inline in the metadata database hashes to its key;
-  - every task's parents, origin and reused task exist.
+  - every task's parents, origin and reused task exist;
+  - no task of an ended run is still marked running (its result was never recorded).
 
 Each problem names the flow, run, step, task and artifact it spoils, and the fix. Also listed:
 blobs no record references and writers' temp files, both older than --grace (what crashes
 leave behind), and runs still marked running.
 
---repair removes those old temp files and marks runs whose process is gone as failed. It never
+--repair removes those old temp files, marks runs whose process is gone as failed, and marks
+tasks still running in ended runs failed (resume runs them again). It never
 deletes or changes a blob, referenced or not (unreferenced blobs are `nbflow gc`'s to remove;
 a damaged one is named for you to delete before re-running its step), and never changes a
 finished task. Safe while runs are being written.
@@ -160,6 +162,8 @@ def _repaired_lines(report: Report) -> list[str]:
     ]
     shown = ", ".join(done.dead_runs) or "none"
     lines.append(f"  marked failed (their process is gone): {shown}")
+    if done.lost_tasks:
+        lines.append(f"  tasks of ended runs marked failed: {', '.join(done.lost_tasks)}")
     return lines
 
 

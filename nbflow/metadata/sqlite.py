@@ -10,6 +10,8 @@ Never set it for real use: a reader could then see half a task.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -73,13 +75,30 @@ class SQLiteDatabase(Database):
     @contextmanager
     def exclusive(self, *, rollback: bool = False) -> Iterator[None]:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                conn.execute("ROLLBACK" if rollback else "COMMIT")
+            except BaseException:
+                # SQLite rolls back by itself on some errors (a full disk): rolling back again
+                # would raise "no transaction is active" and hide the cause.
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as error:
+            if _is_full(error):
+                raise self.full(error) from error
             raise
-        conn.execute("ROLLBACK" if rollback else "COMMIT")
+
+    def full(self, error: sqlite3.Error) -> DatastoreError:
+        return DatastoreError(
+            f"cannot write to the metadata database {self.path}: {error} (the disk that "
+            f"holds it, {self.path.parent}, has no space left). Nothing half-written was kept. "
+            "Fix: free space there, or set NBFLOW_DATASTORE (or NBFLOW_METADATA) to a "
+            "location on a larger disk; then run the step again."
+        )
 
     @property
     def in_transaction(self) -> bool:
@@ -87,3 +106,13 @@ class SQLiteDatabase(Database):
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _is_full(error: sqlite3.Error) -> bool:
+    # SQLITE_FULL, or an I/O error whose cause was ENOSPC (writing the WAL, say).
+    code = getattr(error, "sqlite_errorcode", None)
+    return (
+        code == sqlite3.SQLITE_FULL
+        or "disk is full" in str(error)
+        or (os.strerror(errno.ENOSPC).lower() in str(error).lower())
+    )

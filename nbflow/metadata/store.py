@@ -16,6 +16,7 @@ tasks failed. It is called where people look and act: creating a run, listing ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +41,7 @@ from nbflow.metadata.sql import open_database
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 ALL_ROWS = 2**63 - 1  # LIMIT for "no limit": both databases take a 64-bit count
+LOST_AT_FINISH = "its run ended before this task's result was recorded"
 
 TASK_COLUMNS = (
     "task_id, flow, run_id, step, status, path, parents, origin, started_at, finished_at, "
@@ -58,6 +60,8 @@ class MetadataStore:
         """`location`: a SQLite file, or a `postgresql://user:password@host:port/db` URL."""
         self._location = location  # the heartbeat thread opens its own connection to it
         self._heartbeat: Heartbeat | None = None
+        # Runs this process could not mark finished: (flow, run_id) -> (status, error).
+        self._unfinished: dict[tuple[str, int], tuple[str, str | None]] = {}
         self._db = open_database(location)
         try:
             migrate(self._db)
@@ -95,6 +99,7 @@ class MetadataStore:
         the UPDATE, until the commit), so ids sort by start time even when several kernels
         start runs at once; an id is never given out twice, and none is skipped.
         """
+        self._finish_unfinished()
         self.reap_dead_runs()  # a run that died shows as failed before the next one starts
         with self._db.write():
             self._db.execute("INSERT INTO run_ids VALUES (?, 0) ON CONFLICT DO NOTHING", (flow,))
@@ -133,17 +138,45 @@ class MetadataStore:
                 )
 
     def finish_run(self, flow: str, run_id: int, status: str, error: str | None = None) -> None:
+        """Mark a run finished, and any of its tasks still `running` failed: a finished run has
+        none (a task whose own record could not be written, the disk full, say)."""
         if status == "done":
             crash_point("run_finishing")
+        try:
+            self._finish_run(flow, run_id, status, error)
+        except DatastoreError:
+            # Left `running` by a process that lives on, the reaper would never take it: this
+            # store finishes it at its next write (once space is freed, say).
+            self._unfinished[flow, run_id] = (status, error)
+            raise
+        self._unfinished.pop((flow, run_id), None)
+
+    def _finish_run(self, flow: str, run_id: int, status: str, error: str | None) -> None:
+        now = time.time()
+        lost = _json(_lost_task_error(LOST_AT_FINISH))
         with self._db.write():
             self._db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, error = ? "
                 "WHERE flow = ? AND run_id = ?",
-                (status, time.time(), error, flow, run_id),
+                (status, now, error, flow, run_id),
             )
+            self._db.execute(
+                "UPDATE tasks SET status = 'failed', finished_at = ?, error = ? "
+                "WHERE flow = ? AND run_id = ? AND status = 'running'",
+                (now, lost, flow, run_id),
+            )
+
+    def _finish_unfinished(self) -> None:
+        """Finish the runs whose finishing failed earlier (see finish_run); quietly, as the
+        write that follows reports a database that still cannot be written."""
+        for (flow, run_id), (status, error) in list(self._unfinished.items()):
+            with contextlib.suppress(DatastoreError, *self._db.errors):
+                self._finish_run(flow, run_id, status, error)
+                del self._unfinished[flow, run_id]
 
     def reopen_run(self, flow: str, run_id: int) -> None:
         """An interactive run grows cell by cell: it is `running` again while a step runs."""
+        self._finish_unfinished()
         process = this_process()
         with self._db.write():
             # With a fresh beat (its last one may be old: the run idled between two cells), and
@@ -176,6 +209,7 @@ class MetadataStore:
         than NBFLOW_STALE_S seconds (default 60). Returns the (flow, run_id) it marked. Cheap
         when nothing died: one indexed read, no write lock.
         """
+        self._finish_unfinished()
         now = time.time() if now is None else now
         before = now - seconds_from_env("NBFLOW_STALE_S", STALE_S)
         running = self._db.execute(
@@ -213,7 +247,7 @@ class MetadataStore:
                     self._db.execute(
                         "UPDATE tasks SET status = 'failed', finished_at = ?, error = ? "
                         "WHERE flow = ? AND run_id = ? AND status = 'running'",
-                        (now, _json(_lost_task_error(why)), flow, run_id),
+                        (now, _json(_lost_task_error(f"its run stopped: {why}")), flow, run_id),
                     )
         return sorted(marked)
 
@@ -599,6 +633,26 @@ class MetadataStore:
                 size if has_object else None, inline is not None,
             )  # fmt: skip
 
+    def running_tasks_of_finished_runs(self) -> list[tuple[str, int, str, int]]:
+        """(flow, run_id, step, task_id) of each task marked `running` in a run that is not:
+        its result was never recorded (a full disk, a crash between the two writes)."""
+        rows = self._db.execute(
+            "SELECT t.flow, t.run_id, t.step, t.task_id FROM tasks t JOIN runs r ON "
+            "r.flow = t.flow AND r.run_id = t.run_id WHERE t.status = 'running' "
+            "AND r.status <> 'running' ORDER BY t.task_id"
+        ).fetchall()
+        return [(flow, int(run_id), step, int(task_id)) for flow, run_id, step, task_id in rows]
+
+    def fail_lost_tasks(self, task_ids: Sequence[int]) -> None:
+        """Mark these tasks (of finished runs, still `running`) failed."""
+        error = _json(_lost_task_error(LOST_AT_FINISH))
+        with self._db.write():
+            self._db.executemany(
+                "UPDATE tasks SET status = 'failed', finished_at = ?, error = ? "
+                "WHERE task_id = ? AND status = 'running'",
+                [(time.time(), error, task_id) for task_id in task_ids],
+            )
+
     def inline_values(self) -> Iterator[tuple[str, bytes]]:
         """(key, bytes) of every value kept in its `objects` row rather than in a blob."""
         rows = self._db.execute("SELECT key, inline FROM objects WHERE inline IS NOT NULL")
@@ -651,8 +705,7 @@ def _lost_task_error(why: str) -> dict[str, Any]:
     return {
         "ename": "TaskLost",
         "evalue": (
-            f"the run stopped here: {why}; `%flow resume` (or `nbflow resume NOTEBOOK`) "
-            "reuses its finished tasks"
+            f"{why}; `%flow resume` (or `nbflow resume NOTEBOOK`) reuses the run's finished tasks"
         ),
         "traceback": "",
         "line": None,

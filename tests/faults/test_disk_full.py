@@ -97,11 +97,13 @@ def can_mount(tmp_path_factory: pytest.TempPathFactory) -> None:
         missing(f"cannot mount a tmpfs in a private mount namespace here: {done.stderr.strip()}")
 
 
-def run_on_a_small_disk(tmp_path: Path, value_size: int) -> dict[str, Any]:
+def run_on_a_small_disk(
+    tmp_path: Path, value_size: int, scenario: str = SCENARIO
+) -> dict[str, Any]:
     mount = tmp_path / "small"
     mount.mkdir()
     script = tmp_path / "scenario.py"
-    script.write_text(SCENARIO)
+    script.write_text(scenario)
     shell = (
         f"mount -t tmpfs -o size={MOUNT_SIZE} tmpfs {mount} || exit 99; "
         f'exec "$0" "$1" {mount} {REPO} {value_size}'
@@ -147,3 +149,85 @@ def test_full_disk_fails_cleanly_and_the_next_run_works(
     assert again["big_key"] in again["blob_names"]
     assert again["temp_files"] == [] and again["bad_blobs"] == [] and again["dangling"] == []
     assert again["integrity"] == "ok"
+
+
+# -- the metadata database's disk fills ---------------------------------------------------------
+
+METADATA_SCENARIO = r"""
+import json, os, sqlite3, sys
+from pathlib import Path
+sys.path.insert(0, os.path.join(sys.argv[2], "tests"))
+from IPython.core.interactiveshell import InteractiveShell
+from magics.magictools import ok, fails
+from nbflow.fsck import check
+from nbflow.magics import load_ipython_extension
+from nbflow.storage import open_store
+
+mount = Path(sys.argv[1])
+store = mount / "store"
+os.environ["NBFLOW_DATASTORE"] = str(store)
+os.environ["NBFLOW_CACHE"] = "off"
+ip = InteractiveShell.instance()
+load_ipython_extension(ip)
+ok(ip, "%flow name full")
+ok(ip, "%%params\nfill = 0")
+ok(ip, "%%step start\nsmall = 3")
+# The step fills the disk to the last byte; its values are small (kept in the database, no
+# blob): recording the task is the first write that finds no space.
+ok(ip, "%%step train --after start\n"
+       "if fill:\n"
+       f"    with open({str(mount / 'filler')!r}, 'wb') as _filler:\n"
+       "        try:\n"
+       "            while True:\n"
+       "                _filler.write(b'0' * 4096)\n"
+       "                _filler.flush()\n"
+       "        except OSError:\n"
+       "            pass\n"
+       "notes = 'n' * 3000")
+
+def state():
+    with sqlite3.connect(store / "metadata.sqlite") as db:
+        return {
+            "runs": db.execute("SELECT run_id, status FROM runs ORDER BY run_id").fetchall(),
+            "tasks": db.execute(
+                "SELECT run_id, step, status FROM tasks ORDER BY task_id").fetchall(),
+            "integrity": db.execute("PRAGMA integrity_check").fetchone()[0],
+        }
+
+error = fails(ip, "%flow run -p fill=1")
+report = {"error": f"{type(error).__name__}: {error}"}
+report["usable"] = ok(ip, "40 + 2")
+(mount / "filler").unlink()
+report["freed"] = state()  # as the kernel left it, before it writes again
+run = ok(ip, "%flow run -p fill=0")
+report["rerun"] = run.status
+report["after_rerun"] = state()
+report["fsck"] = [p.kind for p in check(open_store()).problems]
+print(json.dumps(report))
+"""
+
+
+def test_a_full_disk_under_the_metadata_database_is_named_and_leaves_no_task_running(
+    can_mount: None, tmp_path: Path
+) -> None:
+    report = run_on_a_small_disk(tmp_path, 0, METADATA_SCENARIO)
+    error = report["error"]
+    assert error.startswith("DatastoreError: cannot write to the metadata database "), error
+    assert "metadata.sqlite: database or disk is full" in error
+    assert "has no space left" in error and "Fix: free space there" in error
+    assert "no transaction is active" not in error
+    assert report["usable"] == 42
+
+    # As the kernel left it: nothing could be written, so run 2 is still open...
+    freed = report["freed"]
+    assert freed["integrity"] == "ok"
+    assert freed["runs"] == [[1, "done"], [2, "running"]]
+    # ...until its next write: then it is failed, with no task left running.
+    after = report["after_rerun"]
+    assert report["rerun"] == "done"
+    assert after["runs"] == [[1, "done"], [2, "failed"], [3, "done"]]
+    assert ["running"] not in [t[2:] for t in after["tasks"]]
+    run_2 = [t for t in after["tasks"] if t[0] == 2]
+    assert run_2 == [[2, "start", "done"], [2, "train", "failed"]]
+    assert after["integrity"] == "ok"
+    assert report["fsck"] == []

@@ -279,6 +279,37 @@ def test_repair_marks_a_dead_run_failed_and_keeps_its_finished_tasks(store: Path
     assert report["repaired"]["dead_runs"] == [] and report["running_runs"] == []
 
 
+def test_a_task_left_running_in_an_ended_run_is_reported_and_repair_fails_it(
+    store: Path,
+) -> None:
+    # What a full disk used to leave: run 2 marked failed, its task `train` still running.
+    with sqlite3.connect(store / "metadata.sqlite") as db:
+        db.execute("UPDATE runs SET status = 'failed' WHERE run_id = 2")
+        db.execute("UPDATE tasks SET status = 'running' WHERE run_id = 2 AND step = 'train'")
+        (task_id,) = db.execute(
+            "SELECT task_id FROM tasks WHERE run_id = 2 AND step = 'train'"
+        ).fetchone()
+    status, report, _ = fsck(store)
+    assert status == 1
+    (problem,) = report["problems"]
+    assert problem["kind"] == "running-task" and problem["key"] == "demo/2"
+    assert (
+        f"run demo/2 has ended, but its task(s) train/{task_id} are still marked running"
+        in (problem["message"])
+    )
+    assert "nbflow fsck --repair" in problem["fix"]
+
+    status, report, _ = fsck(store, "--repair")
+    assert status == 0 and report["problems"] == []
+    assert report["repaired"]["lost_tasks"] == [f"demo/2/{task_id}"]
+    with sqlite3.connect(store / "metadata.sqlite") as db:
+        assert db.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone() == (
+            "failed",
+        )
+    status, report, _ = fsck(store)
+    assert status == 0 and report["problems"] == []
+
+
 def test_repair_with_nothing_to_do_is_clean(store: Path) -> None:
     status, report, _ = fsck(store, "--repair")
     assert status == 0
