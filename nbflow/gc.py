@@ -1,7 +1,9 @@
 """Garbage collection (`nbflow gc`): remove old runs, then the data nothing remaining references.
 
 What stays:
-  - the newest N runs of each flow (every run when no N is given) and every run still `running`;
+  - the newest N runs of each flow (every run when no N is given), every run still `running`,
+    and every run a live kernel may be working in: the newest run of each flow made by a
+    process that is alive on this host, or whose heartbeat is fresh (a kernel elsewhere);
   - every task a remaining task reads (its parents, its `origin`, the task whose artifact rows it
     reuses through `data_from`), even when it belonged to a removed run: a kept run never loses
     an input, and `%flow load` still finds its parents;
@@ -23,12 +25,20 @@ so: see `Runner.commit`.) A dry run does the same work inside a transaction it r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from nbflow.datastore.blobs import BlobEntry
 from nbflow.metadata import MetadataStore, RunRecord
+from nbflow.metadata.liveness import (
+    STALE_S,
+    Process,
+    alive_here,
+    process_of,
+    seconds_from_env,
+    this_process,
+)
 from nbflow.storage import Store
 
 DEFAULT_GRACE = 3600.0  # seconds
@@ -62,6 +72,8 @@ class Collected:
     temp_bytes: int
     spared: int  # unreferenced blob files younger than the grace period, kept
     dry_run: bool
+    # "flow/run_id" past --keep-last, kept: a live kernel may be working in it.
+    kept_live: tuple[str, ...] = ()
 
     @property
     def bytes_freed(self) -> int:
@@ -81,7 +93,10 @@ def collect(
     meta = store.meta
     with meta.exclusive(dry_run=dry_run):
         runs = every_run(meta)
-        removed = runs_to_remove(runs, keep_last, flow)
+        fresh_after = time.time() - seconds_from_env("NBFLOW_STALE_S", STALE_S)
+        held = held_runs(runs, this_process(), fresh_after)
+        removed = runs_to_remove(runs, keep_last, flow, held)
+        kept_live = [r for r in runs_to_remove(runs, keep_last, flow) if r not in removed]
         remaining = {(r.flow, r.run_id) for r in runs} - {(r.flow, r.run_id) for r in removed}
         tasks = tasks_to_remove(meta.task_links(), remaining)
         meta.remove_runs([(r.flow, r.run_id) for r in removed], tasks)
@@ -105,6 +120,7 @@ def collect(
         temp_bytes=sum(e.size for e in old_temps),
         spared=sum(e.modified >= cutoff for e in unreferenced),
         dry_run=dry_run,
+        kept_live=tuple(f"{r.flow}/{r.run_id}" for r in kept_live),
     )
 
 
@@ -113,11 +129,29 @@ def every_run(meta: MetadataStore) -> list[RunRecord]:
     return [run for flow in meta.flows() for run in meta.runs(flow)]
 
 
+def held_runs(runs: Iterable[RunRecord], here: Process, fresh_after: float) -> set[RunKey]:
+    """The runs a live kernel may hold as its working run: of each flow, the newest run of
+    each process alive on this host (`here` tells) or, elsewhere, beating since `fresh_after`.
+    A kernel grows its working run cell by cell, `done` between two cells."""
+    newest: dict[tuple[object, ...], RunRecord] = {}
+    for run in runs:
+        alive = alive_here(process_of(run), here)
+        beating = (run.heartbeat or run.started_at) >= fresh_after
+        if alive or (alive is None and beating):
+            owner = (run.flow, run.host, run.pid, run.process_start)
+            if owner not in newest or run.run_id > newest[owner].run_id:
+                newest[owner] = run
+    return {(run.flow, run.run_id) for run in newest.values()}
+
+
 def runs_to_remove(
-    runs: Iterable[RunRecord], keep_last: int | None, flow: str | None = None
+    runs: Iterable[RunRecord],
+    keep_last: int | None,
+    flow: str | None = None,
+    held: Collection[RunKey] = (),
 ) -> list[RunRecord]:
     """All but the newest `keep_last` runs of each flow (of `flow` only, if given), never a run
-    still running; oldest first. None: no run goes."""
+    still running nor one `held` by a live kernel; oldest first. None: no run goes."""
     if keep_last is None:
         return []
     by_flow: dict[str, list[RunRecord]] = {}
@@ -127,7 +161,11 @@ def runs_to_remove(
     removed = []
     for name in sorted(by_flow):
         newest_first = sorted(by_flow[name], key=lambda r: -r.run_id)
-        removed += [r for r in reversed(newest_first[keep_last:]) if r.status != "running"]
+        removed += [
+            r
+            for r in reversed(newest_first[keep_last:])
+            if r.status != "running" and (r.flow, r.run_id) not in held
+        ]
     return removed
 
 

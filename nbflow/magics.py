@@ -348,7 +348,9 @@ def _this_cell(shell: InteractiveShell) -> Cell | None:
     """The cell being executed, where the front end names it (JupyterLab sends its id)."""
     result = shell.displayhook.exec_result  # the top-level cell's, set while it runs
     cell_id = getattr(getattr(result, "info", None), "cell_id", None)
-    return Cell(cell_id, f"In [{result.execution_count}]") if cell_id else None
+    if result is None or not cell_id:
+        return None
+    return Cell(cell_id, f"In [{result.execution_count}]")
 
 
 @contextmanager

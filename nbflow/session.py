@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.config import Config
-from nbflow.exceptions import NbflowError, StepError
+from nbflow.exceptions import NbflowError, NotFound, StepError
 from nbflow.executors import make_executor
 from nbflow.executors.kernel import Display, FormatTraceback, default_format_traceback
 from nbflow.graph import FlowGraph, StepSpec, check_graph, check_step
@@ -205,7 +205,7 @@ class Session:
 
         Everything is decided before a run is created, so a refused step leaves no run behind.
         """
-        working = self.working
+        working = self._working_run(spec.name)
         same_params = working is not None and _same(working.params, self.params)
         if working is not None and same_params and self._can_grow(working, spec.name):
             missing = [p for p in spec.parents if p not in working.tasks_of]
@@ -219,6 +219,21 @@ class Session:
         runner = self._new_runner(self.graph)
         runner.adopt(reuse + history)
         return runner
+
+    def _working_run(self, step: str) -> Runner | None:
+        """The working run, unless it was removed meanwhile (an older nbflow's gc, by hand)."""
+        working = self.working
+        if working is None:
+            return None
+        try:
+            self.store.meta.run(self.flow, working.run_id)
+        except NotFound:
+            self.echo(
+                f"nbflow: this kernel's working run {self.flow}/{working.run_id} was removed "
+                f"from the datastore (nbflow gc?); step '{step}' starts a new run"
+            )
+            self.working = None
+        return self.working
 
     def _can_grow(self, working: Runner, step: str) -> bool:
         run = self.store.meta.run(self.flow, working.run_id)

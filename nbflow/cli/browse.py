@@ -387,6 +387,11 @@ def gc_summary(done: Collected, grace: float) -> str:
         rows.append(["temp files", f"{done.temp_files} (left by interrupted writes)"])
     head = "dry run, nothing changed; gc would remove:" if done.dry_run else "gc removed:"
     lines = [head, *(f"  {label:<10} {value}" for label, value in rows)]
+    if done.kept_live:
+        lines.append(
+            f"kept {', '.join(done.kept_live)}: a live kernel may be working in it (its "
+            "process runs, or its heartbeat is fresh)"
+        )
     if done.spared:
         lines.append(
             f"{'would keep' if done.dry_run else 'kept'} {done.spared} unreferenced blob(s) "

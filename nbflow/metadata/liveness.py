@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from nbflow.exceptions import DatastoreError
+from nbflow.metadata.records import RunRecord
 from nbflow.metadata.sql import Database, open_database
 
 HEARTBEAT_S = 10.0  # default of NBFLOW_HEARTBEAT_S
@@ -184,14 +185,27 @@ def why_dead(
     `process` ran it (None: recorded before nbflow kept it), `last_alive` is its last beat,
     `before` the time before which a beat is stale, `here` the process asking.
     """
-    if process is not None and _same_pid_space(process, here):
-        if process_start(process.pid) != process.started:
-            return f"its kernel died (process {process.pid} on {process.host} is gone)"
-        return None  # alive here: whatever its beats say, its process still runs it
-    if last_alive < before:
+    # Where its process can be seen (this host), it tells, whatever the beats say.
+    alive = alive_here(process, here)
+    if alive is False and process is not None:
+        return f"its kernel died (process {process.pid} on {process.host} is gone)"
+    if alive is None and last_alive < before:
         when = time.strftime("%H:%M:%S", time.localtime(last_alive))
         return f"its process stopped (no heartbeat since {when})"
     return None
+
+
+def process_of(run: RunRecord) -> Process | None:
+    """The process a run recorded (None: made before nbflow kept it)."""
+    return None if run.pid is None else Process(run.host or "", run.pid, run.process_start)
+
+
+def alive_here(process: Process | None, here: Process) -> bool | None:
+    """Whether `process` still runs, where `here` can tell (its host and pid space); None
+    where it cannot (another host, no /proc, a run recorded before nbflow kept its process)."""
+    if process is None or not _same_pid_space(process, here):
+        return None
+    return process_start(process.pid) == process.started
 
 
 def _same_pid_space(process: Process, here: Process) -> bool:

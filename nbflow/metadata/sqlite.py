@@ -23,6 +23,8 @@ from typing import Any
 from nbflow.exceptions import DatastoreError
 from nbflow.metadata.sql import Database, Rows
 
+SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, which typeshed does not know
+
 
 class SQLiteDatabase(Database):
     errors = (sqlite3.Error,)
@@ -112,7 +114,7 @@ def _is_full(error: sqlite3.Error) -> bool:
     # SQLITE_FULL, or an I/O error whose cause was ENOSPC (writing the WAL, say).
     code = getattr(error, "sqlite_errorcode", None)
     return (
-        code == sqlite3.SQLITE_FULL
+        code == SQLITE_FULL
         or "disk is full" in str(error)
         or (os.strerror(errno.ENOSPC).lower() in str(error).lower())
     )
