@@ -44,6 +44,8 @@ _MMAP_MIN = 1 << 20
 _HASH_PIECE = 8 << 20
 
 _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+# What a folder that exists but cannot be written answers: no permission, a read-only mount.
+_READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class BlobStore(Protocol):
@@ -84,16 +86,21 @@ def check_key(key: str) -> str:
 
 
 class LocalBlobStore:
-    """Blobs as files under `root/blobs/<key[:2]>/<key[2:]>`."""
+    """Blobs as files under `root/blobs/<key[:2]>/<key[2:]>`.
+
+    A datastore folder that exists but cannot be written (a colleague's, a mounted archive) is
+    opened read-only: its blobs load, and a write is refused naming the folder and the fix.
+    """
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).expanduser().absolute()
         self._blobs = self.root / "blobs"
         self.url = self.root.as_uri()
-        self._check_writable()
+        self.read_only = self._check_writable()
 
-    def _check_writable(self) -> None:
-        # Fail at start-up with the fix, not at the first artifact of the first step.
+    def _check_writable(self) -> bool:
+        """Whether the store is read-only. A store that can be neither written nor read fails
+        here with the fix, not at the first artifact of the first step."""
         probe = self._blobs / f".probe-{os.getpid()}-{uuid.uuid4().hex}"
         try:
             self._blobs.mkdir(parents=True, exist_ok=True)
@@ -101,9 +108,20 @@ class LocalBlobStore:
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
+            if exc.errno in _READ_ONLY and self.root.is_dir() and os.access(self.root, os.R_OK):
+                return True
             raise DatastoreError(
                 f"cannot use {self.root} as the datastore: {exc.strerror or exc}. Fix: {_FIX}."
             ) from exc
+        return False
+
+    def _refuse_write(self, key: str) -> None:
+        if self.read_only:
+            raise DatastoreError(
+                f"cannot write blob {key}: the datastore {self.root} is read-only (its folder "
+                f"cannot be written here). nbflow browses and loads from it, but records new "
+                f"runs only in a writable one. Fix: {_FIX}."
+            )
 
     def _path(self, key: str) -> Path:
         check_key(key)
@@ -113,6 +131,8 @@ class LocalBlobStore:
         return self._path(key).exists()
 
     def touch(self, key: str) -> bool:
+        if self.read_only:  # nothing is collected from a store nobody here can write
+            return self.exists(key)
         try:
             os.utime(self._path(key))
         except FileNotFoundError:
@@ -130,6 +150,7 @@ class LocalBlobStore:
         final = self._path(key)
         if final.exists():
             return False
+        self._refuse_write(key)
         # Unique per process and thread, so concurrent writers never share a temp file.
         tmp = final.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
         try:

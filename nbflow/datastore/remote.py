@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from nbflow.datastore import retry
 from nbflow.datastore.blobs import (
@@ -69,7 +70,8 @@ def open_blob_store(url: str, storage_options: Mapping[str, Any] | None = None) 
         return LocalBlobStore(url or ".nbflow")
     if protocol.lower() in _LOCAL and not storage_options:
         # Hard links and private mmaps beat fsspec for a local folder; the layout is the same.
-        return LocalBlobStore(rest)
+        # A URL's path is percent-encoded: `data%20store` is the folder `data store`.
+        return LocalBlobStore(unquote(rest))
     return FsspecBlobStore(url, storage_options)
 
 

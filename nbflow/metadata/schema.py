@@ -105,6 +105,16 @@ def migrate(db: Database, migrations: Sequence[Migration] | None = None) -> int:
     if [step.version for step in steps] != list(range(1, len(steps) + 1)):
         raise ValueError("migrations must be numbered 1, 2, 3, ... in order")
     latest = steps[-1].version
+    if db.read_only:  # nothing may be written: it is readable as it is, or not at all
+        current = schema_version(db)
+        if current != latest:
+            raise DatastoreError(
+                f"the metadata database {db.where} is read-only and at schema version "
+                f"{current}; this nbflow reads version {latest} and cannot upgrade it there. "
+                "Copy the datastore to a writable folder (cp -r) and set NBFLOW_DATASTORE to "
+                "the copy, or read it with the nbflow version that wrote it."
+            )
+        return current
     with db.exclusive():
         db.execute(db.ddl(META_TABLE))
         current = schema_version(db)

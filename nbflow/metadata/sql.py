@@ -42,6 +42,12 @@ class Database(ABC):
     where: str
     #: The driver's errors: while opening, one of them means the database cannot be used.
     errors: tuple[type[Exception], ...]
+    #: Opened for reading only (a datastore that cannot be written here): every write refused.
+    read_only: bool = False
+
+    def refused(self) -> DatastoreError:
+        """The error a write to a read-only database raises."""
+        return DatastoreError(f"the metadata database {self.where} is read-only")
 
     @abstractmethod
     def unusable(self, error: Exception) -> DatastoreError:

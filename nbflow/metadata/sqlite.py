@@ -33,13 +33,19 @@ class SQLiteDatabase(Database):
         self.path = path
         self.where = str(path.parent)  # the datastore folder, as messages always named it
         self._weak_writes = os.environ.get("NBFLOW_TEST_HOOK_WEAKEN_WRITES") == "1"
+        # A database that exists but cannot be written here (a colleague's datastore, a
+        # read-only mount) is opened read-only: browsing and loading work, writes are refused.
+        self.read_only = path.exists() and not _writable(path)
         try:
-            self._conn = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=60.0
-            )
+            if self.read_only:
+                self._conn = _connect_read_only(path)
+            else:
+                self._conn = sqlite3.connect(
+                    path, isolation_level=None, check_same_thread=False, timeout=60.0
+                )
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                self._set_wal()
             self._conn.execute("PRAGMA busy_timeout = 60000")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._set_wal()
         except sqlite3.Error as error:
             raise self.unusable(error) from error
 
@@ -76,6 +82,8 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def exclusive(self, *, rollback: bool = False) -> Iterator[None]:
+        if self.read_only:
+            raise self.refused()
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -93,6 +101,14 @@ class SQLiteDatabase(Database):
             if _is_full(error):
                 raise self.full(error) from error
             raise
+
+    def refused(self) -> DatastoreError:
+        return DatastoreError(
+            f"the datastore {self.where} is read-only: its metadata database {self.path} "
+            "cannot be written here. nbflow browses and loads from it, but records runs only "
+            "in a writable datastore. Fix: set NBFLOW_DATASTORE to a writable folder (or "
+            "NBFLOW_METADATA to a writable database)."
+        )
 
     def full(self, error: sqlite3.Error) -> DatastoreError:
         return DatastoreError(
@@ -118,3 +134,36 @@ def _is_full(error: sqlite3.Error) -> bool:
         or "disk is full" in str(error)
         or (os.strerror(errno.ENOSPC).lower() in str(error).lower())
     )
+
+
+def _writable(path: Path) -> bool:
+    # SQLite writes beside the file too (its -wal and -shm files): the folder must be writable.
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """`path` opened read-only, writing nothing: no -wal or -shm files are made.
+
+    A WAL database whose -wal and -shm files are there (a writer has it open) is read through
+    them. Without a -wal file every committed page is in the main file, which is then read as
+    immutable (SQLite cannot make the -shm file in a folder it may not write).
+    """
+    try:
+        return _opened(path, "ro")
+    except sqlite3.OperationalError:
+        if path.with_name(path.name + "-wal").exists():
+            raise
+        return _opened(path, "ro&immutable=1")
+
+
+def _opened(path: Path, mode: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        f"{path.as_uri()}?mode={mode}", uri=True, isolation_level=None,
+        check_same_thread=False, timeout=60.0,
+    )  # fmt: skip
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opening is lazy
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn

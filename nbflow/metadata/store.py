@@ -209,6 +209,8 @@ class MetadataStore:
         than NBFLOW_STALE_S seconds (default 60). Returns the (flow, run_id) it marked. Cheap
         when nothing died: one indexed read, no write lock.
         """
+        if self._db.read_only:
+            return []  # a dead run there stays as it is: it is not ours to mark
         self._finish_unfinished()
         now = time.time() if now is None else now
         before = now - seconds_from_env("NBFLOW_STALE_S", STALE_S)
