@@ -7,6 +7,7 @@ import math
 import os
 import shlex
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -123,6 +124,8 @@ class FlowMagics(Magics):
             record_displays=lambda: _recording_displays(shell),
             format_traceback=self._format_traceback,
         )
+        if shell in _run_flow_shells:  # `%load_ext nbflow` run by Run flow's Run All
+            self.session.cells_full_run = True
 
     def _format_traceback(self, error: BaseException) -> list[str]:
         assert self.shell is not None
@@ -145,8 +148,9 @@ class FlowMagics(Magics):
             return
         self._bind_outputs(runner, spec.name)
         tasks = len(runner.tasks_of[spec.name])
+        cached = _cached_note(runner, spec.name)
         print(
-            f"✓ {spec.name} · {tasks} task{'s' * (tasks != 1)} · "
+            f"✓ {spec.name} · {tasks} task{'s' * (tasks != 1)} · {cached}"
             f"{_duration(time.perf_counter() - started)} · run {runner.flow}/{runner.run_id}"
         )
 
@@ -378,6 +382,47 @@ def _display_bundle(shown: dict[str, Any]) -> None:
 
 def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _cached_note(runner: Runner, step: str) -> str:
+    """`cached from FLOW/RUN · ` when the step's tasks were reused (`2 of 5 cached from ...`
+    when only some were), naming the runs that computed them; '' when none was."""
+    meta = runner.store.meta
+    ours = {ref.task_id for ref in runner.tasks_of[step]}
+    records = [t for t in meta.tasks(runner.flow, runner.run_id, step) if t.task_id in ours]
+    left = {t.origin for t in records if t.status == "cached" and t.origin is not None}
+    count = sum(t.status == "cached" for t in records)
+    if not count:
+        return ""
+    runs: list[str] = []
+    while left:  # one look-up per origin run: its tasks of the step cover the rest
+        origin = meta.task(left.pop())
+        runs.append(f"{origin.flow}/{origin.run_id}")
+        left -= {t.task_id for t in meta.tasks(origin.flow, origin.run_id, step)}
+    shown = sorted(runs, key=lambda r: int(r.rsplit("/", 1)[1]))
+    named = ", ".join(shown[:3]) + (f" and {len(shown) - 3} more runs" if len(shown) > 3 else "")
+    some = "" if count == len(ours) else f"{count} of {len(ours)} "
+    return f"{some}cached from {named} · " if named else f"{some}cached · "
+
+
+# Shells in which JupyterLab's Run flow is running the notebook (see `run_flow_mode`).
+_run_flow_shells: weakref.WeakSet[InteractiveShell] = weakref.WeakSet()
+
+
+def run_flow_mode(shell: InteractiveShell, on: bool) -> None:
+    """JupyterLab's Run flow around its Run All: while on, a step cell run in this kernel reuses
+    unchanged tasks as `%flow run` does (when the config's cache is on); off, a step cell run
+    by hand always runs again. Needs no loaded extension: a `%load_ext nbflow` run while on
+    starts in the mode. The front end runs it silently:
+    `__import__('nbflow.magics').magics.run_flow_mode(get_ipython(), True)`."""
+    if on:
+        _run_flow_shells.add(shell)
+    else:
+        _run_flow_shells.discard(shell)
+    magics = shell.magics_manager.registry.get(FlowMagics.__name__)
+    if isinstance(magics, FlowMagics):
+        # Off: back to what the kernel was started with (a headless run's cells reuse).
+        magics.session.cells_full_run = on or os.environ.get("NBFLOW_FULL_RUN") == "1"
 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:

@@ -14,7 +14,7 @@ from nbflow.exceptions import NotFound, StepError
 from nbflow.graph import FlowGraph
 from nbflow.metadata import MetadataStore, TaskRecord
 from nbflow.metadata.liveness import this_process
-from nbflow.metadata.records import FINISHED_OK, RunRecord, latest_attempts
+from nbflow.metadata.records import FINISHED_OK, RunRecord, latest_attempts, same_notebook
 from nbflow.runner import Place, Resume, place_of
 from nbflow.storage import Store
 
@@ -31,7 +31,7 @@ def find_origin(
     meta.reap_dead_runs()  # a run whose kernel was killed is failed, and can be resumed
     # NotFound names the run
     run = _latest_failed(meta, flow, notebook) if run_id is None else meta.run(flow, run_id)
-    if notebook is not None and run.notebook not in (None, notebook):
+    if not same_notebook(notebook, run.notebook):
         raise StepError(
             f"run {flow}/{run.run_id} was made by another notebook, {run.notebook}; this is "
             f"{notebook}. Resume it from that notebook (nbflow resume {run.notebook})."
@@ -47,7 +47,7 @@ def find_origin(
 
 
 def _latest_failed(meta: MetadataStore, flow: str, notebook: str | None) -> RunRecord:
-    runs = [r for r in meta.runs(flow) if notebook is None or r.notebook == notebook]
+    runs = [r for r in meta.runs(flow) if same_notebook(notebook, r.notebook)]
     if runs and runs[0].status == "running":
         # Never an older failed run in its place: the latest may be the one the user means.
         latest = runs[0]

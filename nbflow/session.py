@@ -25,7 +25,7 @@ from nbflow.executors.kernel import Display, FormatTraceback, default_format_tra
 from nbflow.graph import FlowGraph, StepSpec, check_graph, check_step
 from nbflow.load import task_inputs
 from nbflow.metadata import TaskRecord
-from nbflow.metadata.records import FINISHED_OK, latest_attempts
+from nbflow.metadata.records import FINISHED_OK, latest_attempts, same_notebook
 from nbflow.resume import find_origin, resume_plan, why_failed
 from nbflow.runner import PreparedStep, Runner, nullcontext_list, prepare
 from nbflow.storage import Store, open_store
@@ -411,7 +411,7 @@ class Session:
         if self.notebook is None:
             return  # plain IPython: no notebook to tell apart
         owner = self.store.meta.flow_notebook(self.flow)
-        if owner is not None and owner[0] != self.notebook:
+        if owner is not None and not same_notebook(owner[0], self.notebook):
             notebook, run_id = owner
             suggested = _identifier(Path(self.notebook).stem)
             raise StepError(

@@ -6,8 +6,19 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 RUN_STATUSES = ("running", "done", "failed")
+
+
 TASK_STATUSES = ("pending", "running", "done", "failed", "skipped", "cached")
 FINISHED_OK = ("done", "cached")
+
+
+def same_notebook(a: str | None, b: str | None) -> bool:
+    """Whether two runs' notebooks are one notebook: the same file name, wherever the
+    checkout lives (a colleague's clone, CI's folder, a copy beside a shared datastore);
+    a run that names no notebook (plain IPython) goes with any."""
+    if a is None or b is None:
+        return True
+    return a.replace("\\", "/").rsplit("/", 1)[-1] == b.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)

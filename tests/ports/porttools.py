@@ -55,13 +55,16 @@ class Ports:
         return env
 
     def variant(self, name: str, new_name: str, edit: dict[str, str]) -> str:
-        """A copy of notebook `name` whose cells have each `old` replaced by `new`."""
+        """A copy of notebook `name` whose cells have each `old` replaced by `new`, and whose
+        flow is named after the copy (a flow belongs to one notebook)."""
         nb = nbformat.read(self.notebooks / f"{name}.ipynb", as_version=4)
         for old, new in edit.items():
             hits = [c for c in nb.cells if old in c.source]
             assert hits, f"{old!r} is in no cell of {name}"
             for cell in hits:
                 cell.source = cell.source.replace(old, new)
+        for cell in nb.cells:
+            cell.source = re.sub(r"(%flow name \w+)", rf"\1_{new_name}", cell.source)
         nbformat.write(nb, self.notebooks / f"{new_name}.ipynb")
         return new_name
 

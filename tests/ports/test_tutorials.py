@@ -27,8 +27,6 @@ pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("kernel_name")]
 
 PLAYLIST_CSV = DATA / "01-playlist" / "movies.csv"
 STATS_CSV = DATA / "02-statistics" / "movies.csv"
-# The with-target is kept out of the artifacts by hand (API.md says nbflow does it itself).
-TRANSIENT_HANDLE = {"%%step start\n": "%%step start --transient f\n"}
 
 
 # -- what the flows' code means, from the data ----------------------------------------------------
@@ -110,8 +108,7 @@ def client(ports: Ports, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def stats_run(ports: Ports) -> Done:
     """A successful MovieStatsFlow run, for the flows that read it (03, 04)."""
-    ports.variant("02_statistics", "02_statistics_transient", TRANSIENT_HANDLE)
-    return ports.ok("02_statistics_transient")
+    return ports.ok("02_statistics")
 
 
 def the_run(done: Done) -> Any:
@@ -179,13 +176,12 @@ def test_playlist_as_ported(ports: Ports) -> None:
 
 
 def test_playlist_answers(ports: Ports) -> None:
-    ports.variant("01_playlist", "01_playlist_transient", TRANSIENT_HANDLE)
-    run = the_run(ports.ok("01_playlist_transient"))
+    run = the_run(ports.ok("01_playlist"))
     assert_all_ran(run)
     check_playlist(run, "Sci-Fi", 5)
     assert run["start"].task.data.movie_data == PLAYLIST_CSV.read_text()
     # Overrides from the command line win over the %%params defaults.
-    other = the_run(ports.ok("01_playlist_transient", "-p", "genre", "Comedy",
+    other = the_run(ports.ok("01_playlist", "-p", "genre", "Comedy",
                              "-p", "recommendations", "3"))  # fmt: skip
     assert_all_ran(other)
     check_playlist(other, "Comedy", 3)
@@ -352,13 +348,12 @@ def test_redux_reads_the_latest_statistics_not_a_cached_copy(
     unless --reuse), not a start task reused from the run before."""
     ports = Ports(tmp_path)
     monkeypatch.setenv("NBFLOW_DATASTORE", str(ports.store))
-    ports.variant("02_statistics", "02_statistics_transient", TRANSIENT_HANDLE)
-    ports.ok("02_statistics_transient")
+    ports.ok("02_statistics")
     first = the_run(ports.ok("03_playlist_redux_fixed"))
     assert first["start"].task.data.genre_stats == expected_stats(STATS_CSV)
     other = "../data/01-playlist/movies.csv"  # without 02's extra documentary
     assert expected_stats(PLAYLIST_CSV) != expected_stats(STATS_CSV)
-    ports.ok("02_statistics_transient", "-p", "movie_data_path", other)
+    ports.ok("02_statistics", "-p", "movie_data_path", other)
     second = the_run(ports.ok("03_playlist_redux_fixed"))
     start = second["start"].task
     assert start.status == "done", f"start is {start.status} (origin {start.origin})"

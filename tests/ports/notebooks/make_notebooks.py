@@ -18,6 +18,11 @@ The port is mechanical, cell by cell, from Netflix/metaflow (Apache-2.0):
   handle, which cannot be stored) becomes a top-level name, so its step says `--transient run`,
   the fix nbflow's error names (the test checks that error without the option);
 - module-level code -> plain cells.
+- Metaflow names three of these flows `PlayListFlow` (01, 03 and 04, three files). nbflow knows
+  a flow by its name and its notebook, so one datastore refuses a second notebook's runs under
+  a name another notebook's runs have (so that resume and reuse never mix them): 03 and 04
+  become `PlayListFlowRedux` and `PlayListFlowPlus`, and the faithful and fixed notebook of each
+  have a flow of their own (`..._fixed`).
 
 Where a flow binds a parameter's name inside a step (tutorials 03 and 04: `genre = ...`,
 `for genre, data in ...`), nbflow's contract says the step fails naming it: the faithful port
@@ -326,7 +331,7 @@ def redux(fixed: bool) -> list[Cell]:
             f"# PlayListFlow (redux, {title})\nThe playlist from the statistics of "
             "MovieStatsFlow. (Port of metaflow/tutorials/03-playlist-redux.)"
         ),
-        load("PlayListFlow"),
+        load("PlayListFlowRedux" + ("_fixed" if fixed else "")),
         code("""
 %%params
 genre = "Sci-Fi"
@@ -372,7 +377,7 @@ def plus(fixed: bool) -> list[Cell]:
             "distance. (Port of metaflow/tutorials/04-playlist-plus, without conda: "
             "`editdistance` is the stand-in module beside this notebook.)"
         ),
-        load("PlayListFlow"),
+        load("PlayListFlowPlus" + ("_fixed" if fixed else "")),
         code('''
 def get_python_version():
     """
