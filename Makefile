@@ -40,8 +40,13 @@ test: $(BIN)/nbflow lint system
 # nbflow/ cannot shadow the installed one; tests/conftest.py fails the run if it does.
 WHEEL := build/test-wheel
 WHEEL_BIN := $(CURDIR)/$(WHEEL)/venv/bin
+HEADLESS := tests/kernel/test_headless.py::test
 WHEEL_TESTS := tests/magics/test_envs.py tests/kernel/test_shared_envs.py \
-	tests/magics/test_processes_flow.py tests/magics/test_dask_flow.py tests/kernel/test_headless.py \
+	tests/magics/test_processes_flow.py tests/magics/test_dask_flow.py \
+	$(HEADLESS)_run_prints_the_run_and_stores_it_with_tags_progress_and_the_notebook \
+	$(HEADLESS)_processes_executor_runs_one_flow_with_foreach_tasks_in_workers \
+	$(HEADLESS)_a_failing_step_names_itself_and_resume_takes_over_what_finished \
+	$(HEADLESS)_batch_runs_every_combination_and_goes_on_after_failures \
 	tests/kernel/test_examples.py::test_branches_runs_the_three_branches_and_joins_them \
 	tests/packaging/test_installed.py
 test-wheel: $(BIN)/nbflow
@@ -52,6 +57,7 @@ test-wheel: $(BIN)/nbflow
 	cd $(WHEEL)/run && env -u PYTHONPATH NBFLOW_REQUIRE_ALL=1 \
 	  NBFLOW_EXPECT_INSTALLED=$(CURDIR)/$(WHEEL)/venv PATH=$(WHEEL_BIN):$$PATH \
 	  $(WHEEL_BIN)/pytest -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR) -p no:cacheprovider \
+	  --durations=5 \
 	  $(addprefix $(CURDIR)/,$(WHEEL_TESTS))
 
 # Debian packages the tests drive for real: chromium for the browser tests (the pip `playwright`
