@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint system bench clean
+.PHONY: demo test test-wheel lint system bench clean
 
 # The JupyterLab extension's sources: when one changes, the next make builds it again.
 LABEXTENSION := $(wildcard labextension/src/*.ts labextension/style/*) \
@@ -31,6 +31,34 @@ demo: $(BIN)/nbflow
 # `system` installs every part the tests drive, so none of them may skip (tests/needs.py).
 test: $(BIN)/nbflow lint system
 	NBFLOW_REQUIRE_ALL=1 $(BIN)/pytest
+	$(MAKE) test-wheel
+
+# What users install: nbflow's wheel (built from its sdist, as a release is), installed
+# non-editable in a venv of its own, runs the tests whose outcome depends on where nbflow lives
+# (step environments, worker processes, Dask, real kernels, JupyterLab's and Jupyter Server's
+# view of its extensions). pytest runs outside the work tree, without PYTHONPATH, so the tree's
+# nbflow/ cannot shadow the installed one; tests/conftest.py fails the run if it does.
+WHEEL := build/test-wheel
+WHEEL_BIN := $(CURDIR)/$(WHEEL)/venv/bin
+HEADLESS := tests/kernel/test_headless.py::test
+WHEEL_TESTS := tests/magics/test_envs.py tests/kernel/test_shared_envs.py \
+	tests/magics/test_processes_flow.py tests/magics/test_dask_flow.py \
+	$(HEADLESS)_run_prints_the_run_and_stores_it_with_tags_progress_and_the_notebook \
+	$(HEADLESS)_processes_executor_runs_one_flow_with_foreach_tasks_in_workers \
+	$(HEADLESS)_a_failing_step_names_itself_and_resume_takes_over_what_finished \
+	$(HEADLESS)_batch_runs_every_combination_and_goes_on_after_failures \
+	tests/kernel/test_examples.py::test_branches_runs_the_three_branches_and_joins_them \
+	tests/packaging/test_installed.py
+test-wheel: $(BIN)/nbflow
+	rm -rf $(WHEEL) && mkdir -p $(WHEEL)/run
+	$(BIN)/uv build --quiet --out-dir $(WHEEL)/dist .
+	$(BIN)/uv venv --quiet --python $(BIN)/python $(WHEEL)/venv
+	$(BIN)/uv pip install --quiet --python $(WHEEL_BIN)/python "$$(echo $(WHEEL)/dist/nbflow-*.whl)[test]"
+	cd $(WHEEL)/run && env -u PYTHONPATH NBFLOW_REQUIRE_ALL=1 \
+	  NBFLOW_EXPECT_INSTALLED=$(CURDIR)/$(WHEEL)/venv PATH=$(WHEEL_BIN):$$PATH \
+	  $(WHEEL_BIN)/pytest -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR) -p no:cacheprovider \
+	  --durations=5 \
+	  $(addprefix $(CURDIR)/,$(WHEEL_TESTS))
 
 # Debian packages the tests drive for real: chromium for the browser tests (the pip `playwright`
 # package uses it by its path and never downloads a browser of its own), and PostgreSQL, whose
@@ -51,5 +79,5 @@ bench: $(BIN)/nbflow
 	bench/run
 
 clean:
-	rm -rf $(VENV) notebooks/.nbflow nbflow/labextension labextension/node_modules labextension/lib \
+	rm -rf $(VENV) $(WHEEL) notebooks/.nbflow nbflow/labextension labextension/node_modules labextension/lib \
 	  labextension/tsconfig.tsbuildinfo

@@ -6,6 +6,12 @@ asked for and the packages nbflow's worker needs. It is built into a temporary f
 renamed when complete, with a `nbflow-env.json` describing it, so a half-built environment
 is never used; every notebook and run asking for the same requirements shares it.
 
+A worker imports the environment's packages and, of the kernel's, nbflow alone: its sys.path
+starts with a folder holding only a link to this nbflow package (`nbflow_folder`), never the
+folder above nbflow/, which for a wheel install is the kernel's whole site-packages. nbflow's
+worker needs only pure-Python nbflow plus `worker_packages()`, which uv installs into the
+environment for its own Python.
+
 Each run that uses an environment appends a line to its `nbflow-runs.jsonl` (datastore, flow,
 run id): `nbflow env list` shows them, and `nbflow env gc` removes an environment once none
 of those runs remains (or it has not been used for N days).
@@ -33,6 +39,10 @@ from nbflow.exceptions import NbflowError
 MARKER = "nbflow-env.json"
 USES = "nbflow-runs.jsonl"  # one JSON line per run that used the environment
 GRACE = 3600.0  # seconds: an environment used this recently may be about to run a step
+# The oldest Python nbflow runs on: pyproject's requires-python (tests/unit check they agree).
+MIN_PYTHON = (3, 10)
+# uv's messages are shown in notebooks and logs: no colour codes, whatever FORCE_COLOR says.
+NO_COLOR = ("--color", "never")
 
 
 class EnvironmentError_(NbflowError):
@@ -45,8 +55,8 @@ def cache_root() -> Path:
 
 
 def worker_packages() -> list[str]:
-    """What nbflow's worker imports, besides the user's requirements (nbflow itself goes on
-    the worker's sys.path from its source folder). cloudpickle as the kernel's: payloads."""
+    """What nbflow's worker imports, besides the user's requirements and nbflow itself (see
+    nbflow_folder). cloudpickle as the kernel's: it unpickles the kernel's payloads."""
     import cloudpickle
 
     return [f"cloudpickle=={cloudpickle.__version__}", "xxhash", "ipython", *_store_packages()]
@@ -67,6 +77,23 @@ def _store_packages() -> list[str]:
         return [f"{package}=={version(package)}"]
     except PackageNotFoundError:
         return [package]
+
+
+def nbflow_folder() -> str:
+    """A folder holding only `nbflow`, a link to this process's nbflow package: what a
+    worker's sys.path needs of the kernel's installation, whether a wheel, an sdist or an
+    editable install put nbflow there. One per nbflow location, under the cache folder."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256(str(package).encode()).hexdigest()[:16]
+    folder = cache_root().parent / "nbflow-packages" / digest
+    link = folder / "nbflow"
+    if not (link.is_symlink() and link.resolve() == package):
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f".nbflow-{os.getpid()}"
+        temp.unlink(missing_ok=True)
+        temp.symlink_to(package, target_is_directory=True)
+        temp.replace(link)  # atomic: a worker starting meanwhile sees the old link or the new
+    return str(folder)
 
 
 def uv_bin() -> str:
@@ -190,8 +217,9 @@ def _interpreter(python: str | None) -> str:
     """The interpreter to build on: the kernel's, or one of version X.Y on this machine."""
     if python is None:
         return sys.executable
+    _check_supported(python, f"--python {python}")
     found = subprocess.run(
-        [uv_bin(), "python", "find", "--no-python-downloads", python],
+        [uv_bin(), "python", "find", *NO_COLOR, "--no-python-downloads", python],
         check=False,
         capture_output=True,
         text=True,
@@ -207,6 +235,19 @@ def _interpreter(python: str | None) -> str:
         f"Install it (uv python install {python}, pyenv install {python}, or your system's "
         "package manager), or drop --python."
     )
+
+
+def _check_supported(python: str, what: str) -> None:
+    """Refuse an X.Y[.Z] older than nbflow runs on: its worker could not even import there."""
+    numbers = python.split(".")[:2]
+    if len(numbers) < 2 or not all(n.isdigit() for n in numbers):
+        return  # another form (a path, a name): checked on the version found (_probe)
+    if (int(numbers[0]), int(numbers[1])) < MIN_PYTHON:
+        oldest = ".".join(map(str, MIN_PYTHON))
+        raise EnvironmentError_(
+            f"{what}: nbflow runs steps on Python {oldest} or newer. Ask for --python {oldest} "
+            "or newer, or drop --python."
+        )
 
 
 def _pyenv_interpreter(python: str) -> str | None:
@@ -241,29 +282,19 @@ def _build(final: Path, requirements: tuple[str, ...], python: str | None) -> No
         shutil.rmtree(final)
     uv = uv_bin()
     try:
-        _uv(
-            [uv, "venv", "--quiet", "--relocatable", "--python", interpreter, str(temp)],
-            requirements,
-        )
-        _uv(
-            [uv, "pip", "install", "--python", str(temp / "bin" / "python"),
-             *requirements, *worker_packages()],
-            requirements,
-        )  # fmt: skip
+        _uv([uv, "venv", *NO_COLOR, "--quiet", "--relocatable", "--python", interpreter,
+             str(temp)], requirements)  # fmt: skip
+        _uv([uv, "pip", "install", *NO_COLOR, "--python", str(temp / "bin" / "python"),
+             *requirements, *worker_packages()], requirements)  # fmt: skip
         temp.rename(final)
+        version, sys_path, site_packages = _probe(final, shown)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
         raise
     python_bin = str(final / "bin" / "python")
-    probe = subprocess.run(
-        [python_bin, "-c", "import json, platform, sys, sysconfig; print(json.dumps("
-         "[platform.python_version(), sys.path, sysconfig.get_paths()['purelib']]))"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    version, sys_path, site_packages = json.loads(probe.stdout)
     freeze = subprocess.run(
-        # --color never: a terminal-looking environment (FORCE_COLOR) must not colour names.
-        [uv, "pip", "freeze", "--color", "never", "--python", python_bin],
+        [uv, "pip", "freeze", *NO_COLOR, "--python", python_bin],
         capture_output=True,
         text=True,
         check=True,
@@ -279,7 +310,7 @@ def _build(final: Path, requirements: tuple[str, ...], python: str | None) -> No
         "python": version,
         "packages": packages,
         "freeze": freeze.stdout,
-        "sys_path": [p for p in sys_path if p],
+        "sys_path": sys_path,
         "created": now,
         "last_used": now,
         "build_seconds": round(time.perf_counter() - started, 2),
@@ -291,6 +322,22 @@ def _build(final: Path, requirements: tuple[str, ...], python: str | None) -> No
         file=sys.stderr,
         flush=True,
     )
+
+
+def _probe(path: Path, shown: str) -> tuple[str, list[str], str]:
+    """The environment's Python version, sys.path and site-packages, as its workers see them:
+    without PYTHONPATH (the environment is shared, the caller's PYTHONPATH is not)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    probe = subprocess.run(
+        [str(path / "bin" / "python"), "-c", "import json, platform, sys, sysconfig; print("
+         "json.dumps([platform.python_version(), [p for p in sys.path if p], "
+         "sysconfig.get_paths()['purelib']]))"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    version, sys_path, site_packages = json.loads(probe.stdout)
+    # A --python given otherwise than as X.Y (a path, a name) is checked here, once found.
+    _check_supported(version, f"the environment for {shown} has Python {version}")
+    return version, sys_path, site_packages
 
 
 _compiling: list[subprocess.Popen[bytes]] = []

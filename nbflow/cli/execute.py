@@ -29,6 +29,7 @@ example:
   nbflow batch train.ipynb --grid n_estimators=100,300 --grid depth=4,8 --jobs 2
   (four runs, two at a time; prints one row per run)
   nbflow batch train.ipynb --grid seed=0,1,2 -p n_rows 1000   (n_rows the same in each)
+  nbflow batch train.ipynb --grid seed=0,1 --executor processes --workers 2   (each run's tasks)
 """
 RESUME_EXAMPLE = """\
 examples:
@@ -76,10 +77,9 @@ def _parser(commands: Any, name: str, summary: str, example: str) -> argparse.Ar
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("notebook", type=Path, help="the .ipynb file")
-    if name != "batch":
-        parser.add_argument("--executor", type=check_executor, default=None,
-                            metavar="kernel|processes|dask|dask://HOST:PORT",
-                            help="where tasks run (default: kernel, cell by cell)")  # fmt: skip
+    parser.add_argument("--executor", type=_executor, default=None,
+                        metavar="kernel|processes|dask|dask://HOST:PORT",
+                        help="where tasks run (default: kernel, cell by cell)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="worker processes (default: one per core)")  # fmt: skip
     parser.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
@@ -87,6 +87,15 @@ def _parser(commands: Any, name: str, summary: str, example: str) -> argparse.Ar
     if name != "resume":
         parser.add_argument("--reuse", action="store_true", help=REUSE_HELP)
     return parser
+
+
+def _executor(name: str) -> str:
+    # argparse turns only ArgumentTypeError into its usage message; a NbflowError would be
+    # a traceback.
+    try:
+        return check_executor(name)
+    except NbflowError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # -- run and resume -------------------------------------------------------------------------
@@ -316,7 +325,7 @@ class Batch:
             command += ["-p", name, value if isinstance(value, str) else json.dumps(value)]
         for tag in self.args.tag:
             command += ["--tag", tag]
-        for option in ("workers", "timeout"):
+        for option in ("executor", "workers", "timeout"):
             if getattr(self.args, option):
                 command += [f"--{option}", str(getattr(self.args, option))]
         if self.args.reuse:

@@ -3,8 +3,8 @@ interpreter of a step's environment (see nbflow.environments).
 
 The pool code is ProcessExecutor's, unchanged: only how a worker starts differs. It is
 spawned with the environment's `bin/python`, and the sys.path it starts from is the
-environment's own (plus the folder holding nbflow's source), not the kernel's, so the
-step imports the environment's packages. Values travel through the datastore.
+environment's own plus a folder holding only nbflow (environments.nbflow_folder), not the
+kernel's, so the step imports the environment's packages. Values travel through the datastore.
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from multiprocessing import spawn
-from pathlib import Path
 from typing import Any
 
-from nbflow.environments import Environment
+from nbflow.environments import Environment, nbflow_folder
 from nbflow.executors.processes import ProcessExecutor, _Worker
 from nbflow.task import TaskPayload
-
-NBFLOW_SOURCE = str(Path(__file__).resolve().parents[2])  # the folder holding `nbflow/`
 
 
 class EnvExecutor(ProcessExecutor):
@@ -73,7 +70,7 @@ def _spawning_in(environment: Environment) -> Iterator[None]:
     scheduler thread starts workers, one at a time)."""
     executable = spawn.get_executable()
     prepare = spawn.get_preparation_data
-    sys_path = [NBFLOW_SOURCE, *environment.sys_path]
+    sys_path = [nbflow_folder(), *environment.sys_path]
 
     def preparation(name: str) -> dict[str, Any]:
         data: dict[str, Any] = prepare(name)

@@ -127,11 +127,58 @@ def test_retry_timeout_and_resume_work_for_a_step_in_an_environment(
     assert resumed["slow"].task.environment["packages"]["pandas"] == "2.2.3"
 
 
-def test_unresolvable_requirement_fails_fast(ip: InteractiveShell, cache_dir: Path) -> None:
+def test_a_step_imports_its_environments_packages_and_nbflow_only(
+    ip: InteractiveShell, cache_dir: Path
+) -> None:
+    import six
+
+    assert six.__version__ != "1.15.0"  # the kernel's is another
+    ok(ip, "%%step start\nn = 1")
+    ok(ip, '%%step old --after start --env "six==1.15.0"\nimport nbflow, six, sys\n'
+           "version = six.__version__\nwhere = nbflow.__file__\npath = list(sys.path)")  # fmt: skip
+    assert ip.user_ns["version"] == "1.15.0"
+    assert Flow("envs").latest_run["old"].task.environment["packages"]["six"] == "1.15.0"
+    # nbflow is this kernel's, through a folder holding nothing else; the rest is the
+    # environment's own: nothing of the kernel's site-packages or work tree.
+    package = Path(nbflow_file()).parent
+    assert Path(ip.user_ns["where"]).resolve().parent == package
+    nbflow_folder, *rest = ip.user_ns["path"]
+    assert [p.name for p in Path(nbflow_folder).iterdir()] == ["nbflow"]
+    (built,) = [p for p in _env_dirs(cache_dir) if "six==1.15.0" in p.joinpath(
+        "nbflow-env.json").read_text()]  # fmt: skip
+    outside = [p for p in rest if not Path(p).resolve().is_relative_to(built.resolve())
+               and not Path(p).resolve().is_relative_to(Path(sys.base_prefix).resolve())]
+    assert outside == [], "the worker's sys.path holds folders of neither the environment "\
+        "nor its base Python"  # fmt: skip
+
+
+def nbflow_file() -> str:
+    import nbflow
+
+    return str(Path(nbflow.__file__).resolve())
+
+
+def test_a_python_nbflow_cannot_serve_is_refused_before_building(
+    ip: InteractiveShell, cache_dir: Path
+) -> None:
+    before = _env_dirs(cache_dir)
+    started = time.perf_counter()
+    error = fails(ip, "%%step old --python 3.8\nx = 1")
+    message = str(error)
+    assert "--python 3.8" in message and "Python 3.10 or newer" in message, message
+    assert time.perf_counter() - started < 5
+    assert _env_dirs(cache_dir) == before
+
+
+def test_unresolvable_requirement_fails_fast(
+    ip: InteractiveShell, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as in a CI log or a terminal that asks for colour
     started = time.perf_counter()
     error = fails(ip, '%%step broken --env "pandas==0.0.0-nope"\nx = 1')
     assert "pandas==0.0.0-nope" in str(error)
     assert "uv says" in str(error)
+    assert "\x1b[" not in str(error)  # uv's colour codes would show as garbage in a notebook
     assert time.perf_counter() - started < 60
     assert not any(p.name.startswith(".building") for p in (cache_dir / "envs").iterdir())
 
@@ -159,8 +206,8 @@ def test_a_step_runs_on_another_python_version(ip: InteractiveShell) -> None:
 
 
 def test_missing_python_is_named(ip: InteractiveShell) -> None:
-    error = fails(ip, "%%step old --python 3.1\nx = 1")
-    assert "no Python 3.1 is installed" in str(error)
+    error = fails(ip, "%%step new --python 3.99\nx = 1")
+    assert "no Python 3.99 is installed" in str(error)
 
 
 def _fake_env(cache_dir: Path, key: str, last_used: float, runs: list[dict[str, object]]) -> Path:
@@ -191,7 +238,8 @@ def test_list_and_gc_remove_exactly_the_unneeded(
     ok(ip, "%flow name dropped")
     ok(ip, f'%%step start --env "{OLD}" "six==1.16.0"\nx = 1')  # dropped/1: another one
     ok(ip, "%%step start\nx = 2")  # dropped/2: none
-    (used,) = [p for p in _env_dirs(cache_dir) if "six" in (p / "nbflow-env.json").read_text()]
+    marker = "nbflow-env.json"
+    (used,) = [p for p in _env_dirs(cache_dir) if "six==1.16.0" in (p / marker).read_text()]
     kept = environments.ensure([OLD]).path
     assert main(["gc", "--keep-last", "1", "--flow", "dropped"]) == 0  # dropped/1 goes
     _age(used, 7200)  # two hours later: past the grace period
