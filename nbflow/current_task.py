@@ -73,63 +73,33 @@ def frames(raw: Sequence[dict[str, Any]], load: Callable[[str], Any]) -> tuple[F
     return tuple(ForeachFrame(frame, load) for frame in raw)
 
 
+def _field(read: Callable[[TaskContext], Any]) -> Any:
+    """A property of the running task; None outside a task."""
+    return property(lambda self: None if (task := _running.get()) is None else read(task))
+
+
 class Current:
     """The running task (see the module docstring); one instance, `nbflow.current`."""
 
-    @property
-    def _task(self) -> TaskContext | None:
-        return _running.get()
+    flow_name = _field(lambda task: task.flow)
+    run_id = _field(lambda task: str(task.run_id))
+    step_name = _field(lambda task: task.step)
+    task_id = _field(lambda task: str(task.task_id))
+    pathspec = _field(lambda task: f"{task.flow}/{task.run_id}/{task.step}/{task.task_id}")
+    attempt = _field(lambda task: task.attempt)
+    retry_count = _field(lambda task: task.attempt - 1)
+    origin_run_id = _field(lambda task: None if task.origin_run is None else str(task.origin_run))
 
     @property
     def is_running_flow(self) -> bool:
-        return self._task is not None
-
-    @property
-    def flow_name(self) -> str | None:
-        task = self._task
-        return task.flow if task else None
-
-    @property
-    def run_id(self) -> str | None:
-        task = self._task
-        return str(task.run_id) if task else None
-
-    @property
-    def step_name(self) -> str | None:
-        task = self._task
-        return task.step if task else None
-
-    @property
-    def task_id(self) -> str | None:
-        task = self._task
-        return str(task.task_id) if task else None
-
-    @property
-    def pathspec(self) -> str | None:
-        task = self._task
-        return f"{task.flow}/{task.run_id}/{task.step}/{task.task_id}" if task else None
-
-    @property
-    def attempt(self) -> int | None:
-        task = self._task
-        return task.attempt if task else None
-
-    @property
-    def retry_count(self) -> int | None:
-        task = self._task
-        return task.attempt - 1 if task else None
-
-    @property
-    def origin_run_id(self) -> str | None:
-        task = self._task
-        return str(task.origin_run) if task and task.origin_run is not None else None
+        return _running.get() is not None
 
     def is_resumed(self) -> bool:
         return self.origin_run_id is not None
 
     @property
     def foreach(self) -> tuple[ForeachFrame, ...]:
-        task = self._task
+        task = _running.get()
         return task.foreach if task else ()
 
     def foreach_stack(self) -> list[tuple[int, int, Any]]:
@@ -137,7 +107,7 @@ class Current:
         return [(f.index, f.count, f.value) for f in self.foreach]
 
     def __repr__(self) -> str:
-        if self._task is None:
+        if not self.is_running_flow:
             return "<current: not in a task>"
         return f"<current: {self.pathspec}, attempt {self.attempt}>"
 

@@ -22,12 +22,11 @@ import numpy as np
 import pytest
 from faulttools import fault_env, nbflow_cli, write_notebook
 from IPython.core.interactiveshell import InteractiveShell
-from magics.magictools import fails, ok
+from magics.magictools import fails, flow_shell, ok
 
 from nbflow import Flow
 from nbflow.config import Config
 from nbflow.gc import sweep
-from nbflow.magics import load_ipython_extension
 from nbflow.storage import open_store
 
 HOUR = 3600
@@ -35,16 +34,8 @@ HOUR = 3600
 
 @pytest.fixture
 def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("NBFLOW_DATASTORE", str(tmp_path / "store"))
-    monkeypatch.setenv("NBFLOW_CACHE", "on")
-    for name in ("NBFLOW_EXECUTOR", "NBFLOW_WORKERS", "NBFLOW_METADATA"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    shell = InteractiveShell.instance()
-    shell.reset(new_session=True)
-    load_ipython_extension(shell)
-    ok(shell, "%flow name race")
-    yield shell
+    """A notebook's kernel: the cross-run cache on."""
+    yield flow_shell(tmp_path, monkeypatch, "race", cache=True)
 
 
 def _age(path: Path, seconds: float) -> None:

@@ -34,11 +34,16 @@ def clear_marks(tmp_path: Path) -> None:
     (tmp_path / "log.txt").unlink(missing_ok=True)
 
 
-def flow_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flow: str) -> InteractiveShell:
-    """IPython with nbflow loaded and flow `flow` named, its datastore in `tmp_path/store`, the
-    cross-run cache off (so every task really runs)."""
+def flow_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flow: str, *, cache: bool = False
+) -> InteractiveShell:
+    """IPython with nbflow loaded and flow `flow` named, its datastore in `tmp_path/store`, no
+    other nbflow setting from the environment, and the cross-run cache off (so every task
+    really runs) unless `cache`, as in a notebook."""
+    for name in ("NBFLOW_EXECUTOR", "NBFLOW_WORKERS", "NBFLOW_METADATA", "NBFLOW_FULL_RUN"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NBFLOW_DATASTORE", str(tmp_path / "store"))
-    monkeypatch.setenv("NBFLOW_CACHE", "off")
+    monkeypatch.setenv("NBFLOW_CACHE", "on" if cache else "off")
     monkeypatch.chdir(tmp_path)
     shell = InteractiveShell.instance()
     shell.reset(new_session=True)

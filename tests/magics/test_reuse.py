@@ -17,29 +17,20 @@ from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from magictools import fails, ok
+from magictools import fails, flow_shell, ok
 
 from nbflow import Flow, Run, current
 from nbflow.cache import cache_key
 from nbflow.exceptions import StepFailed
 from nbflow.graph import StepSpec
-from nbflow.magics import load_ipython_extension
 from nbflow.task import TaskPayload
 
 
 @pytest.fixture
 def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("NBFLOW_DATASTORE", str(tmp_path / "store"))
-    monkeypatch.setenv("NBFLOW_CACHE", "on")
-    for name in ("NBFLOW_EXECUTOR", "NBFLOW_WORKERS", "NBFLOW_METADATA"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+    """A notebook's kernel: the cross-run cache on."""
     monkeypatch.syspath_prepend(str(tmp_path))  # `import helper` finds tmp_path/helper.py
-    shell = InteractiveShell.instance()
-    shell.reset(new_session=True)
-    load_ipython_extension(shell)
-    ok(shell, "%flow name reuse")
-    yield shell
+    yield flow_shell(tmp_path, monkeypatch, "reuse", cache=True)
     sys.modules.pop("helper", None)
 
 
