@@ -347,16 +347,18 @@ def _label(attempt: Attempt) -> str:
 
 
 def _replay_reused(runner: Runner, attempt: Attempt, origin: Any) -> None:
-    """A reused task shows what its origin printed, marked as such (nothing if it printed
-    nothing: a thousand reused silent tasks print no thousand headers)."""
-    if not (origin.stdout or origin.stderr):
+    """A reused task shows what its origin printed and displayed, marked as such (nothing if
+    it showed nothing: a thousand reused silent tasks print no thousand headers)."""
+    if not (origin.stdout or origin.stderr or origin.displays):
         return
-    where = f"{origin.flow}/{origin.run_id}/{origin.step}/{origin.task_id}"
-    print(f"── {_label(attempt)} · reused from {where} (same code, inputs and files) ──")
+    print(f"── {_label(attempt)} · reused from {origin.flow}/{origin.run_id}/{origin.step}/"
+          f"{origin.task_id} ──")  # fmt: skip
     if origin.stdout:
         sys.stdout.write(origin.stdout)
     if origin.stderr:
         sys.stderr.write(origin.stderr)
+    for shown in origin.displays:
+        runner.display_bundle(dict(shown))
 
 
 def _replay(runner: Runner, attempt: Attempt, result: TaskResult) -> None:

@@ -124,7 +124,9 @@ function activate(
 
   commands.addCommand(CommandIDs.runFlow, {
     label: 'Run flow',
-    caption: "Run every cell of the notebook as one new run of its flow, and show the run's graph",
+    caption:
+      "Run every cell of the notebook as one new run of its flow, reusing unchanged tasks as " +
+      "%flow run does, and show the run's graph",
     icon: args => (args['panel'] ? flowIcon : undefined),
     isEnabled: args => !!panelFor(args),
     execute: async args => {

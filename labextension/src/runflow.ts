@@ -1,7 +1,9 @@
 // Run flow and Resume on a notebook. Run flow is Run All: executed top to bottom, the
 // notebook's cells already make one new run (a root step cell starts it, the later step
-// cells grow it), and each step's output lands in its own cell. Resume asks the kernel for
-// `%flow resume`: a new run that takes over the finished tasks of the latest failed run.
+// cells grow it), and each step's output lands in its own cell. Around it the kernel's
+// Run flow mode is on (nbflow.magics.run_flow_mode): step cells then reuse unchanged tasks
+// as `%flow run` does, where a step cell run by hand always runs. Resume asks the kernel
+// for `%flow resume`: a new run that takes over the finished tasks of the latest failed run.
 
 import { ISessionContextDialogs } from '@jupyterlab/apputils';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
@@ -13,7 +15,58 @@ export async function runFlow(
 ): Promise<boolean> {
   // Clicked as the notebook opens: wait for its kernel, or Run All would ask for one.
   await Promise.all([panel.context.ready, panel.sessionContext.ready]);
-  return NotebookActions.runAll(panel.content, panel.sessionContext, dialogs);
+  const on = await runFlowMode(panel, true);
+  try {
+    return await NotebookActions.runAll(panel.content, panel.sessionContext, dialogs);
+  } finally {
+    // Also after a failed or interrupted Run All: then cells run by hand always run again.
+    if (on) {
+      await runFlowMode(panel, false);
+    }
+  }
+}
+
+/**
+ * Switch the kernel's Run flow mode, silently (no cell output, no history, no execution
+ * count). Needs no loaded extension, so the notebook's own `%load_ext nbflow` stays quiet.
+ * False where it could not be set (no kernel, nbflow not importable there): Run All then
+ * runs the cells as it always did.
+ */
+async function runFlowMode(panel: NotebookPanel, on: boolean): Promise<boolean> {
+  const code =
+    "__import__('nbflow.magics').magics.run_flow_mode(get_ipython(), " +
+    (on ? 'True' : 'False') +
+    ')';
+  // A request that reaches the kernel just as it drops the queue after a failed cell is
+  // aborted, not run: it is sent again.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const kernel = panel.sessionContext.session?.kernel;
+    if (!kernel) {
+      return false;
+    }
+    try {
+      const future = kernel.requestExecute({
+        code,
+        silent: true,
+        store_history: false,
+        stop_on_error: false
+      });
+      const reply = await future.done;
+      const status = reply.content.status as string;
+      if (status === 'ok') {
+        return true;
+      }
+      if (status !== 'aborted' && status !== 'abort') {
+        console.warn(`nbflow: Run flow mode not switched ${on ? 'on' : 'off'}`, reply.content);
+        return false;
+      }
+    } catch (error) {
+      console.warn(`nbflow: Run flow mode not switched ${on ? 'on' : 'off'}`, error);
+      return false;
+    }
+    await new Promise(resolve => setTimeout(resolve, 200));
+  }
+  return false;
 }
 
 export interface Outcome {

@@ -79,14 +79,15 @@ def wait_badges(page: Any, statuses: dict[str, str], timeout: float = 60_000) ->
     )
 
 
-def first_cell_started(page: Any, timeout: float) -> bool:
+def first_cell_started(page: Any, timeout: float, before: str = "") -> bool:
+    """Until the first cell's prompt shows [*] or a count, other than `before` (a run again)."""
     try:
         page.wait_for_function(
-            """(selector) => {
+            """([selector, before]) => {
               const p = document.querySelector(`${selector} .jp-InputPrompt`);
-              return p && /\\[(\\*|\\d+)\\]/.test(p.textContent);
+              return p && /\\[(\\*|\\d+)\\]/.test(p.textContent) && p.textContent !== before;
             }""",
-            arg=CODE_CELLS,
+            arg=[CODE_CELLS, before],
             timeout=timeout,
         )
     except Exception:
@@ -97,10 +98,12 @@ def first_cell_started(page: Any, timeout: float) -> bool:
 def click_run_flow(page: Any) -> None:
     """The toolbar's Run flow. As tests/browser/test_browser_widgets.py's run_all says, a
     fresh kernel now and then loses the first execute request; the click is made once more
-    then (nothing ran, so nothing runs twice)."""
+    then (nothing ran, so nothing runs twice). Run All starts after a round trip to the
+    kernel (the Run flow mode), so a run again is seen by the first prompt's change."""
     for attempt in range(2):
+        before = page.locator(CODE_CELLS).first.locator(".jp-InputPrompt").inner_text()
         page.locator(f"{PANEL} [data-testid='nbflow-run-flow']").click()
-        if first_cell_started(page, 8_000):
+        if first_cell_started(page, 8_000, before):
             return
         print(f"\nRun flow: the first cell did not start (attempt {attempt + 1})")
     raise AssertionError("Run flow did not start the first cell, twice")
@@ -387,6 +390,102 @@ def test_run_flow_is_in_the_run_menu_and_the_palette(quickstart: Quickstart) -> 
     found = page.locator(".lm-CommandPalette-item[data-command='nbflow:run-flow']")
     found.wait_for(timeout=5_000)
     page.keyboard.press("Escape")
+
+
+# ---------------------------------------------------------------- Run flow again: reuse
+
+
+def step_statuses(run: Any) -> dict[str, set[str]]:
+    return {step.name: {t.status for t in step.tasks()} for step in run}
+
+
+def cell_output(page: Any, index: int) -> str:
+    areas = page.locator(CODE_CELLS).nth(index).locator(".jp-OutputArea-output")
+    return "\n".join(areas.all_inner_texts())
+
+
+def run_flow_until(page: Any, statuses: dict[str, str]) -> None:
+    click_run_flow(page)
+    wait_idle(page)
+    wait_badges(page, statuses)
+
+
+def twice_notebook(lab: Lab) -> Any:
+    """The quickstart as twice.ipynb, flow `twice`; its runs, read with the client."""
+    import nbformat
+
+    from nbflow import Flow
+    from nbflow.config import Config
+    from nbflow.storage import open_store
+
+    notebook = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
+    first_code = next(c for c in notebook.cells if c.cell_type == "code")
+    first_code.source = first_code.source.replace("%flow name quickstart", "%flow name twice")
+    nbformat.write(notebook, lab.root / "twice.ipynb")
+    return Flow("twice", store=open_store(Config(datastore=str(lab.datastore))))
+
+
+def test_run_flow_twice_reuses_the_unchanged_tasks(lab: Lab, chromium: Any) -> None:
+    """The quickstart (as flow `twice`) run with Run flow, its report cell edited, and Run
+    flow again: every unchanged task is reused as `%flow run` would (`cached`, its cell says
+    from which run), the edited step runs; a step cell run by hand afterwards runs again.
+    Screenshots of the notebook after the second Run flow, light and dark."""
+    flow = twice_notebook(lab)
+    context, page, dialogs = new_page(chromium)
+    try:
+        open_notebook(page, lab, "twice.ipynb")
+        run_flow_until(page, dict.fromkeys(QUICKSTART_STEPS, "done"))
+        first = flow.latest_run
+        assert step_statuses(first) == {step: {"done"} for step in QUICKSTART_STEPS}
+
+        report = cell_source(page, 6)
+        assert report.startswith("%%step report")
+        set_cell_source(page, 6, report + "\nprint('run again')")
+        wait_badges(page, {"report": "stale"}, timeout=15_000)
+        run_flow_until(page, {"load": "cached", "train": "cached", "pick": "cached",
+                              "report": "done"})  # fmt: skip
+        second = flow.latest_run
+        assert second.id != first.id and second.status == "done"
+        assert step_statuses(second) == {"load": {"cached"}, "train": {"cached"},
+                                         "pick": {"cached"}, "report": {"done"}}  # fmt: skip
+        trains = second["train"].tasks()
+        assert len(trains) == 5 and {t.origin.id.rsplit("/", 2)[0] for t in trains} == {first.id}
+        assert second.data.best_alpha == first.data.best_alpha
+        assert "5/5 tasks" in badge(page, "train").inner_text()
+
+        # Each cell tells it reused, and shows what the task printed when it ran.
+        train = cell_output(page, 4)
+        assert f"✓ train · 5 tasks · cached from {first.id} · " in train, train
+        assert "reused from" in train and "alpha=0.01" in train, train
+        assert f"✓ load · 1 task · cached from {first.id} · " in cell_output(page, 3)
+        assert f"✓ pick · 1 task · cached from {first.id} · " in cell_output(page, 5)
+        assert "run again" in cell_output(page, 6) and "cached" not in cell_output(page, 6)
+
+        step = open_sidebar(page).locator("[data-testid='nbflow-step'][data-step='train']")
+        expect(step).to_have_attribute("data-status", "cached", timeout=15_000)
+        # The train cell at the top: its reused tasks' output, then pick and report.
+        page.locator(CODE_CELLS).nth(4).evaluate("(cell) => cell.scrollIntoView()")
+        shot(page, "run_flow_again_cached_light")
+        use_theme(page, "JupyterLab Dark")
+        try:
+            shot(page, "run_flow_again_cached_dark")
+        finally:
+            use_theme(page, "JupyterLab Light")
+
+        # The mode is off again: the train cell run by hand runs its tasks.
+        page.locator(CODE_CELLS).nth(4).locator(".jp-InputPrompt").click()
+        page.keyboard.press("Control+Enter")
+        wait_badges(page, {"train": "done"})
+        by_hand = flow.latest_run
+        assert by_hand.id not in (first.id, second.id)
+        assert step_statuses(by_hand)["train"] == {"done"}
+        assert "cached" not in cell_output(page, 4)
+        assert not dialogs, dialogs
+    except Exception:
+        page.screenshot(path=str(screenshot_dir() / "labextension_run_flow_again_failure.png"))
+        raise
+    finally:
+        context.close()
 
 
 # ---------------------------------------------------------------- bad input
