@@ -2,6 +2,10 @@
 // shlex-split, argparse options), so the cell's source stays the single truth about a step.
 // Pure functions: no DOM, no JupyterLab.
 
+// The kernel's options and how many values each takes, generated from its own parser. The
+// `.js` lets node import the built lib/stepline.js as it is (tests/unit/test_stepline.py).
+import { ABBREVIATIONS, STEP_OPTIONS } from './stepoptions.js';
+
 export interface StepLine {
   name: string;
   after: string[];
@@ -14,19 +18,6 @@ export interface StepLine {
 }
 
 const MAGIC = '%%step';
-// Options of nbflow.magics.step_parser that take one value; the others are flags.
-const WITH_VALUE = new Set([
-  '--foreach',
-  '--as',
-  '--when',
-  '--retry',
-  '--retry-delay',
-  '--timeout',
-  '--catch',
-  '--resources',
-  '--transient',
-  '--out'
-]);
 const SAFE = /^[\w@%+=:,./-]+$/;
 const IDENTIFIER = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
 
@@ -102,6 +93,21 @@ function isMagicLine(line: string): boolean {
   );
 }
 
+/** Whether argparse reads `token` as an option rather than a value (its _parse_optional). */
+function isOption(token: string): boolean {
+  const negativeNumber = /^-\d*\.?\d+$/.test(token);
+  return token.length > 1 && token.startsWith('-') && !negativeNumber && !/\s/.test(token);
+}
+
+/** The option `text` names, as argparse finds it: exactly, or by a prefix only it has. */
+function optionNamed(text: string): string | null {
+  if (Object.prototype.hasOwnProperty.call(STEP_OPTIONS, text)) {
+    return text;
+  }
+  const longer = ABBREVIATIONS ? Object.keys(STEP_OPTIONS).filter(o => o.startsWith(text)) : [];
+  return longer.length === 1 ? longer[0] : null;
+}
+
 /** The cell's step, or null for a plain cell. */
 export function parseStepLine(source: string): StepLine | null {
   const lines = source.split('\n');
@@ -113,40 +119,38 @@ export function parseStepLine(source: string): StepLine | null {
   const step: StepLine = { name: '', after: [], foreach: null, as: null, join: false, rest: [] };
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i];
-    const [option, inline] =
-      token.startsWith('--') && token.includes('=')
-        ? [token.slice(0, token.indexOf('=')), token.slice(token.indexOf('=') + 1)]
-        : [token, null];
-    if (option === '--after') {
-      // argparse nargs="+": every following token up to the next option.
-      const values = inline !== null ? [inline] : [];
-      while (inline === null && i + 1 < tokens.length && !tokens[i + 1].startsWith('-')) {
-        values.push(tokens[++i]);
+    const eq = token.startsWith('--') ? token.indexOf('=') : -1;
+    const option = isOption(token) ? optionNamed(eq > 0 ? token.slice(0, eq) : token) : null;
+    if (option === null) {
+      if (!step.name && !isOption(token)) {
+        step.name = token;
+      } else {
+        step.rest.push(token);
       }
-      step.after.push(
-        ...values
-          .flatMap(v => v.split(','))
-          .map(v => v.trim())
-          .filter(Boolean)
-      );
+      continue;
+    }
+    const start = i;
+    const values = eq > 0 ? [token.slice(eq + 1)] : [];
+    const arity = STEP_OPTIONS[option];
+    while (
+      eq < 0 &&
+      (arity === '+' || values.length < arity) &&
+      i + 1 < tokens.length &&
+      !isOption(tokens[i + 1])
+    ) {
+      values.push(tokens[++i]);
+    }
+    // A repeated option replaces the earlier one, as argparse's store does.
+    if (option === '--after') {
+      step.after = values.flatMap(v => v.split(/[\s,]+/)).filter(Boolean);
+    } else if (option === '--foreach') {
+      step.foreach = values[0] ?? '';
+    } else if (option === '--as') {
+      step.as = values[0] ?? '';
     } else if (option === '--join') {
       step.join = true;
-    } else if (option === '--foreach' || option === '--as') {
-      const value = inline ?? tokens[++i] ?? '';
-      if (option === '--foreach') {
-        step.foreach = value;
-      } else {
-        step.as = value;
-      }
-    } else if (WITH_VALUE.has(option)) {
-      step.rest.push(token);
-      if (inline === null && i + 1 < tokens.length) {
-        step.rest.push(tokens[++i]);
-      }
-    } else if (!token.startsWith('-') && !step.name) {
-      step.name = token;
     } else {
-      step.rest.push(token);
+      step.rest.push(...tokens.slice(start, i + 1));
     }
   }
   return step;
