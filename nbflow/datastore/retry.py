@@ -1,15 +1,18 @@
 """Calls to an object store: a transient fault is tried again with backoff, the rest fail at once.
 
-Transient: a dropped or refused connection, a timeout, a 5xx answer, throttling (429, SlowDown).
-Permanent: not found, access denied, bad credentials, any other 4xx answer; trying those again
-only delays the message the user needs. After the last try the error names the operation, the
-URL, how many tries were made and what to check.
+Transient, and only what is known to be: a dropped, refused or cut connection, a timeout, a 5xx
+answer, throttling (429, SlowDown). Anything else (not found, access denied, bad credentials, a
+4xx answer, a bug such as an IndexError) raises at once, unchanged: trying it again would only
+delay the message the user needs, and then bury it under "check the endpoint". After the last
+try the error names the operation, the URL, how many tries were made and what to check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -19,29 +22,43 @@ from nbflow.exceptions import DatastoreError, NbflowError
 
 T = TypeVar("T")
 
-_PERMANENT = (
-    FileNotFoundError,
-    PermissionError,
-    FileExistsError,
-    IsADirectoryError,
-    NotADirectoryError,
-    NbflowError,
-    ValueError,
-    TypeError,
-    KeyError,
-    AttributeError,
-    RuntimeError,  # e.g. an event loop that is closed: no later try fares better
-    MemoryError,
-)
-# botocore's own exceptions, by name: importing botocore here would make it a dependency.
-_PERMANENT_NAMES = frozenset(
+# ConnectionError covers reset, refused, aborted and broken pipe; asyncio's TimeoutError is
+# TimeoutError itself only from Python 3.11 on.
+_TRANSIENT_TYPES = (ConnectionError, TimeoutError, asyncio.TimeoutError)
+_TRANSIENT_ERRNOS = frozenset(
     {
-        "NoCredentialsError",
-        "PartialCredentialsError",
-        "CredentialRetrievalError",
-        "NoRegionError",
-        "ParamValidationError",
-        "UnknownServiceError",
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ECONNREFUSED,
+        errno.ETIMEDOUT,
+        errno.EPIPE,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.ENETRESET,
+        errno.EHOSTUNREACH,
+        errno.EAGAIN,
+    }
+)
+# The clients' exceptions, by the name of the class or of one of its bases: importing botocore
+# or aiohttp here would make them dependencies.
+_TRANSIENT_NAMES = frozenset(
+    {
+        # botocore: HTTPClientError is ConnectionClosedError's, ReadTimeoutError's and
+        # ResponseStreamingError's base; a body cut short fails to parse.
+        "HTTPClientError",
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ProxyConnectionError",
+        "IncompleteReadError",  # botocore's and asyncio's
+        "ResponseParserError",
+        # aiohttp (s3fs's transport): ServerDisconnectedError, ClientOSError, ... and a cut body.
+        "ClientConnectionError",
+        "ClientPayloadError",
+        # http.client and urllib3 (gcsfs's and adlfs's transports), azure-core's.
+        "IncompleteRead",
+        "ProtocolError",
+        "ServiceRequestError",
+        "ServiceResponseError",
     }
 )
 _TRANSIENT_CODES = frozenset(
@@ -81,19 +98,26 @@ class RetryPolicy:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether trying the same call again may succeed."""
-    if isinstance(exc, _PERMANENT) or type(exc).__name__ in _PERMANENT_NAMES:
-        return False
+    """Whether trying the same call again may succeed: only for faults known to pass."""
+    if isinstance(exc, NbflowError):
+        return False  # ours, already decided (a nested call that gave up, a damaged blob)
     response = _service_response(exc)
     if response is not None:
         code = str(response.get("Error", {}).get("Code", ""))
         status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         return code in _TRANSIENT_CODES or status >= 500 or status in (408, 429)
-    return True  # connection errors, timeouts, a body cut short: the network's faults
+    if isinstance(exc, socket.gaierror):
+        return exc.errno == socket.EAI_AGAIN  # a name server that may answer next time
+    return (
+        isinstance(exc, _TRANSIENT_TYPES)
+        or (isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS)
+        or any(base.__name__ in _TRANSIENT_NAMES for base in type(exc).__mro__)
+    )
 
 
 def _service_response(exc: BaseException) -> dict[str, Any] | None:
-    # A service's answer (botocore's ClientError, possibly wrapped by s3fs in an OSError).
+    # A service's answer (botocore's ClientError, possibly wrapped by s3fs in an OSError). Only
+    # along `raise ... from`: an error raised while handling an answer is an error of its own.
     seen: set[int] = set()
     link: BaseException | None = exc
     while link is not None and id(link) not in seen:
@@ -101,7 +125,7 @@ def _service_response(exc: BaseException) -> dict[str, Any] | None:
         response = getattr(link, "response", None)
         if isinstance(response, dict) and ("Error" in response or "ResponseMetadata" in response):
             return response
-        link = link.__cause__ or link.__context__
+        link = link.__cause__
     return None
 
 

@@ -21,7 +21,6 @@ from nbflow.datastore import (
     encode,
     open_blob_store,
 )
-from nbflow.datastore.retry import is_transient
 from nbflow.datastore.s3 import _parts
 from nbflow.exceptions import DatastoreError, IntegrityError
 
@@ -265,14 +264,6 @@ def test_missing_bucket_is_reported_not_created(s3: S3Server) -> None:
     with pytest.raises(DatastoreError, match="bucket 'no-such-bucket' does not exist"):
         open_s3(s3, "no-such-bucket")
     assert "no-such-bucket" not in [b["Name"] for b in s3.client().list_buckets()["Buckets"]]
-
-
-def test_which_errors_are_transient() -> None:
-    assert is_transient(ConnectionResetError())
-    assert is_transient(TimeoutError())
-    assert not is_transient(FileNotFoundError())
-    assert not is_transient(PermissionError())
-    assert not is_transient(DatastoreError("x"))
 
 
 # --- gc -------------------------------------------------------------------------------------
