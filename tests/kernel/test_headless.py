@@ -442,6 +442,13 @@ def test_a_run_whose_kernel_died_can_be_resumed(tmp_path: Path) -> None:
     assert two["steps"]["after"][0]["data"]["y"] == 2
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A command run from a terminal gets SIGINT at its default. One started by tests that were
+    # themselves started in the background of a non-interactive shell inherits it ignored
+    # (bash ignores SIGINT for `&` jobs), and a Ctrl-C would then reach nobody.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_kernel_and_fails_the_run(tmp_path: Path) -> None:
     write_notebook(
         tmp_path / "sleepy.ipynb",
@@ -459,6 +466,7 @@ def test_ctrl_c_stops_the_kernel_and_fails_the_run(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # SIGINT goes to the CLI alone, as the test sends it
+        preexec_fn=_ctrl_c_as_in_a_terminal,  # noqa: PLW1509 (one signal call, no lock)
     )
     try:
         assert wait_for((tmp_path / "napping").exists, 60), "the step never started"
@@ -497,6 +505,7 @@ def test_ctrl_c_stops_a_batch_its_runs_and_their_kernels(tmp_path: Path) -> None
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,  # noqa: PLW1509 (one signal call, no lock)
     )
     kernels: list[int] = []
     stopped_in = None
