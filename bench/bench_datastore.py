@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbflow.datastore import ArtifactStore, LocalBlobStore
+from nbflow.store.blobs import ArtifactStore, LocalBlobStore
 
 SAVE_TARGET = 3.0  # at most 3x np.save
 LOAD_TARGET = 2.0  # at most 2x np.load
@@ -35,7 +35,7 @@ LOAD_TARGET = 2.0  # at most 2x np.load
 _LOAD_NBFLOW = """
 import sys, time
 import numpy
-from nbflow.datastore import ArtifactStore, LocalBlobStore
+from nbflow.store.blobs import ArtifactStore, LocalBlobStore
 store = ArtifactStore(LocalBlobStore(sys.argv[1]))
 t = time.perf_counter()
 a = store.load(sys.argv[2])

@@ -17,19 +17,19 @@ __all__ = [
 ]  # fmt: skip
 
 if TYPE_CHECKING:
-    from nbflow.client import Flow, Run, Step, Task, compare
-    from nbflow.current_task import current
-    from nbflow.inputs import merge
+    from nbflow.core.inputs import merge
+    from nbflow.query.client import Flow, Run, Step, Task, compare
+    from nbflow.run.current import current
 
 _LAZY = {
-    "Flow": "nbflow.client",
-    "Run": "nbflow.client",
-    "Step": "nbflow.client",
-    "Task": "nbflow.client",
-    "compare": "nbflow.client",
+    "Flow": "nbflow.query.client",
+    "Run": "nbflow.query.client",
+    "Step": "nbflow.query.client",
+    "Task": "nbflow.query.client",
+    "compare": "nbflow.query.client",
     # The module is not named `current`: importing it would shadow the object on the package.
-    "current": "nbflow.current_task",
-    "merge": "nbflow.inputs",
+    "current": "nbflow.run.current",
+    "merge": "nbflow.core.inputs",
 }
 
 
@@ -43,7 +43,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(shell: Any) -> None:
     """`%load_ext nbflow`: registers %%step, %%params and %flow."""
-    from nbflow.magics import load_ipython_extension as load
+    from nbflow.kernel.magics import load_ipython_extension as load
 
     load(shell)
 

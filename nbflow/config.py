@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 from nbflow.exceptions import NbflowError
 
 ENV_PREFIX = "NBFLOW_"
-# Metadata given as one of these URLs is on a PostgreSQL server (nbflow.metadata.postgres).
+# Metadata given as one of these URLs is on a PostgreSQL server (nbflow.store.metadata.postgres).
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -53,7 +53,7 @@ class Config:
         if "workers" in values:
             parsed["workers"] = _positive_int("workers", values["workers"])
         if "executor" in values:
-            from nbflow.executors import check_executor
+            from nbflow.run.executors import check_executor
 
             parsed["executor"] = check_executor(values["executor"])
         if "cache" in values:

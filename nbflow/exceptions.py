@@ -140,7 +140,8 @@ class NotFound(NbflowError, LookupError):
 class UntrustedStoreWarning(UserWarning):
     """An artifact is loaded from a datastore another user created. Loading unpickles, and
     unpickling runs whatever code the pickle names: only load from stores you trust. Shown
-    once per store per process (see nbflow.trust); browsing never unpickles, so never warns."""
+    once per store per process (see nbflow.store.trust); browsing never unpickles, so never
+    warns."""
 
 
 class DamagedArtifact(IntegrityError):

@@ -187,7 +187,7 @@ def run_summary(datastore: Path, pathspec: str, *names: str) -> dict[str, Any]:
     the artifacts `names` of its last step, through the client, in this process."""
     from nbflow import Run
     from nbflow.config import Config
-    from nbflow.storage import open_store
+    from nbflow.store.stores import open_store
 
     run = Run(pathspec, store=open_store(Config(datastore=str(datastore))))
     tasks: dict[str, int] = {}

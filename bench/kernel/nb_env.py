@@ -51,7 +51,7 @@ def uv_alone(uv: str, packages: list[str]) -> float:
 
 def nbflow_build(cache: Path) -> tuple[float, float]:
     """(build seconds, found seconds) in a fresh nbflow cache folder."""
-    from nbflow import environments
+    from nbflow.run import environments
 
     os.environ["NBFLOW_CACHE_DIR"] = str(cache)
     environments._known.clear()
@@ -85,8 +85,8 @@ def main() -> None:
     p = cli(__doc__)
     p.set_defaults(repeat=5)
     args = p.parse_args()
-    from nbflow import environments
-    from nbflow.executors.envs import close_pools
+    from nbflow.run import environments
+    from nbflow.run.executors.environment import close_pools
 
     uv = environments.uv_bin()
     packages = [REQUIREMENT, *environments.worker_packages()]

@@ -38,7 +38,7 @@ def main() -> None:
             block = bytes(range(256)) * 4096  # 1 MiB
             for _ in range(args.mib):
                 out.write(block)
-        from nbflow.reads import file_entry
+        from nbflow.run.reads import file_entry
 
         started = time.perf_counter()
         file_entry(str(data))  # what the first task that reads it pays, once

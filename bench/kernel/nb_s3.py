@@ -53,8 +53,8 @@ def main() -> None:  # noqa: PLR0915 (one benchmark, straight through)
     import s3fs
     from s3server import S3Server
 
-    from nbflow.datastore.remote import FsspecBlobStore, open_blob_store
-    from nbflow.datastore.store import ArtifactStore
+    from nbflow.store.blobs.artifacts import ArtifactStore
+    from nbflow.store.blobs.remote import FsspecBlobStore, open_blob_store
 
     a = np.random.default_rng(7).random(n)
     data = a.tobytes()  # the raw put's bytes, ready before its clock starts

@@ -1,5 +1,5 @@
 """Write labextension/src/stepoptions.ts, the `%%step` options the extension knows, from the
-kernel's own parser (nbflow.magics.step_parser), so the two cannot read a step line apart.
+kernel's own parser (nbflow.core.stepline.step_parser), so the two cannot read a step line apart.
 
 Run it after changing the parser's options: `.venv/bin/python labextension/scripts/stepoptions.py`
 (tests/unit/test_stepline.py fails while the checked-in file differs from what this writes).
@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TARGET = REPO / "labextension" / "src" / "stepoptions.ts"
 TEMPLATE = """\
-// Generated from nbflow.magics.step_parser() by labextension/scripts/stepoptions.py: do not
+// Generated from nbflow.core.stepline.step_parser() by labextension/scripts/stepoptions.py: do not
 // edit. Run `.venv/bin/python labextension/scripts/stepoptions.py` after changing the options.
 
 /** How many values each `%%step` option takes: 0 (a flag), 1, or '+' (one or more). */
@@ -36,7 +36,7 @@ def arity(action: argparse.Action) -> str:
 
 
 def render() -> str:
-    from nbflow.magics import step_parser
+    from nbflow.core.stepline import step_parser
 
     parser = step_parser()
     rows = [

@@ -60,7 +60,7 @@ export function clipped(
   return h(tag, attrs, text.slice(0, limit), h('span', { class: 'nbflow-dim' }, more));
 }
 
-// The same wording as nbflow.svg.format_duration: '3 ms', '0.42 s', '3 min 2 s'.
+// The same wording as nbflow.render.svg.format_duration: '3 ms', '0.42 s', '3 min 2 s'.
 export function formatDuration(seconds: unknown): string {
   if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
     return '';

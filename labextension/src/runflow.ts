@@ -1,7 +1,7 @@
 // Run flow and Resume on a notebook. Run flow is Run All: executed top to bottom, the
 // notebook's cells already make one new run (a root step cell starts it, the later step
 // cells grow it), and each step's output lands in its own cell. Around it the kernel's
-// Run flow mode is on (nbflow.magics.run_flow_mode): step cells then reuse unchanged tasks
+// Run flow mode is on (nbflow.kernel.magics.run_flow_mode): step cells then reuse unchanged tasks
 // as `%flow run` does, where a step cell run by hand always runs. Resume asks the kernel
 // for `%flow resume`: a new run that takes over the finished tasks of the latest failed run.
 
@@ -34,7 +34,7 @@ export async function runFlow(
  */
 async function runFlowMode(panel: NotebookPanel, on: boolean): Promise<boolean> {
   const code =
-    "__import__('nbflow.magics').magics.run_flow_mode(get_ipython(), " +
+    "__import__('nbflow.kernel.magics').kernel.magics.run_flow_mode(get_ipython(), " +
     (on ? 'True' : 'False') +
     ')';
   // A request that reaches the kernel just as it drops the queue after a failed cell is

@@ -1,5 +1,5 @@
 // Step and run statuses as badges. The colours live in style/base.css (the same as
-// nbflow.svg.STATUS_STYLES, keyed by data-status); the glyphs are here, so a status reads
+// nbflow.render.svg.STATUS_STYLES, keyed by data-status); the glyphs are here, so a status reads
 // without colour vision too.
 
 import { h } from './dom';

@@ -1,4 +1,4 @@
-// The `%%step` line of a cell, read and written as the kernel reads it (nbflow.magics:
+// The `%%step` line of a cell, read and written as the kernel reads it (nbflow.kernel.magics:
 // shlex-split, argparse options), so the cell's source stays the single truth about a step.
 // Pure functions: no DOM, no JupyterLab.
 

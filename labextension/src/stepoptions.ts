@@ -1,4 +1,4 @@
-// Generated from nbflow.magics.step_parser() by labextension/scripts/stepoptions.py: do not
+// Generated from nbflow.core.stepline.step_parser() by labextension/scripts/stepoptions.py: do not
 // edit. Run `.venv/bin/python labextension/scripts/stepoptions.py` after changing the options.
 
 /** How many values each `%%step` option takes: 0 (a flag), 1, or '+' (one or more). */

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from nbflow.exceptions import NbflowError, NotFound
 
 if TYPE_CHECKING:
-    from nbflow.client import Run, Step
-    from nbflow.gc import Collected
-    from nbflow.metadata import ArtifactRecord
-    from nbflow.storage import Store
+    from nbflow.query.client import Run, Step
+    from nbflow.store.gc import Collected
+    from nbflow.store.metadata import ArtifactRecord
+    from nbflow.store.stores import Store
 
 CELL_WIDTH = 32  # a value in a table is cut to this many characters
 STRING_RESULT_LIMIT = 50  # a string artifact up to this long counts as a scalar result
@@ -134,7 +134,7 @@ def _count(text: str) -> int:
 
 
 def run_runs(args: argparse.Namespace) -> int:
-    from nbflow.storage import open_store
+    from nbflow.store.stores import open_store
 
     store = open_store()
     runs = list_runs(store, args.flow, args.limit)
@@ -149,7 +149,7 @@ def run_runs(args: argparse.Namespace) -> int:
 
 def list_runs(store: Store, flow: str | None, limit: int | None) -> list[Run]:
     """The runs of `flow` (or of every flow), newest first."""
-    from nbflow.client import Flow
+    from nbflow.query.client import Flow
 
     if flow is not None:
         check_flow(store, flow)
@@ -173,13 +173,13 @@ def runs_table(runs: Sequence[Run]) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from nbflow.storage import open_store
+    from nbflow.store.stores import open_store
 
     if args.json and getattr(args, "html", False):
         raise NbflowError("choose one of --json and --html")
     run = open_run(open_store(), args.run)
     if getattr(args, "html", False):
-        from nbflow.report import report_html
+        from nbflow.render.report import report_html
 
         print(report_html(run), end="")
     elif args.json:
@@ -263,7 +263,7 @@ def errors(run: Run) -> list[str]:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from nbflow.storage import open_store
+    from nbflow.store.stores import open_store
 
     if len(args.runs) < 2:
         raise NbflowError(
@@ -360,8 +360,8 @@ def _short_key(artifact: dict[str, Any]) -> str:
 
 
 def run_gc(args: argparse.Namespace) -> int:
-    from nbflow.gc import collect
-    from nbflow.storage import open_store
+    from nbflow.store.gc import collect
+    from nbflow.store.stores import open_store
 
     store = open_store()
     if args.flow is not None:
@@ -413,7 +413,7 @@ def check_flow(store: Store, flow: str) -> None:
 
 def open_run(store: Store, pathspec: str) -> Run:
     """The run `FLOW/RUN_ID`; NotFound with a one-line reason otherwise."""
-    from nbflow.client import Run
+    from nbflow.query.client import Run
 
     pieces = pathspec.strip("/").split("/")
     if len(pieces) != 2 or not all(pieces):

@@ -43,7 +43,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from nbflow.environments import cache_root, environments
+    from nbflow.run.environments import cache_root, environments
 
     found = environments()
     if not found:
@@ -69,7 +69,7 @@ def _runs(uses: list[dict[str, Any]], shown: int = 5) -> str:
 
 
 def run_gc(args: argparse.Namespace) -> int:
-    from nbflow.environments import collect_garbage
+    from nbflow.run.environments import collect_garbage
 
     removed = collect_garbage(args.days, RunLookup().exists, dry_run=args.dry_run, grace=args.grace)
     verb = "would remove" if args.dry_run else "removed"
@@ -132,7 +132,7 @@ class RunLookup:
 
     def _open(self, root: str) -> Any:
         from nbflow.config import Config
-        from nbflow.storage import open_store
+        from nbflow.store.stores import open_store
 
         if root == self.config.datastore_location:
             return open_store(self.config)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.exceptions import NbflowError
-from nbflow.executors import check_executor
+from nbflow.run.executors import check_executor
 
 RUN_EXAMPLE = """\
 examples:
@@ -102,7 +102,7 @@ def _executor(name: str) -> str:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from nbflow.headless import Execution, parse_params
+    from nbflow.run.headless import Execution, parse_params
 
     params = parse_params(args.parameter)
     _warn_undeclared(args.notebook, params)
@@ -114,7 +114,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from nbflow.headless import Execution
+    from nbflow.run.headless import Execution
 
     execution = Execution(
         notebook=args.notebook, executor=args.executor, workers=args.workers,
@@ -124,8 +124,8 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def _execute(execution: Any, report: Path | None = None) -> int:
-    from nbflow.client import Run
-    from nbflow.headless import check_notebook, print_progress, run_notebook
+    from nbflow.query.client import Run
+    from nbflow.run.headless import check_notebook, print_progress, run_notebook
 
     check_notebook(Path(execution.notebook))  # before saying it runs
     if report is None:
@@ -154,7 +154,7 @@ def _execute(execution: Any, report: Path | None = None) -> int:
 
 
 def _say_what_was_resumed(store: Any, runs: list[Any]) -> None:
-    from nbflow.resume import why_failed
+    from nbflow.run.resume import why_failed
 
     for run in runs:
         if run.origin_run is not None:
@@ -196,7 +196,7 @@ def _warn_undeclared(notebook: Path, params: dict[str, Any]) -> None:
 
 
 def _declared_params(notebook: Path) -> set[str] | None:
-    from nbflow.cells import top_level_assignments
+    from nbflow.core.cells import top_level_assignments
 
     try:
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
@@ -267,7 +267,7 @@ def _write_report(path: Path, views: list[Any], error: str | None, seconds: floa
 
 
 def run_batch(args: argparse.Namespace) -> int:
-    from nbflow.headless import check_notebook
+    from nbflow.run.headless import check_notebook
 
     check_notebook(args.notebook)
     grid = parse_grid(args.grid)
@@ -377,7 +377,7 @@ def _row(
 
 
 def parse_grid(specs: list[str]) -> dict[str, list[Any]]:
-    from nbflow.params import parse_value
+    from nbflow.core.params import parse_value
 
     grid: dict[str, list[Any]] = {}
     for spec in specs:

@@ -1,4 +1,4 @@
-"""`nbflow fsck [--repair]`: check the datastore's records against its bytes (nbflow.fsck)."""
+"""`nbflow fsck [--repair]`: check the datastore's records against its bytes (nbflow.store.fsck)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from nbflow.exceptions import NbflowError
 
 if TYPE_CHECKING:
-    from nbflow.fsck import Problem, Report
+    from nbflow.store.fsck import Problem, Report
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CANNOT_CHECK = 0, 1, 2
 PROGRESS_EVERY = 2.0  # seconds between progress lines on stderr
@@ -71,8 +71,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run_fsck(args: argparse.Namespace) -> int:
-    from nbflow.fsck import check, repair
-    from nbflow.storage import open_store
+    from nbflow.store.fsck import check, repair
+    from nbflow.store.stores import open_store
 
     try:
         if args.grace < 0:

@@ -1,7 +1,7 @@
 """POST check: the notebook's `%%step` cells read as the kernel would read them, for the badges.
 
 Each `%%step` cell is parsed by the magic's own parser and registered, in notebook order, the
-way `Session.register` does it (compile the code, then `nbflow.graph.check_step`), so a badge
+way `Session.register` does it (compile the code, then `nbflow.core.graph.check_step`), so a badge
 shows the error the kernel would raise when the cell runs, on the cell it is about. A step's
 code is also compared with the code the flow's runs recorded for it: `changed` marks a step
 whose cell was edited since it last ran.
@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nbflow.core.graph import FlowGraph, StepSpec, check_appended
 from nbflow.exceptions import GraphError, NbflowError
-from nbflow.graph import FlowGraph, StepSpec, check_appended
 from nbflow.server.validation import Cell
-from nbflow.storage import Store
+from nbflow.store.stores import Store
 
 STEP_MAGIC = "%%step"
 DEFAULT_FLOW = "flow"  # the kernel's name for a flow whose notebook names none
@@ -87,7 +87,7 @@ def read_step_cell(source: str) -> StepSpec | None:
     line, body = (words[1] if len(words) > 1 else ""), "".join(lines[1:])
     from IPython.core.inputtransformer2 import TransformerManager
 
-    from nbflow.magics import parse_step_line
+    from nbflow.core.stepline import parse_step_line
 
     transformer = TransformerManager()  # type: ignore[no-untyped-call]  # IPython: untyped
     return parse_step_line(line.strip(), transformer.transform_cell(body))
@@ -95,7 +95,7 @@ def read_step_cell(source: str) -> StepSpec | None:
 
 def register_in_order(steps: Sequence[StepCell]) -> None:
     """Register the steps top to bottom as Run All would, setting each one's `error`."""
-    from nbflow.runner import prepare
+    from nbflow.run.runner import prepare
 
     everything = _first_definitions(steps)
     graph, failed = FlowGraph(), set[str]()

@@ -18,7 +18,7 @@ from traitlets import Unicode
 from traitlets.config import Configurable
 
 from nbflow.config import ENV_PREFIX, Config
-from nbflow.storage import Store, open_store
+from nbflow.store.stores import Store, open_store
 
 DATASTORE_ENV, METADATA_ENV = ENV_PREFIX + "DATASTORE", ENV_PREFIX + "METADATA"
 

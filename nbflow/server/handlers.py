@@ -24,7 +24,7 @@ from nbflow.server.check import check_cells, checked_reply
 from nbflow.server.datastore import ServedStore
 from nbflow.server.encoding import to_json
 from nbflow.server.validation import BadArgument
-from nbflow.storage import Store
+from nbflow.store.stores import Store
 
 AUTH_RESOURCE = "nbflow"  # what Jupyter's Authorizer is asked about
 SETTINGS_KEY = "nbflow_served_store"

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from nbflow.cli.browse import check_flow, end_artifacts, results
-from nbflow.client import Flow, Run, Task, reap_quietly
 from nbflow.exceptions import NotFound
-from nbflow.layout import layout
+from nbflow.query.client import Flow, Run, Task, reap_quietly
+from nbflow.query.views import run_view
+from nbflow.render.layout import layout
+from nbflow.render.svg import render_svg
 from nbflow.server.validation import RunRef
-from nbflow.storage import Store
-from nbflow.svg import render_svg
-from nbflow.views import run_view
+from nbflow.store.stores import Store
 
 
 def flows_reply(store: Store | None, datastore: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """What the widgets share: their hand-written ES modules and CSS, and their MIME bundles.
 
 Each widget's ES module is a few files from `static/` joined together (shared helpers first,
-the widget's own file last), preceded by the status styles of `nbflow.svg` as a constant, so
+the widget's own file last), preceded by the status styles of `nbflow.render.svg` as a constant, so
 the widgets draw exactly the colours and glyphs of the SVG pictures. No build step, no
 imports at run time: anywidget loads the joined text as one module.
 """
@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from nbflow.svg import STATUS_STYLES
+from nbflow.render.svg import STATUS_STYLES
 
 STATIC = Path(__file__).with_name("static")
 _UNKNOWN = {"fill": "#f5f5f5", "stroke": "#8c8c8c", "ink": "#4d4d4d", "glyph": "?", "dash": "1 2"}

@@ -18,9 +18,9 @@ import anywidget
 import traitlets
 
 from nbflow.cli.browse import end_artifacts, results, runs_table
-from nbflow.client import Flow, Run
 from nbflow.exceptions import NotFound
-from nbflow.svg import render_runs_svg
+from nbflow.query.client import Flow, Run
+from nbflow.render.svg import render_runs_svg
 from nbflow.widgets._assets import css, esm, with_fallbacks
 from nbflow.widgets.compare import compare_view
 

@@ -15,10 +15,10 @@ import anywidget
 import traitlets
 
 from nbflow.cli.browse import comparison, comparison_table, end_artifacts
-from nbflow.client import Run
 from nbflow.exceptions import NbflowError
-from nbflow.svg import render_timeline_svg
-from nbflow.views import run_view
+from nbflow.query.client import Run
+from nbflow.query.views import run_view
+from nbflow.render.svg import render_timeline_svg
 from nbflow.widgets._assets import css, esm, svg_data_uri, with_fallbacks
 
 __all__ = ["CompareWidget", "compare_view"]

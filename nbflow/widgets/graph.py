@@ -1,7 +1,7 @@
 """GraphWidget: a run's graph in the notebook; click a step for its tasks, artifacts and logs.
 
 Python computes everything (the run view, the layered layout); the ES module only draws it.
-Synced to the browser: `view` (`nbflow.views.run_view`) and `layout` (`nbflow.layout`'s
+Synced to the browser: `view` (`nbflow.query.views.run_view`) and `layout` (`nbflow.render.layout`'s
 `as_dict()`). A click on a step sends `{"type": "step", "name": ...}`; the reply is
 `nbflow.widgets.tasks.step_tasks`. `refresh()` re-reads the run, for a run still going.
 """
@@ -13,10 +13,10 @@ from typing import Any
 import anywidget
 import traitlets
 
-from nbflow.client import Run
-from nbflow.layout import layout
-from nbflow.svg import render_svg
-from nbflow.views import run_view
+from nbflow.query.client import Run
+from nbflow.query.views import run_view
+from nbflow.render.layout import layout
+from nbflow.render.svg import render_svg
 from nbflow.widgets._assets import css, esm, with_fallbacks
 from nbflow.widgets.tasks import step_tasks
 

@@ -1,6 +1,6 @@
 """What the graph's side panel shows for one step: its tasks as plain data, bounded.
 
-Built from `nbflow.views.task_view` (records and previews; nothing is unpickled). Logs and
+Built from `nbflow.query.views.task_view` (records and previews; nothing is unpickled). Logs and
 tracebacks are cut (head and tail kept, with a note), rich outputs are capped in number and
 size, and a foreach with many elements sends its first elements and every failed one, so one
 click never ships megabytes to the browser.
@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nbflow.exceptions import NotFound
-from nbflow.views import task_view
+from nbflow.query.views import task_view
 
 if TYPE_CHECKING:
-    from nbflow.client import Run, Task
+    from nbflow.query.client import Run, Task
 
 TASK_LIMIT = 50  # tasks of one step sent (failed ones are added, up to FAILED_LIMIT)
 FAILED_LIMIT = 50
@@ -50,7 +50,7 @@ def _chosen(tasks: list[Task]) -> list[Task]:
 
 
 def bounded_task_view(task: Task, item_name: str | None = None) -> dict[str, Any]:
-    """`nbflow.views.task_view`, with logs, tracebacks and rich outputs cut to what a browser
+    """`nbflow.query.views.task_view`, with logs, tracebacks and rich outputs cut to what a browser
     panel can show (a huge log never reaches the page whole)."""
     view = task_view(task)
     if task.status == "cached" and not view["displays"] and task.origin is not None:

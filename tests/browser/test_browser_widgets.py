@@ -406,7 +406,7 @@ SHELL = textwrap.dedent(
     import random
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
-    from nbflow.magics import load_ipython_extension
+    from nbflow.kernel.magics import load_ipython_extension
 
     shell = InteractiveShell.instance()
     load_ipython_extension(shell)

@@ -196,7 +196,7 @@ def frontend(function: str, *arguments: Any) -> Any:
 
 
 def kernel_step(line: str) -> dict[str, Any]:
-    from nbflow.magics import parse_step_line
+    from nbflow.core.stepline import parse_step_line
 
     first = line.strip().splitlines()[0]
     spec = parse_step_line(first.removeprefix("%%step"), "")
@@ -240,7 +240,7 @@ def test_the_frontend_names_the_flow_as_the_kernel_does() -> None:
 
 
 def test_status_colours_and_glyphs_are_those_of_the_svg_pictures() -> None:
-    from nbflow.svg import STATUS_STYLES
+    from nbflow.render.svg import STATUS_STYLES
 
     css = (LABEXTENSION / "style" / "base.css").read_text()
     glyphs = (LABEXTENSION / "src" / "status.ts").read_text()
@@ -416,7 +416,7 @@ def twice_notebook(lab: Lab) -> Any:
 
     from nbflow import Flow
     from nbflow.config import Config
-    from nbflow.storage import open_store
+    from nbflow.store.stores import open_store
 
     notebook = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
     first_code = next(c for c in notebook.cells if c.cell_type == "code")
@@ -746,7 +746,7 @@ def test_a_failed_run_is_resumed_from_the_toolbar(lab: Lab, chromium: Any) -> No
 
 MANY_RUNS = 1000
 MAKE_MANY_RUNS = """
-    from nbflow.storage import open_store
+    from nbflow.store.stores import open_store
 
     meta = open_store().meta
     for i in range({runs}):

@@ -25,9 +25,9 @@ from kerneltools import HERE as KERNEL_TESTS
 from kerneltools import KERNEL_NAME, TIMEOUT, FlowState, kernel_env, read_flow
 from shell_worker import CELLS
 
-from nbflow.datastore import ArtifactStore
-from nbflow.datastore.blobs import LocalBlobStore
 from nbflow.exceptions import IntegrityError
+from nbflow.store.blobs import ArtifactStore
+from nbflow.store.blobs.backends import LocalBlobStore
 
 # A dead run is found within a second or two; a live one beats five times a second.
 FAST_LIVENESS = {"NBFLOW_HEARTBEAT_S": "0.2", "NBFLOW_STALE_S": "1.5"}

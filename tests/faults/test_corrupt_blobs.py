@@ -19,10 +19,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from magics.magictools import fails, ok
 
 from nbflow import Flow
-from nbflow.datastore import encode
 from nbflow.exceptions import DamagedArtifact, StepFailed
-from nbflow.magics import load_ipython_extension
-from nbflow.storage import open_store
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.store.blobs import encode
+from nbflow.store.stores import open_store
 
 HELPERS = """\
 import os

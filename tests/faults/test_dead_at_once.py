@@ -23,14 +23,14 @@ import pytest
 from faulttools import nbflow_cli, rows, run_status, tasks, write_notebook
 from kerneltools import TIMEOUT, kernel_env
 
-from nbflow.metadata import MetadataStore
+from nbflow.store.metadata import MetadataStore
 
 postgres_server = pgserver.postgres_server
 postgres_url = pgserver.postgres_url
 
 OPEN_A_RUN = """
 import sys, time
-from nbflow.metadata import MetadataStore
+from nbflow.store.metadata import MetadataStore
 meta = MetadataStore(sys.argv[1])
 run = meta.create_run("f", {})
 meta.start_task("f", run.run_id, "a", (), ())

@@ -30,8 +30,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.join(sys.argv[2], "tests"))
 from IPython.core.interactiveshell import InteractiveShell
 from magics.magictools import ok, fails
-from nbflow.datastore import encode
-from nbflow.magics import load_ipython_extension
+from nbflow.store.blobs import encode
+from nbflow.kernel.magics import load_ipython_extension
 
 mount, size = Path(sys.argv[1]), int(sys.argv[3])
 store = mount / "store"
@@ -61,7 +61,7 @@ def state():
         tasks = db.execute("SELECT run_id, step, status FROM tasks ORDER BY task_id").fetchall()
         runs = db.execute("SELECT run_id, status FROM runs ORDER BY run_id").fetchall()
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
-    from nbflow.datastore.serialize import key_of
+    from nbflow.store.blobs.serialize import key_of
     return {
         "temp_files": [p.name for p in files if p.name.startswith(".tmp-")],
         "bad_blobs": [p.name for p in files if not p.name.startswith(".")
@@ -159,9 +159,9 @@ from pathlib import Path
 sys.path.insert(0, os.path.join(sys.argv[2], "tests"))
 from IPython.core.interactiveshell import InteractiveShell
 from magics.magictools import ok, fails
-from nbflow.fsck import check
-from nbflow.magics import load_ipython_extension
-from nbflow.storage import open_store
+from nbflow.store.fsck import check
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.store.stores import open_store
 
 mount = Path(sys.argv[1])
 store = mount / "store"

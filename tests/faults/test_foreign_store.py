@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from nbflow.client import Flow, Run, compare
 from nbflow.exceptions import UntrustedStoreWarning
-from nbflow.magics import load_ipython_extension
-from nbflow.storage import open_store
-from nbflow.trust import foreign_owner
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.query.client import Flow, Run, compare
+from nbflow.store.stores import open_store
+from nbflow.store.trust import foreign_owner
 
 NOBODY = 65534  # the conventional uid of `nobody`: surely not the user running the tests
 BOMB = """
@@ -162,8 +162,8 @@ def test_the_client_lists_and_shows_everything_without_unpickling(in_store: Fore
 
 
 def test_views_pictures_and_the_report_never_unpickle(in_store: Foreign) -> None:
-    from nbflow.svg import render_svg, render_timeline_svg
-    from nbflow.views import run_view
+    from nbflow.query.views import run_view
+    from nbflow.render.svg import render_svg, render_timeline_svg
     from nbflow.widgets.compare import compare_view
     from nbflow.widgets.tasks import bounded_task_view, step_tasks
 

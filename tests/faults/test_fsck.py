@@ -25,9 +25,9 @@ from pgserver import postgres_server, postgres_url  # noqa: F401 (fixtures)
 from s3server import S3Server
 
 from nbflow import Flow
-from nbflow.datastore import FsspecBlobStore, encode
-from nbflow.magics import load_ipython_extension
-from nbflow.storage import open_store
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.store.blobs import FsspecBlobStore, encode
+from nbflow.store.stores import open_store
 
 STEPS = (
     "%%step start\nimport numpy as np\nbig = np.arange(20_000)\nsmall = 7",

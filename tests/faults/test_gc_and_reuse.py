@@ -26,8 +26,8 @@ from magics.magictools import fails, flow_shell, ok
 
 from nbflow import Flow
 from nbflow.config import Config
-from nbflow.gc import sweep
-from nbflow.storage import open_store
+from nbflow.store.gc import sweep
+from nbflow.store.stores import open_store
 
 HOUR = 3600
 

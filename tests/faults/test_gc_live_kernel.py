@@ -14,7 +14,7 @@ import pytest
 from faulttools import fault_env, nbflow_cli, needs_kernel_fixture, rows
 from kerneltools import LiveKernel, text
 
-from nbflow.metadata import MetadataStore
+from nbflow.store.metadata import MetadataStore
 
 pytestmark = pytest.mark.kernel
 kernel_name = needs_kernel_fixture()

@@ -2,7 +2,7 @@
 half-written; the run it leaves `running` is found dead at once: its process is gone.
 
 Each case runs a real kernel: the step cells once (interactive runs), then `%flow run` with
-NBFLOW_CRASH_AT set (nbflow.faults), so the kernel kills itself at that point of the run.
+NBFLOW_CRASH_AT set (nbflow.core.faults), so the kernel kills itself at that point of the run.
 Then, from the test process (on the same host, its stale time an hour, so the heartbeat
 cannot tell): listing runs marks it (and its running task) failed; every committed task's
 artifacts load and verify; every blob under a final name verifies (a half-written one is
@@ -37,10 +37,10 @@ from nbclient.exceptions import DeadKernelError
 
 from nbflow import Flow
 from nbflow.config import Config
-from nbflow.datastore.serialize import encode
 from nbflow.exceptions import DatastoreError
-from nbflow.metadata import MetadataStore
-from nbflow.storage import open_store
+from nbflow.store.blobs.serialize import encode
+from nbflow.store.metadata import MetadataStore
+from nbflow.store.stores import open_store
 
 pytestmark = pytest.mark.kernel
 kernel_name = needs_kernel_fixture()
@@ -162,7 +162,7 @@ def key_of_arange() -> str:
 
 def seen_from_another_host(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process looks at runs as a process on another machine does: by heartbeat only."""
-    monkeypatch.setattr("nbflow.metadata.liveness.socket.gethostname", lambda: "elsewhere")
+    monkeypatch.setattr("nbflow.store.metadata.liveness.socket.gethostname", lambda: "elsewhere")
 
 
 def test_a_long_task_in_the_kernel_keeps_its_run_alive(

@@ -2,7 +2,7 @@
 
 `nbflow run --executor processes` (local worker processes) and `--executor dask` (a Dask
 LocalCluster of nanny-supervised workers) run a foreach whose tasks each write a large
-artifact. NBFLOW_CRASH_AT=artifact_writing with NBFLOW_CRASH_ONCE (nbflow.faults) kills the
+artifact. NBFLOW_CRASH_AT=artifact_writing with NBFLOW_CRASH_ONCE (nbflow.core.faults) kills the
 first worker that gets half-way through writing one, whichever it is. The run must finish with
 exactly one committed attempt per task, the killed one on record as failed (WorkerDied) and
 retried, the other tasks untouched, and no half-written blob under a final name.

@@ -54,7 +54,7 @@ report["warnings"] = [f"{w.category.__name__}: {w.message}" for w in caught]
 
 from IPython.core.interactiveshell import InteractiveShell
 from magics.magictools import fails
-from nbflow.magics import load_ipython_extension
+from nbflow.kernel.magics import load_ipython_extension
 ip = InteractiveShell.instance()
 load_ipython_extension(ip)
 ip.run_cell("%flow name archive")

@@ -20,8 +20,8 @@ from magics.magictools import ok
 from nbflow import Flow, Run
 from nbflow.config import Config
 from nbflow.exceptions import IntegrityError, UntrustedStoreWarning
-from nbflow.magics import load_ipython_extension
-from nbflow.storage import open_store
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.store.stores import open_store
 
 NOBODY = 65534
 

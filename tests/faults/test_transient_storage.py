@@ -2,7 +2,7 @@
 S3 server answers `503 SlowDown`, drops the connection, or loses the answer of a request it did
 forward, for a seeded 10%, 50% or 90% of requests. A flow (a large value, a foreach, a join) run
 cell by cell and then with `%flow run` completes, and stores exactly what a run without faults
-stores: the same keys for every artifact, the same values, every blob sound (`nbflow.fsck`).
+stores: the same keys for every artifact, the same values, every blob sound (`nbflow.store.fsck`).
 At 100% the run fails cleanly: the error names the step, the artifact, how many tries were made
 and what to check; the task is recorded failed and no record points at a missing blob.
 
@@ -28,11 +28,11 @@ from s3server import S3Server, bucket_server
 
 from nbflow import Flow, Run
 from nbflow.config import Config
-from nbflow.datastore.remote import retry_policy_from_env
 from nbflow.exceptions import ArtifactWriteError, DatastoreError
-from nbflow.fsck import check
-from nbflow.magics import load_ipython_extension
-from nbflow.storage import open_store
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.store.blobs.remote import retry_policy_from_env
+from nbflow.store.fsck import check
+from nbflow.store.stores import open_store
 
 BUCKET = "flaky"
 STEPS = (

@@ -20,9 +20,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbflow import Run
-from nbflow.datastore import encode
-from nbflow.magics import load_ipython_extension
-from nbflow.storage import Store, open_store
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.store.blobs import encode
+from nbflow.store.stores import Store, open_store
 
 pytestmark = pytest.mark.kernel
 
@@ -267,7 +267,7 @@ def test_gc_of_one_flow_leaves_the_other_flows_runs(store: Path) -> None:
 WRITER = """
 import sys
 from IPython.core.interactiveshell import InteractiveShell
-from nbflow.magics import load_ipython_extension
+from nbflow.kernel.magics import load_ipython_extension
 
 shell = InteractiveShell.instance()
 load_ipython_extension(shell)

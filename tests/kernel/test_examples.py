@@ -16,7 +16,7 @@ import pytest
 
 from nbflow import Flow
 from nbflow.config import Config
-from nbflow.storage import open_store
+from nbflow.store.stores import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "notebooks"

@@ -19,7 +19,7 @@ from s3server import S3Server, bucket_server
 
 from nbflow import Flow
 from nbflow.config import Config
-from nbflow.storage import open_store
+from nbflow.store.stores import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["-p", "n_decks", "600", "-p", "n_estimators", "[10, 30]"]
@@ -97,7 +97,7 @@ def test_branches_on_dask_s3_and_postgres(remote: Config, tmp_path: Path) -> Non
 def test_gc_on_s3_removes_the_blobs_only_old_runs_held(
     remote: Config, s3: S3Server, tmp_path: Path
 ) -> None:
-    from nbflow.gc import collect
+    from nbflow.store.gc import collect
 
     shutil.copy(REPO / "notebooks" / "branches.ipynb", tmp_path)
     for number in (1, 2):

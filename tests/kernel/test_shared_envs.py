@@ -14,7 +14,7 @@ import pytest
 
 from nbflow import Flow
 from nbflow.config import Config
-from nbflow.storage import open_store
+from nbflow.store.stores import open_store
 
 pytestmark = pytest.mark.kernel
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from nbflow.magics import load_ipython_extension
+from nbflow.kernel.magics import load_ipython_extension
 
 
 def ok(ip: InteractiveShell, code: str) -> Any:

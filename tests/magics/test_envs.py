@@ -21,8 +21,8 @@ from magictools import fails, flow_shell, ok
 from needs import missing
 
 from nbflow import Flow, environments
-from nbflow.executors.envs import close_pools
-from nbflow.views import run_view
+from nbflow.query.views import run_view
+from nbflow.run.executors.environment import close_pools
 
 OLD = "pandas==2.2.3"
 
@@ -289,7 +289,7 @@ def test_two_kernels_asking_at_once_build_it_once(tmp_path: Path) -> None:
     """Two processes ask for one new environment at the same moment: one builds, the other
     waits on the lock and finds it."""
     script = (
-        "import sys; from nbflow import environments; "
+        "import sys; from nbflow.run import environments; "
         "print(environments.ensure(['six==1.16.0']).path)"
     )
     env = {**os.environ, "NBFLOW_CACHE_DIR": str(tmp_path)}

@@ -15,9 +15,9 @@ from magictools import fails, ok
 
 from nbflow.config import Config
 from nbflow.exceptions import NbflowError, NotFound, StepError
-from nbflow.magics import load_ipython_extension
-from nbflow.session import flow_name_for
-from nbflow.storage import open_store
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.kernel.session import flow_name_for
+from nbflow.store.stores import open_store
 
 
 def notebook_shell(

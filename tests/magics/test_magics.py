@@ -12,7 +12,7 @@ from magictools import fails, ok
 
 from nbflow import Flow
 from nbflow.exceptions import ArtifactError, GraphError, StepError, StepFailed
-from nbflow.magics import load_ipython_extension
+from nbflow.kernel.magics import load_ipython_extension
 
 
 @pytest.fixture

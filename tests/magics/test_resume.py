@@ -18,7 +18,7 @@ from magictools import clear_marks, fails, marks, ok
 
 from nbflow import Flow, Run
 from nbflow.exceptions import NbflowError, NotFound, StepError, StepFailed
-from nbflow.magics import load_ipython_extension
+from nbflow.kernel.magics import load_ipython_extension
 
 # The notebook's plain cell. A task calls `enter(name)`: it is counted, then fails while the
 # file gates/NAME exists (a file, not a notebook variable: plain data a step reads is context,

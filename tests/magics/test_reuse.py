@@ -20,10 +20,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from magictools import fails, flow_shell, ok
 
 from nbflow import Flow, Run, current
-from nbflow.cache import cache_key
+from nbflow.core.graph import StepSpec
 from nbflow.exceptions import StepFailed
-from nbflow.graph import StepSpec
-from nbflow.task import TaskPayload
+from nbflow.run.cache import cache_key
+from nbflow.run.task import TaskPayload
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from magictools import ok
 
 from nbflow import Flow, Run
-from nbflow.magics import FlowMagics, load_ipython_extension, run_flow_mode
+from nbflow.kernel.magics import FlowMagics, load_ipython_extension, run_flow_mode
 
 CELLS = [
     "%%params\nalphas = [1, 2, 3]",

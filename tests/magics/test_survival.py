@@ -14,7 +14,7 @@ from magictools import clear_marks, fails, marks, ok
 
 from nbflow import Flow, Run
 from nbflow.exceptions import NbflowError, StepError, StepFailed
-from nbflow.magics import load_ipython_extension
+from nbflow.kernel.magics import load_ipython_extension
 
 # A plain cell: helpers the steps call. `mark` appends one line per task execution (the
 # side-effect counter); `bump` counts calls per name in a file, to fail the first attempts.

@@ -286,7 +286,7 @@ def test_redux_without_transient_run_says_how_to_fix_it(ports: Ports, stats_run:
     )
     done = ports.run(name)
     assert done.returncode != 0
-    assert "run: nbflow.client.Run" in done.output, done.output
+    assert "run: nbflow.query.client.Run" in done.output, done.output
     assert "--transient run" in done.output, done.output
 
 

@@ -13,7 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from tornado.httpclient import HTTPResponse
 from traitlets.config import Config
 
-from nbflow.magics import load_ipython_extension
+from nbflow.kernel.magics import load_ipython_extension
 
 Fetch = Callable[..., Awaitable[HTTPResponse]]
 API = ("nbflow", "api")

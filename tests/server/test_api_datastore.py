@@ -63,7 +63,7 @@ async def test_runs_made_after_the_server_started_show_up(
 ) -> None:
     assert (await get(jp_fetch, "flows"))["flows"] == []
     from nbflow.config import Config as NbflowConfig
-    from nbflow.storage import open_store
+    from nbflow.store.stores import open_store
 
     store = open_store(NbflowConfig(datastore=str(jp_root_dir / ".nbflow")))
     run = store.meta.create_run("later", {"a": 1})

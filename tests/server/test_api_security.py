@@ -242,7 +242,7 @@ class Planted:
     def make(self) -> None:
         from IPython.core.interactiveshell import InteractiveShell
 
-        from nbflow.magics import load_ipython_extension
+        from nbflow.kernel.magics import load_ipython_extension
 
         shell = InteractiveShell.instance()
         shell.reset(new_session=True)

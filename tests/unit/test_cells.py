@@ -1,4 +1,4 @@
-"""One case per syntax form for the static analysis of a cell (`nbflow.cells`)."""
+"""One case per syntax form for the static analysis of a cell (`nbflow.core.cells`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from textwrap import dedent
 
 import pytest
 
-from nbflow import cells
-from nbflow.cells import analyze, top_level_assignments
+from nbflow.core import cells
+from nbflow.core.cells import analyze, top_level_assignments
 
 
 def case(case_id: str, source: str, binds: set[str], reads: set[str]) -> object:

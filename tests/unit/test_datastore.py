@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 from needs import missing
 
-from nbflow.datastore import (
+from nbflow.exceptions import DatastoreError, IntegrityError
+from nbflow.store.blobs import (
     ArtifactStore,
     LocalBlobStore,
     MemoryBlobStore,
@@ -29,7 +30,6 @@ from nbflow.datastore import (
     key_of,
     preview,
 )
-from nbflow.exceptions import DatastoreError, IntegrityError
 
 BIG = 1 << 20  # bytes: comfortably above inline_limit and the mmap threshold
 
@@ -117,7 +117,7 @@ def test_notebook_code_travels_by_value_to_a_fresh_process(tmp_path: Path) -> No
     stored = store.save({"p": point, "scale": namespace["scale"]})
     assert stored.type_name == "builtins.dict"
     script = f"""
-from nbflow.datastore import ArtifactStore, LocalBlobStore
+from nbflow.store.blobs import ArtifactStore, LocalBlobStore
 v = ArtifactStore(LocalBlobStore({str(tmp_path)!r})).load({stored.key!r})
 print(v["scale"](v["p"], 2).norm1(), type(v["p"]).__name__)
 """
@@ -509,7 +509,7 @@ def test_store_creates_its_folder_and_reports_its_url(tmp_path: Path) -> None:
 _FULL_DISK = """
 import json, sys
 from pathlib import Path
-from nbflow.datastore import LocalBlobStore, encode
+from nbflow.store.blobs import LocalBlobStore, encode
 from nbflow.exceptions import DatastoreError
 blobs = LocalBlobStore(sys.argv[1])
 encoded = encode(bytes(4 << 20))
@@ -675,7 +675,7 @@ def test_preview_never_raises_and_is_json() -> None:
 
 def test_import_does_not_pull_numpy_or_pandas() -> None:
     script = (
-        "import sys, nbflow.datastore\n"
+        "import sys, nbflow.store.blobs\n"
         "print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -686,7 +686,7 @@ def test_import_does_not_pull_numpy_or_pandas() -> None:
 
 def test_encode_is_deterministic_across_processes(tmp_path: Path) -> None:
     value = {"a": [1, 2.5, "x"], "b": (None, True)}
-    script = f"from nbflow.datastore import encode; print(encode({value!r}).key)"
+    script = f"from nbflow.store.blobs import encode; print(encode({value!r}).key)"
     env = {**os.environ, "PYTHONHASHSEED": "123"}
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env

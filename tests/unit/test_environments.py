@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import nbflow
-from nbflow import environments
-from nbflow.environments import EnvironmentError_
+from nbflow.run import environments
+from nbflow.run.environments import EnvironmentError_
 
 REPO = Path(__file__).resolve().parents[2]
 

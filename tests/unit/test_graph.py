@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
+from nbflow.core.graph import FlowGraph, StepSpec, check_graph, check_step
 from nbflow.exceptions import GraphError
-from nbflow.graph import FlowGraph, StepSpec, check_graph, check_step
 
 
 def graph_of(*specs: StepSpec) -> FlowGraph:
@@ -163,7 +163,7 @@ def test_graph_core_imports_nothing_heavy() -> None:
     import sys
 
     code = (
-        "import sys, nbflow.graph, nbflow.cells, nbflow.scheduler;"
+        "import sys, nbflow.core.graph, nbflow.core.cells, nbflow.core.plan;"
         "heavy = {'IPython', 'numpy', 'pandas', 'sqlite3', 'multiprocessing'} & set(sys.modules);"
         "print(sorted(heavy))"
     )

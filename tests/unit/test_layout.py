@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from nbflow.layout import Box, Layout, layout
+from nbflow.render.layout import Box, Layout, layout
 
 
 def S(name: str, *parents: str, **options: Any) -> dict[str, Any]:

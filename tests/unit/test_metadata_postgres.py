@@ -25,13 +25,13 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbflow.config import Config
-from nbflow.datastore.store import Stored
 from nbflow.exceptions import DatastoreError, NotFound
-from nbflow.metadata import MetadataStore, TaskRecord
-from nbflow.metadata import schema as metadata_schema
-from nbflow.metadata.records import latest_attempts
-from nbflow.metadata.schema import Migration
-from nbflow.metadata.sql import open_database
+from nbflow.store.blobs.artifacts import Stored
+from nbflow.store.metadata import MetadataStore, TaskRecord
+from nbflow.store.metadata import schema as metadata_schema
+from nbflow.store.metadata.records import latest_attempts
+from nbflow.store.metadata.schema import Migration
+from nbflow.store.metadata.sql import open_database
 
 # The session's PostgreSQL server, and a new database on it for each test.
 postgres_server = pgserver.postgres_server
@@ -361,8 +361,8 @@ WRITER = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from nbflow.datastore.store import Stored
-    from nbflow.metadata import MetadataStore
+    from nbflow.store.blobs.artifacts import Stored
+    from nbflow.store.metadata import MetadataStore
 
     location, barrier, worker, runs = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     open_late = sys.argv[5] == "open-at-go"  # every writer opens (and creates) the database at once
@@ -519,7 +519,7 @@ def test_without_psycopg_the_error_says_what_to_install(monkeypatch: pytest.Monk
 def test_the_sqlite_path_never_imports_psycopg(tmp_path: Path) -> None:
     code = (
         "import sys, nbflow\n"
-        "from nbflow.storage import open_store\n"
+        "from nbflow.store.stores import open_store\n"
         "open_store().meta.create_run('f', {})\n"
         "print('psycopg' in sys.modules)"
     )
@@ -537,7 +537,7 @@ def test_the_sqlite_path_never_imports_psycopg(tmp_path: Path) -> None:
 def test_a_notebook_flow_on_postgres_is_read_back_by_another_process(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nbflow.magics import load_ipython_extension
+    from nbflow.kernel.magics import load_ipython_extension
 
     store = tmp_path / "store"
     monkeypatch.setenv("NBFLOW_DATASTORE", str(store))

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from s3server import FaultyProxy, S3Server, free_port
 
-from nbflow.datastore import (
+from nbflow.exceptions import DatastoreError, IntegrityError
+from nbflow.store.blobs import (
     ArtifactStore,
     FsspecBlobStore,
     LocalBlobStore,
@@ -21,8 +22,7 @@ from nbflow.datastore import (
     encode,
     open_blob_store,
 )
-from nbflow.datastore.s3 import _parts
-from nbflow.exceptions import DatastoreError, IntegrityError
+from nbflow.store.blobs.s3 import _parts
 
 PART = 5 << 20  # S3's smallest part: large blobs need only a few MiB to go multipart
 FAST = RetryPolicy(tries=5, first_delay=0.01, max_delay=0.05)

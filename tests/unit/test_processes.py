@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from nbflow.datastore import ArtifactStore, LocalBlobStore
-from nbflow.executors.processes import ProcessExecutor
-from nbflow.task import TaskPayload, TaskResult
+from nbflow.run.executors.processes import ProcessExecutor
+from nbflow.run.task import TaskPayload, TaskResult
+from nbflow.store.blobs import ArtifactStore, LocalBlobStore
 
 Executor = Callable[..., ProcessExecutor]
 

@@ -1,4 +1,4 @@
-"""nbflow.reads: which files code opens for reading, as the cache key and lineage see them."""
+"""nbflow.run.reads: which files code opens for reading, as the cache key and lineage see them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbflow import reads
+from nbflow.run import reads
 
 
 def test_reads_are_seen_however_python_opens_the_file(tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from needs import missing
 
 from nbflow import Flow
-from nbflow.client import Run
-from nbflow.magics import load_ipython_extension
-from nbflow.report import LOG_LIMIT, PREVIEW_LIMIT, Report, preview_html, report_html
-from nbflow.storage import open_store
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.query.client import Run
+from nbflow.render.report import LOG_LIMIT, PREVIEW_LIMIT, Report, preview_html, report_html
+from nbflow.store.stores import open_store
 
 HOSTILE = "<script>alert(1)</script>"
 VOID = {"meta", "img", "br", "hr", "input", "link", "col", "source", "wbr"}
@@ -286,7 +286,7 @@ def test_run_draws_its_graph_as_svg(done: Run) -> None:
 
 
 def test_import_nbflow_does_not_import_the_report() -> None:
-    lazy = ["nbflow.report", "nbflow.svg", "nbflow.views"]
+    lazy = ["nbflow.render.report", "nbflow.render.svg", "nbflow.query.views"]
     code = f"import sys, nbflow; print([m for m in {lazy!r} if m in sys.modules])"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == "[]"

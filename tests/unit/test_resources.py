@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nbflow.exceptions import StepError
-from nbflow.resources import (
+from nbflow.core.resources import (
     Grant,
     Machine,
     ResourcePool,
@@ -33,6 +32,7 @@ from nbflow.resources import (
     format_size,
     parse_resources,
 )
+from nbflow.exceptions import StepError
 
 KiB, MiB, GiB, TiB = 2**10, 2**20, 2**30, 2**40
 

@@ -18,8 +18,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from nbflow.datastore.retry import RetryPolicy, acall, call, is_transient
 from nbflow.exceptions import DatastoreError
+from nbflow.store.blobs.retry import RetryPolicy, acall, call, is_transient
 
 FAST = RetryPolicy(tries=3, first_delay=0.001, max_delay=0.001)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nbflow.graph import FlowGraph, StepSpec
-from nbflow.scheduler import PlannedTask, TaskRef, plan_step
+from nbflow.core.graph import FlowGraph, StepSpec
+from nbflow.core.plan import PlannedTask, TaskRef, plan_step
 
 
 def graph_of(*specs: StepSpec) -> FlowGraph:

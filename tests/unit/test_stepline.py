@@ -1,5 +1,5 @@
 """The JupyterLab extension reads `%%step` lines as the kernel does: its option table is
-generated from nbflow.magics.step_parser(), and its parser (labextension/lib/stepline.js, run
+generated from nbflow.core.stepline.step_parser(), and its parser (labextension/lib/stepline.js, run
 in node) gets the same name, parents, foreach and join as the kernel from every option."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from needs import missing
 
-from nbflow.magics import parse_step_line, step_parser
+from nbflow.core.stepline import parse_step_line, step_parser
 
 LABEXTENSION = Path(__file__).resolve().parents[2] / "labextension"
 
@@ -41,7 +41,7 @@ STEP_LINES = [
 def test_the_option_table_is_generated_from_the_kernels_parser() -> None:
     checked_in = (LABEXTENSION / "src" / "stepoptions.ts").read_text()
     assert checked_in == _generator().render(), (
-        "labextension/src/stepoptions.ts differs from nbflow.magics.step_parser(): run "
+        "labextension/src/stepoptions.ts differs from nbflow.core.stepline.step_parser(): run "
         "`.venv/bin/python labextension/scripts/stepoptions.py`, then `cd labextension && jlpm "
         "build`."
     )

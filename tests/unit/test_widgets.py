@@ -21,9 +21,9 @@ from needs import missing
 
 from nbflow import Flow
 from nbflow.exceptions import NbflowError, NotFound
-from nbflow.layout import layout
-from nbflow.magics import load_ipython_extension
-from nbflow.views import run_view
+from nbflow.kernel.magics import load_ipython_extension
+from nbflow.query.views import run_view
+from nbflow.render.layout import layout
 from nbflow.widgets import CompareWidget, GraphWidget, RunBrowser
 from nbflow.widgets import browser as browser_module
 from nbflow.widgets._assets import STATIC, esm
@@ -175,7 +175,7 @@ def test_the_documented_test_ids_are_in_the_modules() -> None:
 
 
 def test_modules_carry_the_svg_status_styles() -> None:
-    from nbflow.svg import STATUS_STYLES
+    from nbflow.render.svg import STATUS_STYLES
 
     head = esm("common.js").split("\n", 1)[0]
     styles = json.loads(head.removeprefix("const STYLES = ").removesuffix(";"))
@@ -244,7 +244,7 @@ def test_a_step_that_did_not_run_says_why(ip: InteractiveShell, runs: list[Any])
 
 
 def test_a_run_still_being_written_shows_as_running(ip: InteractiveShell) -> None:
-    from nbflow.storage import open_store
+    from nbflow.store.stores import open_store
 
     meta = open_store().meta
     record = meta.create_run("live", {"lr": 1})

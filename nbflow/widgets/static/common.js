@@ -1,4 +1,4 @@
-// nbflow widgets: shared helpers. Preceded by STYLES and UNKNOWN_STYLE (from nbflow.svg).
+// nbflow widgets: shared helpers. Preceded by STYLES and UNKNOWN_STYLE (from nbflow.render.svg).
 //
 // Every string that comes from the store reaches the page as text: element contents through
 // text nodes, attributes through setAttribute. Nothing here parses HTML.
@@ -59,7 +59,7 @@ function badge(status) {
   );
 }
 
-// The same wording as nbflow.svg.format_duration: '3 ms', '0.42 s', '3 min 2 s'.
+// The same wording as nbflow.render.svg.format_duration: '3 ms', '0.42 s', '3 min 2 s'.
 function formatDuration(seconds) {
   if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) return "";
   if (seconds < 0.0995) return seconds < 0.0005 ? "<1 ms" : `${(seconds * 1000).toFixed(0)} ms`;

@@ -96,7 +96,7 @@ function artifactComparison(runs, rows) {
 }
 
 function timelineNode(uri) {
-  // Built in Python by nbflow.svg.render_timeline_svg; shown as an image, so nothing in it runs.
+  // Built in Python by nbflow.render.svg.render_timeline_svg; shown as an image, so nothing in it runs.
   if (typeof uri !== "string" || !uri.startsWith("data:image/svg+xml;base64,"))
     return note("no timeline");
   return h(

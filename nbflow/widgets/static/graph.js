@@ -1,5 +1,5 @@
 // GraphWidget: the run's graph drawn from `view` (the run view) and `layout` (box and edge
-// coordinates computed in Python), as nbflow.svg draws it; a click on a step asks Python
+// coordinates computed in Python), as nbflow.render.svg draws it; a click on a step asks Python
 // for its tasks and shows them in the side panel.
 
 const PAD = 16;

@@ -1,4 +1,4 @@
-// Stored previews, tasks, logs and rich outputs, drawn as DOM nodes (see nbflow.report for
+// Stored previews, tasks, logs and rich outputs, drawn as DOM nodes (see nbflow.render.report for
 // the same rules in HTML): a DataFrame's head as a table, an array's shape, dtype and first
 // values, anything else as text. Stored HTML is never rendered; images are <img> elements.
 

@@ -1,0 +1,345 @@
+"""The IPython adapter: `%%step`, `%%params` and `%flow`. Everything else lives in Session."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import display
+
+from nbflow.config import Config
+from nbflow.core.cells import top_level_assignments
+from nbflow.core.params import parse_value
+from nbflow.core.stepline import LineParser, parse_step_line
+from nbflow.exceptions import NbflowError
+from nbflow.kernel.session import Cell, Session, flow_name_for
+from nbflow.run.executors import check_executor
+from nbflow.run.runner import Runner
+
+FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs", "compare", "env")
+
+
+@magics_class
+class FlowMagics(Magics):
+    def __init__(self, shell: InteractiveShell) -> None:
+        super().__init__(shell)
+        self.session = Session.from_environment(
+            shell.user_ns,
+            flow=_default_flow_name(shell),
+            notebook=_notebook_path(shell),
+            display=display,
+            display_bundle=_display_bundle,
+            record_displays=lambda: _recording_displays(shell),
+            format_traceback=self._format_traceback,
+        )
+        if shell in _run_flow_shells:  # `%load_ext nbflow` run by Run flow's Run All
+            self.session.cells_full_run = True
+
+    def _format_traceback(self, error: BaseException) -> list[str]:
+        assert self.shell is not None
+        # Start below nbflow's own `exec` frame: the user's cell is the first frame shown.
+        user_frames = error.__traceback__.tb_next if error.__traceback__ else None
+        lines: list[str] = self.shell.InteractiveTB.structured_traceback(
+            type(error), error, user_frames, tb_offset=0
+        )
+        return lines
+
+    @cell_magic
+    def step(self, line: str, cell: str) -> None:
+        """Run this cell as a step of the flow: `%%step NAME [--after P ...] [--foreach VAR]`."""
+        assert self.shell is not None
+        spec = parse_step_line(line, self.shell.transform_cell(cell))
+        started = time.perf_counter()
+        runner = self.session.run_step_cell(spec, _this_cell(self.shell))
+        if runner is None:
+            print(f"· {spec.name} registered: the whole flow runs at the end of the notebook")
+            return
+        self._bind_outputs(runner, spec.name)
+        tasks = len(runner.tasks_of[spec.name])
+        cached = _cached_note(runner, spec.name)
+        print(
+            f"✓ {spec.name} · {tasks} task{'s' * (tasks != 1)} · {cached}"
+            f"{_duration(time.perf_counter() - started)} · run {runner.flow}/{runner.run_id}"
+        )
+
+    def _bind_outputs(self, runner: Runner, step: str) -> None:
+        # For inspection: the artifacts the step's last task bound, as plain notebook variables.
+        tasks = runner.tasks_of[step]
+        if not tasks:
+            return
+        last = tasks[-1]
+        record = self.session.store.meta.task(last.task_id)
+        for artifact in self.session.store.meta.artifacts(record, kinds=("output",)):
+            value = runner.load(artifact.key)
+            self.shell.user_ns[artifact.name] = value  # type: ignore[union-attr]
+            self.session.bound_by_step[artifact.name] = (step, value)
+
+    @cell_magic
+    def params(self, line: str, cell: str) -> None:
+        """Declare run parameters: each top-level assignment is a parameter with that default."""
+        assert self.shell is not None
+        result = self.shell.run_cell(cell, store_history=False)
+        result.raise_error()
+        names = [name for name, _ in top_level_assignments(cell)]
+        self.session.set_params({name: self.shell.user_ns[name] for name in names})
+
+    @line_magic
+    def flow(self, line: str) -> Any:
+        """`%flow name NAME | run [-p NAME=VALUE ...] | config KEY=VALUE ... | show [RUN] | runs`"""
+        command, _, rest = line.strip().partition(" ")
+        if command not in FLOW_COMMANDS:
+            raise NbflowError(
+                f"unknown command '%flow {command}'. Commands: {', '.join(FLOW_COMMANDS)}."
+            )
+        return getattr(self, f"_flow_{command}")(shlex.split(rest))
+
+    def _flow_name(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise NbflowError("usage: %flow name NAME")
+        self.session.set_flow(args[0])
+
+    def _flow_run(self, args: list[str]) -> Any:
+        parser = LineParser(prog="%flow run", add_help=False)
+        parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+        _executor_options(parser)
+        parsed = parser.parse_args(args)
+        overrides = {}
+        for item in parsed.param:
+            name, sep, value = item.partition("=")
+            if not sep or name not in self.session.params:
+                known = ", ".join(self.session.params) or "none (add a %%params cell)"
+                raise NbflowError(
+                    f"-p {item}: expected NAME=VALUE with a known parameter ({known})."
+                )
+            overrides[name] = parse_value(value)
+        self.session.on_progress = LiveGraph()
+        runner = self.session.run_flow(overrides, executor=parsed.executor, workers=parsed.workers)
+        return self._run_view(runner)
+
+    def _flow_resume(self, args: list[str]) -> Any:
+        parser = LineParser(prog="%flow resume", add_help=False)
+        parser.add_argument("run", nargs="?", default=None, metavar="RUN")
+        parser.add_argument("--from", dest="from_step", default=None, metavar="STEP")
+        _executor_options(parser)
+        parsed = parser.parse_args(args)
+        run_id = None
+        if parsed.run is not None:
+            text = parsed.run.rsplit("/", 1)[-1]
+            if not text.isdigit():
+                raise NbflowError(
+                    f"'{parsed.run}' is not a run (say 12 or {self.session.flow}/12)."
+                )
+            run_id = int(text)
+        self.session.on_progress = LiveGraph()
+        runner = self.session.resume(
+            run_id, from_step=parsed.from_step, executor=parsed.executor, workers=parsed.workers
+        )
+        return self._run_view(runner)
+
+    def _flow_env(self, args: list[str]) -> None:
+        """`%flow env REQUIREMENT ... [--python X.Y]`: every step without an --env of its own
+        runs in this environment; `--clear` removes it; no arguments: show it."""
+        parser = LineParser(prog="%flow env", add_help=False)
+        parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT")
+        parser.add_argument("--python", default=None, metavar="X.Y")
+        parser.add_argument("--clear", action="store_true")
+        parsed = parser.parse_args(args)
+        if parsed.clear:
+            self.session.set_flow_env((), None)
+            print("flow environment: none (steps run in the kernel's environment)")
+            return
+        if parsed.requirements or parsed.python:
+            self.session.set_flow_env(tuple(parsed.requirements), parsed.python)
+        env, python = self.session.flow_env, self.session.flow_python
+        if not (env or python):
+            print("flow environment: none (steps run in the kernel's environment)")
+        else:
+            shown = " ".join(shlex.quote(r) for r in env) or "(no requirements)"
+            print(f"flow environment: {shown}" + (f" · python {python}" if python else ""))
+
+    def _flow_load(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise NbflowError("usage: %flow load RUN/STEP[/TASK], for example %flow load 12/train")
+        values = self.session.load_task(args[0])
+        print(f"bound {len(values)} names as the task saw them: {', '.join(sorted(values))}")
+
+    def _run_view(self, runner: Runner) -> Any:
+        from nbflow.query.client import Run
+
+        return Run(f"{runner.flow}/{runner.run_id}", store=self.session.store)
+
+    def _flow_config(self, args: list[str]) -> Config:
+        settings = dict(a.partition("=")[::2] for a in args)
+        self.session.config = self.session.config.updated(**settings)
+        self.session.working = None
+        return self.session.config
+
+    def _flow_show(self, args: list[str]) -> Any:
+        """The graph of a run (default: the latest): click a step for its tasks."""
+        from nbflow.query.client import Flow
+        from nbflow.widgets import GraphWidget
+
+        if len(args) > 1:
+            raise NbflowError("usage: %flow show [RUN], for example %flow show 12")
+        run = (
+            self._run(args[0])
+            if args
+            else Flow(self.session.flow, store=self.session.store).latest_run
+        )
+        return GraphWidget(run)
+
+    def _flow_runs(self, args: list[str]) -> Any:
+        """Every run of the flow: sort, filter, select several and compare."""
+        from nbflow.query.client import Flow
+        from nbflow.widgets import RunBrowser
+
+        flow = args[0] if args else self.session.flow
+        return RunBrowser(Flow(flow, store=self.session.store))
+
+    def _flow_compare(self, args: list[str]) -> Any:
+        """Runs side by side: parameters, results, artifacts, step durations."""
+        from nbflow.widgets import CompareWidget
+
+        if len(args) < 2:
+            raise NbflowError("usage: %flow compare RUN RUN ..., for example %flow compare 3 4")
+        return CompareWidget([self._run(text) for text in args])
+
+    def _run(self, text: str) -> Any:
+        from nbflow.query.client import Run
+
+        return Run(text if "/" in text else f"{self.session.flow}/{text}", store=self.session.store)
+
+
+class LiveGraph:
+    """A full run's graph, drawn when it starts and redrawn in place as tasks finish (at most
+    a few times a second). When the run ends it gives way to one summary line: the run the
+    command returns draws the final graph."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.every = every
+        self.handle: Any = None
+        self.drawn_at = 0.0
+
+    def __call__(self, runner: Runner, finished: bool) -> None:
+        now = time.perf_counter()
+        if not finished and self.handle is not None and now - self.drawn_at < self.every:
+            return
+        self.drawn_at = now
+        from nbflow.query.client import Run
+
+        run = Run(f"{runner.flow}/{runner.run_id}", store=runner.store)
+        if finished:
+            bundle = {"text/plain": f"run {run.id}: {run.status}"}
+        else:
+            bundle = run._repr_mimebundle_()
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
+
+
+def _executor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", default=None, type=check_executor,
+                        metavar="kernel|processes|dask|dask://HOST:PORT")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=None, metavar="N")
+
+
+def _default_flow_name(shell: InteractiveShell) -> str:
+    return flow_name_for(_notebook_path(shell))
+
+
+def _notebook_path(shell: InteractiveShell) -> str | None:
+    # Jupyter sets these to the notebook's path; absent in plain IPython and nbclient.
+    path = shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME") or None
+    # The notebook is part of a flow's identity: one file, one spelling (headless runs and
+    # JupyterLab both give an absolute path; symlinks resolved).
+    return os.path.realpath(path) if path and os.path.isabs(path) else path
+
+
+def _this_cell(shell: InteractiveShell) -> Cell | None:
+    """The cell being executed, where the front end names it (JupyterLab sends its id)."""
+    result = shell.displayhook.exec_result  # the top-level cell's, set while it runs
+    cell_id = getattr(getattr(result, "info", None), "cell_id", None)
+    if result is None or not cell_id:
+        return None
+    return Cell(cell_id, f"In [{result.execution_count}]")
+
+
+@contextmanager
+def _recording_displays(shell: InteractiveShell) -> Iterator[list[dict[str, Any]]]:
+    """Keep a copy of what a step shows (display(), rich reprs), still showing it live."""
+    shown: list[dict[str, Any]] = []
+    publisher = shell.display_pub
+    publish = publisher.publish
+
+    def recording(data: dict[str, Any], metadata: dict[str, Any] | None = None, *args: Any,
+                  **kwargs: Any) -> Any:  # fmt: skip
+        shown.append({"data": data, "metadata": metadata or {}})
+        return publish(data, metadata, *args, **kwargs)
+
+    publisher.publish = recording  # type: ignore[method-assign]
+    try:
+        yield shown
+    finally:
+        publisher.publish = publish  # type: ignore[method-assign]
+
+
+def _display_bundle(shown: dict[str, Any]) -> None:
+    display(shown["data"], metadata=shown.get("metadata") or {}, raw=True)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _cached_note(runner: Runner, step: str) -> str:
+    """`cached from FLOW/RUN · ` when the step's tasks were reused (`2 of 5 cached from ...`
+    when only some were), naming the runs that computed them; '' when none was."""
+    meta = runner.store.meta
+    ours = {ref.task_id for ref in runner.tasks_of[step]}
+    records = [t for t in meta.tasks(runner.flow, runner.run_id, step) if t.task_id in ours]
+    left = {t.origin for t in records if t.status == "cached" and t.origin is not None}
+    count = sum(t.status == "cached" for t in records)
+    if not count:
+        return ""
+    runs: list[str] = []
+    while left:  # one look-up per origin run: its tasks of the step cover the rest
+        origin = meta.task(left.pop())
+        runs.append(f"{origin.flow}/{origin.run_id}")
+        left -= {t.task_id for t in meta.tasks(origin.flow, origin.run_id, step)}
+    shown = sorted(runs, key=lambda r: int(r.rsplit("/", 1)[1]))
+    named = ", ".join(shown[:3]) + (f" and {len(shown) - 3} more runs" if len(shown) > 3 else "")
+    some = "" if count == len(ours) else f"{count} of {len(ours)} "
+    return f"{some}cached from {named} · " if named else f"{some}cached · "
+
+
+# Shells in which JupyterLab's Run flow is running the notebook (see `run_flow_mode`).
+_run_flow_shells: weakref.WeakSet[InteractiveShell] = weakref.WeakSet()
+
+
+def run_flow_mode(shell: InteractiveShell, on: bool) -> None:
+    """JupyterLab's Run flow around its Run All: while on, a step cell run in this kernel reuses
+    unchanged tasks as `%flow run` does (when the config's cache is on); off, a step cell run
+    by hand always runs again. Needs no loaded extension: a `%load_ext nbflow` run while on
+    starts in the mode. The front end runs it silently:
+    `__import__('nbflow.kernel.magics').kernel.magics.run_flow_mode(get_ipython(), True)`."""
+    if on:
+        _run_flow_shells.add(shell)
+    else:
+        _run_flow_shells.discard(shell)
+    magics = shell.magics_manager.registry.get(FlowMagics.__name__)
+    if isinstance(magics, FlowMagics):
+        # Off: back to what the kernel was started with (a headless run's cells reuse).
+        magics.session.cells_full_run = on or os.environ.get("NBFLOW_FULL_RUN") == "1"
+
+
+def load_ipython_extension(shell: InteractiveShell) -> None:
+    shell.register_magics(FlowMagics(shell))

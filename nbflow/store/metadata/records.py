@@ -1,0 +1,119 @@
+"""Plain records of what the metadata database holds: runs, tasks, artifacts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+RUN_STATUSES = ("running", "done", "failed")
+
+
+TASK_STATUSES = ("pending", "running", "done", "failed", "skipped", "cached")
+FINISHED_OK = ("done", "cached")
+
+
+def same_notebook(a: str | None, b: str | None) -> bool:
+    """Whether two runs' notebooks are one notebook: the same file name, wherever the
+    checkout lives (a colleague's clone, CI's folder, a copy beside a shared datastore);
+    a run that names no notebook (plain IPython) goes with any."""
+    if a is None or b is None:
+        return True
+    return a.replace("\\", "/").rsplit("/", 1)[-1] == b.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    flow: str
+    run_id: int
+    status: str
+    started_at: float
+    finished_at: float | None
+    params: dict[str, Any]
+    tags: tuple[str, ...]
+    notebook: str | None
+    origin_run: int | None
+    launcher: str | None = None  # the headless execution that made it
+    notebook_key: str | None = None  # the executed notebook, stored as a value
+    # When the process running it last showed it was alive (None: before heartbeats existed).
+    heartbeat: float | None = None
+    error: str | None = None  # why it failed when no task did (its notebook stopped early)
+    # The process that runs it (nbflow.store.metadata.liveness.Process); None before nbflow kept it.
+    host: str | None = None
+    pid: int | None = None
+    process_start: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "tags": list(self.tags)}
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    task_id: int
+    flow: str
+    run_id: int
+    step: str
+    status: str
+    path: tuple[int, ...]
+    parents: tuple[int, ...]
+    origin: int | None  # the task whose results this one reuses (status "cached")
+    started_at: float | None
+    finished_at: float | None
+    stdout: str
+    stderr: str
+    error: dict[str, Any] | None
+    attempt: int = 1
+    # The task whose artifact rows this one reads: the origin when it was taken over whole
+    # (resume, a re-run cell), None when it has rows of its own (a cache hit on new inputs).
+    data_from: int | None = None
+    cache_key: str | None = None
+    displays: tuple[dict[str, Any], ...] = ()  # rich outputs (MIME bundles) the task showed
+    # The enclosing foreach elements, outermost first: step, name, index, count, key (a blob).
+    foreach: tuple[dict[str, Any], ...] = ()
+    # The files the task opened for reading: path, size, hash (xxh3-128 of the content).
+    reads: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def environment(self) -> dict[str, Any] | None:
+        """The environment the task ran in (--env, %flow env): requirements, python, packages.
+        Kept as one of its displays (no column of its own)."""
+        for shown in self.displays:
+            found = shown.get("data", {}).get("application/vnd.nbflow.environment+json")
+            if found is not None:
+                return dict(found)
+        return None
+
+    @property
+    def data_task_id(self) -> int:
+        """The task that owns the artifact rows (itself, or the one it reuses)."""
+        return self.data_from if self.data_from is not None else self.task_id
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "path": list(self.path),
+            "parents": list(self.parents),
+            "foreach": list(self.foreach),
+            "reads": list(self.reads),
+        }
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    name: str
+    key: str
+    kind: str  # "output" (bound by the step), "inherited" (from a parent), "context"
+    size: int
+    type_name: str
+    preview: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def latest_attempts(tasks: list[TaskRecord]) -> list[TaskRecord]:
+    """One task per place (step and foreach path): the last attempt (retries leave earlier
+    ones on record), by step, then path."""
+    latest: dict[tuple[str, tuple[int, ...]], TaskRecord] = {}
+    for task in sorted(tasks, key=lambda t: t.task_id):
+        latest[task.step, task.path] = task
+    return [latest[place] for place in sorted(latest)]
