@@ -53,8 +53,6 @@ class Config:
         if "workers" in values:
             parsed["workers"] = _positive_int("workers", values["workers"])
         if "executor" in values:
-            from nbflow.run.executors import check_executor
-
             parsed["executor"] = check_executor(values["executor"])
         if "cache" in values:
             parsed["cache"] = _choice("cache", values["cache"].lower(), ("on", "off"))
@@ -169,3 +167,13 @@ def temporary_environment(env: dict[str, str] | None) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+EXECUTOR_FORMS = "kernel, processes, dask or dask://HOST:PORT"
+
+
+def check_executor(name: str) -> str:
+    """`name` if it names an executor (argparse's `type=` and `%flow config` use this)."""
+    if name in ("kernel", "processes", "dask") or name.startswith(("dask://", "tcp://", "tls://")):
+        return name
+    raise NbflowError(f"unknown executor {name!r}: use {EXECUTOR_FORMS}.")

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nbflow.config import check_executor
 from nbflow.exceptions import NbflowError
-from nbflow.run.executors import check_executor
 
 RUN_EXAMPLE = """\
 examples:

@@ -15,13 +15,12 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
-from nbflow.config import Config
+from nbflow.config import Config, check_executor
 from nbflow.core.cells import top_level_assignments
 from nbflow.core.params import parse_value
 from nbflow.core.stepline import LineParser, parse_step_line
 from nbflow.exceptions import NbflowError
 from nbflow.kernel.session import Cell, Session, flow_name_for
-from nbflow.run.executors import check_executor
 from nbflow.run.runner import Runner
 
 FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs", "compare", "env")

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.core.cells import CellAnalysis, analyze
 from nbflow.core.graph import FlowGraph, StepSpec
@@ -35,6 +35,9 @@ from nbflow.run.task import (
 from nbflow.store.blobs import Encoded, Stored
 from nbflow.store.metadata import RunRecord, TaskRecord
 from nbflow.store.stores import Store
+
+if TYPE_CHECKING:
+    from nbflow.run.executors import Executor
 
 
 @contextmanager
@@ -109,7 +112,7 @@ class Runner:
     prepared: Mapping[str, PreparedStep]
     params: Mapping[str, Any]
     notebook_ns: Mapping[str, Any]
-    executor: Any = None  # an executor (see nbflow.run.executors); None: the kernel executor
+    executor: Executor | None = None  # None: the kernel executor
     # Notebook names that hold a step's result (bound for inspection): never context values.
     step_bound: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
     display: Display = print

@@ -1,22 +1,49 @@
 """Executors run task payloads: `kernel` (in this process), `processes` (a local pool),
-`dask` (a Dask cluster: `dask`, `dask://HOST:PORT`).
-
-Every executor has the same small surface: `has_room()`, `submit(payload, env=, timeout=)`,
-`poll(timeout) -> [TaskResult]`, `running()`, `close()`, and `in_process` (whether values
-pass as objects, or through the datastore).
+`dask` (a Dask cluster: `dask`, `dask://HOST:PORT`), each behind the one `Executor` surface.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
+from nbflow.config import EXECUTOR_FORMS
 from nbflow.exceptions import NbflowError
 
 if TYPE_CHECKING:
     from nbflow.run.runner import Runner
+    from nbflow.run.task import TaskPayload, TaskResult
 
 
-def make_executor(name: str, workers: int, runner: Runner) -> Any:
+class Executor(Protocol):
+    """What the scheduling loop (nbflow.run.loop) asks of an executor."""
+
+    name: str
+    # True: values pass as objects (the kernel); False: through the datastore, as bytes.
+    in_process: bool
+
+    def has_room(self) -> bool:
+        """Whether one more task may start now."""
+
+    def running(self) -> int:
+        """How many submitted tasks have not been returned by `poll` yet."""
+
+    def submit(
+        self,
+        payload: TaskPayload,
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Start one task; its result comes back from `poll`."""  # fmt: skip
+
+    def poll(self, timeout: float | None = None) -> list[TaskResult]:
+        """The tasks that finished, waiting up to `timeout` seconds for one."""
+
+    def close(self) -> None:
+        """Stop the workers; tasks still running are abandoned."""
+
+
+def make_executor(name: str, workers: int, runner: Runner) -> Executor:
     if name == "kernel":
         from nbflow.run.executors.kernel import KernelExecutor
 
@@ -32,9 +59,6 @@ def make_executor(name: str, workers: int, runner: Runner) -> Any:
     raise NbflowError(f"unknown executor '{name}'. Use {EXECUTOR_FORMS}.")
 
 
-EXECUTOR_FORMS = "kernel, processes, dask or dask://HOST:PORT"
-
-
 def spawnable_main() -> None:
     """Let spawned processes start from IPython: its stand-in for __main__ has no __spec__,
     which spawn reads; None says "no module to import"."""
@@ -43,10 +67,3 @@ def spawnable_main() -> None:
     main = sys.modules.get("__main__")
     if main is not None and not hasattr(main, "__spec__"):
         main.__spec__ = None
-
-
-def check_executor(name: str) -> str:
-    """`name` if it names an executor (argparse's `type=` and `%flow config` use this)."""
-    if name in ("kernel", "processes", "dask") or name.startswith(("dask://", "tcp://", "tls://")):
-        return name
-    raise NbflowError(f"unknown executor {name!r}: use {EXECUTOR_FORMS}.")
