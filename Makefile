@@ -74,6 +74,8 @@ lint: $(BIN)/nbflow
 	$(BIN)/ruff check nbflow tests bench
 	$(BIN)/ruff format --check nbflow
 	$(BIN)/mypy
+	# The layers (docs/architecture.md): imports point one way only.
+	$(BIN)/lint-imports
 
 bench: $(BIN)/nbflow
 	bench/run
