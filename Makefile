@@ -8,8 +8,10 @@ BIN := $(VENV)/bin
 .PHONY: demo test test-wheel lint system bench clean
 
 # The JupyterLab extension's sources: when one changes, the next make builds it again.
-LABEXTENSION := $(wildcard labextension/src/*.ts labextension/style/*) \
-	labextension/package.json labextension/yarn.lock labextension/tsconfig.json
+# (src/widgets/ is built into the notebook widgets' modules, nbflow/widgets/static/*.js.)
+LABEXTENSION := $(wildcard labextension/src/*.ts labextension/src/widgets/*.ts labextension/style/*) \
+	labextension/package.json labextension/yarn.lock labextension/tsconfig.json \
+	labextension/tsconfig.widgets.json
 
 $(BIN)/nbflow: pyproject.toml $(LABEXTENSION)
 	@command -v node > /dev/null || { echo "Building the JupyterLab extension needs node 20 or later (https://nodejs.org)"; exit 1; }

@@ -34,7 +34,7 @@ TEXT_ROWS = 50  # runs listed in the picture and text fallbacks
 class RunBrowser(anywidget.AnyWidget):
     """The runs of `flow` (a `Flow` or its name), newest first."""
 
-    _esm = esm("common.js", "preview.js", "compare.js", "browser.js")
+    _esm = esm("browser.js")
     _css = css()
     runs = traitlets.List(traitlets.Dict()).tag(sync=True)
     selected = traitlets.List(traitlets.Unicode()).tag(sync=True)

@@ -31,7 +31,7 @@ class CompareWidget(anywidget.AnyWidget):
     """`runs` (Run objects or "flow/12") side by side: parameters, results, artifacts,
     step timeline, and a chosen result plotted against a chosen parameter."""
 
-    _esm = esm("common.js", "preview.js", "compare.js", "compare_widget.js")
+    _esm = esm("compare.js")
     _css = css()
     comparison = traitlets.Dict().tag(sync=True)
 
