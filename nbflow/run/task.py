@@ -26,7 +26,7 @@ from nbflow.exceptions import (
     StepError,
 )
 from nbflow.run import reads
-from nbflow.run.cellcode import Display, FormatTraceback, compile_cell, execute
+from nbflow.run.cellcode import Display, FormatTraceback, cell_traceback, compile_cell, execute
 from nbflow.run.current import TaskContext, frames, running
 from nbflow.run.timeout import time_limit
 from nbflow.store.blobs import Encoded, Stored, UnstorableValue, encode
@@ -191,14 +191,15 @@ def _namespace(
             for i, j in enumerate(payload.join_inputs)
         ]
         before = payload.join_before
-        namespace["inputs"] = Inputs(
+        inputs = Inputs(
             views,
             step=payload.step,
             before=before.artifacts,
             before_step=before.step,
             owned=before.owned,
         )
-        namespace["merge"] = functools.partial(merge, into=namespace, given=given, dropped=dropped)
+        inputs.bind_merge(namespace, given, dropped)
+        namespace["inputs"], namespace["merge"] = inputs, merge
     return namespace, given
 
 
@@ -315,6 +316,6 @@ def error_record(error: BaseException, payload: TaskPayload) -> dict[str, Any]:
     return {
         "ename": type(error).__name__,
         "evalue": evalue,
-        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        "traceback": "".join(cell_traceback(error)),
         "line": line,
     }
