@@ -215,9 +215,10 @@ class Run:
 
     def report(self) -> Report:
         """A self-contained HTML report of this run: `.save("report.html")`, or show it."""
-        from nbflow.render.report import Report, report_html
+        from nbflow.query.report import report_view
+        from nbflow.render.report import Report, render_report
 
-        return Report(report_html(self), name=self.id)
+        return Report(render_report(report_view(self)), name=self.id)
 
     def _repr_svg_(self) -> str:
         from nbflow.query.views import run_view

@@ -88,11 +88,15 @@ def task_errors(run: Run) -> list[dict[str, str]]:
     for step in run.steps():
         for task in step.tasks():
             if task.status == "failed":
-                error = task.error or {}
-                what = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".strip()
-                first = what.splitlines()[0] if what else "failed"
-                found.append({"task": task.id, "error": first})
+                found.append({"task": task.id, "error": error_summary(task.error or {})})
     return found
+
+
+def error_summary(error: dict[str, Any]) -> str:
+    """A task's exception in one line: 'ValueError: element is bad'."""
+    value = error.get("evalue")
+    what = f"{error.get('ename') or 'Error'}: {'' if value is None else value}".strip()
+    return what.splitlines()[0].strip() if what else "failed"
 
 
 def show_view(run: Run) -> dict[str, Any]:
