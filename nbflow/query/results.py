@@ -137,6 +137,21 @@ def comparison(runs: Sequence[Run]) -> list[dict[str, Any]]:
     return views
 
 
+def compare_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """One row per run, as `nbflow.compare()` tabulates them: `run`, `status`, `duration`,
+    `param.NAME` per parameter, then the run's scalar results under their own names; a
+    result whose name one of those fields already has is `result.NAME`, so it never hides the
+    run's own status or duration."""
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {"run": run.id, "status": run.status, "duration": run.duration}
+        row.update({f"param.{name}": value for name, value in run.params.items()})
+        for name, value in run_results(run).items():
+            row[f"result.{name}" if name in row else name] = value
+        rows.append(row)
+    return rows
+
+
 def _compare_view(run: Run) -> dict[str, Any]:
     artifacts = end_artifacts(run)
     return {
