@@ -140,7 +140,9 @@ def test_the_flow_is_what_the_doors_are_asked_about(made: Made) -> None:
 def described(text: str, run_id: str) -> tuple[dict[str, tuple[str, str]], str]:
     """The step table (name -> status, duration) and the results line of `nbflow show`'s
     description of `run_id` (also what `nbflow run` prints)."""
-    block = text[text.index(f"run {run_id}  ") :]
+    head = re.search(rf"^run {re.escape(run_id)}:? ", text, re.M)  # "run F/1: done  started"
+    assert head, text
+    block = text[head.start() :]
     lines = block.splitlines()
     header = lines.index(next(line for line in lines if line.startswith("step ")))
     steps = {}
