@@ -30,6 +30,8 @@ from typing import Any
 from nbflow.exceptions import StepError
 
 Loader = Callable[[str], Any]  # blob key -> value
+# Where a join's merge binds: its namespace, what it was given, the names not to pass on.
+MergeTarget = tuple[MutableMapping[str, Any], MutableMapping[str, Any], set[str]]
 
 
 class InputView:
@@ -97,10 +99,10 @@ class Inputs:
         self._owned = frozenset(owned)
         # The join's namespace, what it was given, and the names not to pass on: where
         # `merge(inputs)` binds (set by the task that runs the join: `bind_merge`).
-        self._target: tuple[MutableMapping[str, Any], Mapping[str, Any], set[str]] | None = None
+        self._target: MergeTarget | None = None
 
     def bind_merge(
-        self, into: MutableMapping[str, Any], given: Mapping[str, Any], dropped: set[str]
+        self, into: MutableMapping[str, Any], given: MutableMapping[str, Any], dropped: set[str]
     ) -> None:
         """Where `merge(self)` binds: the join's namespace `into`, `given` what it got before
         its code ran (so a name the code bound itself is told from an inherited one), and
