@@ -41,11 +41,15 @@ class Outcome:
 class _Tee(io.TextIOBase):
     """Writes through to the notebook's stream and keeps a copy for the task record."""
 
-    def __init__(self, target: TextIO) -> None:
+    def __init__(self, target: TextIO, header: list[tuple[str, TextIO]]) -> None:
         self._target = target
         self._parts: list[str] = []
+        self._header = header  # shared by stdout and stderr: shown once, before either
 
     def write(self, text: str) -> int:
+        if self._header and text:
+            line, stream = self._header.pop()
+            stream.write(line + "\n")
         self._parts.append(text)
         return self._target.write(text)
 
@@ -108,9 +112,12 @@ def execute(
     *,
     display: Display,
     format_traceback: FormatTraceback = default_format_traceback,
+    header: str = "",
 ) -> Outcome:
+    """Run the cell's code; `header`, if any, is printed before its first output."""
     body, last = compiled
-    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    pending = [(header, sys.stdout)] if header else []
+    out, err = _Tee(sys.stdout, pending), _Tee(sys.stderr, pending)
     outcome = Outcome(started_at=time.time())
     try:
         with redirect_stdout(out), redirect_stderr(err):

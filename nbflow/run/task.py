@@ -85,6 +85,9 @@ class TaskPayload:
     run_id: int = 0
     attempt: int = 1
     origin_run: int | None = None
+    # Printed before the task's first output (not kept with it): in a whole run in the kernel
+    # each task's output comes under its own `── step[i] ──` line, as a worker's is replayed.
+    header: str = ""
     foreach: tuple[dict[str, Any], ...] = ()
 
 
@@ -150,6 +153,7 @@ def run_body(
             namespace,
             display=display,
             format_traceback=format_traceback,
+            header=payload.header,
         )
     result.reads = reads.describe(opened)
     result.stdout, result.stderr = outcome.stdout, outcome.stderr

@@ -68,3 +68,22 @@ def test_merge_outside_a_join_says_what_it_takes(ip: InteractiveShell) -> None:
     error = fails(ip, "from nbflow import merge\nmerge([1, 2])")
     assert isinstance(error, StepError)
     assert "merge() takes a join step's `inputs`" in str(error) and "not list" in str(error)
+
+
+def test_a_whole_run_prints_each_tasks_output_under_its_own_line(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ok(ip, "%%step sq --after start --foreach xs --as x\nprint('square of', x)\ny = x * x")
+    ok(ip, "%%step total --after sq --join\nprint('total', sum(i.y for i in inputs))")
+    by_hand = capsys.readouterr().out
+    assert "total 14" in by_hand and "──" not in by_hand  # a cell's output is its own already
+    ok(ip, "%flow run")
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    shown = printed[printed.index("── sq[0] ──") :][:8]
+    assert shown == [
+        "── sq[0] ──", "square of 1", "── sq[1] ──", "square of 2",
+        "── sq[2] ──", "square of 3", "── total ──", "total 14",
+    ]  # fmt: skip
+    assert "── start ──" not in printed  # a task that printed nothing gets no line
+    stored = Flow("usercode").latest_run["sq"].tasks()[0].stdout
+    assert stored == "square of 1\n"  # the line is the notebook's, not the task's output
