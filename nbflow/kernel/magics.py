@@ -48,7 +48,7 @@ class FlowMagics(Magics):
     def _format_traceback(self, error: BaseException) -> list[str]:
         assert self.shell is not None
         # The user's frames only: the cell is the first frame shown, nbflow's own are hidden.
-        shown = user_frames(error.__traceback__) or error.__traceback__
+        shown = user_frames(error.__traceback__)
         lines: list[str] = self.shell.InteractiveTB.structured_traceback(
             type(error), error, shown, tb_offset=0
         )

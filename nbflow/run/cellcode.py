@@ -86,11 +86,13 @@ def user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
     """`tb` without nbflow's own frames (the `exec` of the cell, `inputs`' lookups, `merge`),
     as IPython hides its own: the user's code is what is worth reading. A traceback of
     nbflow's frames only (a fault in nbflow itself, not in the cell) is kept whole."""
-    kept = []
+    kept, whole = [], tb
     while tb is not None:
         if not tb.tb_frame.f_code.co_filename.startswith(_NBFLOW):
             kept.append(tb)
         tb = tb.tb_next
+    if not kept:
+        return whole
     shown = None
     for frame in reversed(kept):
         shown = types.TracebackType(shown, frame.tb_frame, frame.tb_lasti, frame.tb_lineno)
@@ -99,8 +101,7 @@ def user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
 
 def cell_traceback(error: BaseException) -> list[str]:
     """The lines of `error`'s traceback as the cell's author reads it (see `user_frames`)."""
-    tb = user_frames(error.__traceback__) or error.__traceback__
-    return traceback.format_exception(type(error), error, tb)
+    return traceback.format_exception(type(error), error, user_frames(error.__traceback__))
 
 
 default_format_traceback = cell_traceback
