@@ -120,7 +120,7 @@ class Run:
 
     @property
     def successful(self) -> bool:
-        return self.status == "done"
+        return self._record.status == "done"
 
     @property
     def notebook(self) -> dict[str, Any] | None:

@@ -63,7 +63,7 @@ def step_duration(step: Step) -> float | None:
     tasks = [t for t in step.tasks() if t.started_at is not None and t.finished_at is not None]
     if not tasks:
         return None
-    return float(max(t.finished_at for t in tasks) - min(t.started_at for t in tasks))  # type: ignore[type-var]
+    return float(max(t.finished_at for t in tasks) - min(t.started_at for t in tasks))
 
 
 def files_read(run: Run) -> list[dict[str, Any]]:

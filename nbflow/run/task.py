@@ -26,7 +26,7 @@ from nbflow.exceptions import (
     StepError,
 )
 from nbflow.run import reads
-from nbflow.run.cellcode import Display, FormatTraceback, compile_cell, execute
+from nbflow.run.cellcode import Compiled, Display, FormatTraceback, compile_cell, execute
 from nbflow.run.current import TaskContext, frames, running
 from nbflow.run.timeout import time_limit
 from nbflow.store.blobs import Encoded, Stored, UnstorableValue, encode
@@ -116,7 +116,7 @@ def filename_of(step: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def compiled_code(code: str, step: str) -> tuple[Any, Any]:
+def compiled_code(code: str, step: str) -> Compiled:
     return compile_cell(code, filename_of(step))
 
 
