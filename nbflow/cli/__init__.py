@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     # Where JupyterLab is installed, jsonschema (under nbformat, under papermill) imports
     # rfc3987-syntax, which builds a grammar at import: 0.6 s of every `nbflow run`, only to
     # check IRI formats that notebooks never use. This process does without that check.
+    # None in sys.modules makes an import fail; typeshed's sys.modules holds modules only.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     args = build_parser().parse_args(argv)
     try:

@@ -65,7 +65,7 @@ examples:
 """
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     runs = _parser(commands, "runs", "list runs, newest first", RUNS_HELP)
     runs.add_argument("flow", nargs="?", help="the flow (default: every flow)")
     runs.add_argument("--limit", type=_count, metavar="N", help="show at most N runs")
@@ -97,7 +97,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _parser(
-    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
     summary: str,
     description: str,

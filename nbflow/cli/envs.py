@@ -18,7 +18,7 @@ looked up in the datastores that used each environment; one that cannot be opene
 """
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     env = commands.add_parser(
         "env", help="list or clean up step environments (%%%%step --env, %%flow env)"
     )

@@ -46,7 +46,7 @@ REUSE_HELP = (
 )
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = _parser(commands, "run", "execute a notebook headless as one new run", RUN_EXAMPLE)
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="override a parameter (values read as papermill reads them)")  # fmt: skip

@@ -49,7 +49,7 @@ examples:
 """
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fsck: argparse.ArgumentParser = commands.add_parser(
         "fsck",
         help="check every record against its blobs and hashes; --repair tidies",

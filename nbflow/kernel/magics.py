@@ -81,7 +81,8 @@ class FlowMagics(Magics):
         record = self.session.store.meta.task(last.task_id)
         for artifact in self.session.store.meta.artifacts(record, kinds=("output",)):
             value = runner.load(artifact.key)
-            self.shell.user_ns[artifact.name] = value  # type: ignore[union-attr]
+            assert self.shell is not None
+            self.shell.user_ns[artifact.name] = value
             self.session.bound_by_step[artifact.name] = (step, value)
 
     @cell_magic
@@ -339,4 +340,5 @@ def graph_bundle(run: Run) -> dict[str, Any]:
 def load_ipython_extension(shell: InteractiveShell) -> None:
     shell.register_magics(FlowMagics(shell))
     if getattr(shell, "kernel", None) is not None:  # a front end that draws widgets
+        assert shell.display_formatter is not None  # every shell makes one as it starts
         shell.display_formatter.mimebundle_formatter.for_type(Run, graph_bundle)

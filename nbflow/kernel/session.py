@@ -213,8 +213,8 @@ class Session:
             working.adopt(self._from_history(spec, missing, held))
             return working
         reuse = self._upstream_in(working, spec.name) if working and same_params else []
-        held = {r.step for r in reuse}
-        missing = [p for p in spec.parents if p not in held]
+        reused_steps = {r.step for r in reuse}
+        missing = [p for p in spec.parents if p not in reused_steps]
         history = self._from_history(spec, missing, _data_ids(reuse))
         runner = self._new_runner(self.graph)
         runner.adopt(reuse + history)

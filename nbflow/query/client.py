@@ -110,13 +110,30 @@ class Run:
     def run_id(self) -> int:
         return self._record.run_id
 
-    status = property(lambda self: self._record.status)
-    params = property(lambda self: dict(self._record.params))
-    tags = property(lambda self: list(self._record.tags))
-    started_at = property(lambda self: self._record.started_at)
-    finished_at = property(lambda self: self._record.finished_at)
-    # Why a run failed where no task did: its notebook stopped early (None otherwise).
-    error = property(lambda self: self._record.error)
+    @property
+    def status(self) -> str:
+        return self._record.status
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._record.params)
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._record.tags)
+
+    @property
+    def started_at(self) -> float:
+        return self._record.started_at
+
+    @property
+    def finished_at(self) -> float | None:
+        return self._record.finished_at
+
+    @property
+    def error(self) -> str | None:
+        """Why a run failed where no task did: its notebook stopped early (None otherwise)."""
+        return self._record.error
 
     @property
     def successful(self) -> bool:
@@ -302,23 +319,55 @@ class Task:
         self._record = record
         self._spec = spec or {}
 
-    id = property(
-        lambda self: (
-            f"{self._record.flow}/{self._record.run_id}/{self._record.step}/{self._record.task_id}"
-        )
-    )
-    task_id = property(lambda self: self._record.task_id)
-    step = property(lambda self: self._record.step)
-    status = property(lambda self: self._record.status)
-    stdout = property(lambda self: self._record.stdout)
-    stderr = property(lambda self: self._record.stderr)
-    error = property(lambda self: self._record.error)
-    displays = property(lambda self: list(self._record.displays))
-    # The environment it ran in (--env, %flow env): requirements, python, packages; or None.
-    environment = property(lambda self: self._record.environment)
-    path = property(lambda self: self._record.path)
-    started_at = property(lambda self: self._record.started_at)
-    finished_at = property(lambda self: self._record.finished_at)
+    @property
+    def id(self) -> str:
+        r = self._record
+        return f"{r.flow}/{r.run_id}/{r.step}/{r.task_id}"
+
+    @property
+    def task_id(self) -> int:
+        return self._record.task_id
+
+    @property
+    def step(self) -> str:
+        return self._record.step
+
+    @property
+    def status(self) -> str:
+        return self._record.status
+
+    @property
+    def stdout(self) -> str:
+        return self._record.stdout
+
+    @property
+    def stderr(self) -> str:
+        return self._record.stderr
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        return self._record.error
+
+    @property
+    def displays(self) -> list[dict[str, Any]]:
+        return list(self._record.displays)
+
+    @property
+    def environment(self) -> dict[str, Any] | None:
+        """The environment it ran in (--env, %flow env): requirements, python, packages."""
+        return self._record.environment
+
+    @property
+    def path(self) -> tuple[int, ...]:
+        return self._record.path
+
+    @property
+    def started_at(self) -> float | None:
+        return self._record.started_at
+
+    @property
+    def finished_at(self) -> float | None:
+        return self._record.finished_at
 
     @property
     def successful(self) -> bool:

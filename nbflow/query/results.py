@@ -60,10 +60,11 @@ def step_status(step: Step) -> str:
 
 def step_duration(step: Step) -> float | None:
     """From the first start to the last finish of its tasks (they may run in parallel)."""
-    tasks = [t for t in step.tasks() if t.started_at is not None and t.finished_at is not None]
-    if not tasks:
+    spans = [(t.started_at, t.finished_at) for t in step.tasks()]
+    timed = [(start, end) for start, end in spans if start is not None and end is not None]
+    if not timed:
         return None
-    return float(max(t.finished_at for t in tasks) - min(t.started_at for t in tasks))  # type: ignore[type-var]
+    return float(max(end for _, end in timed) - min(start for start, _ in timed))
 
 
 def files_read(run: Run) -> list[dict[str, Any]]:

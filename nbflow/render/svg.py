@@ -427,7 +427,9 @@ def render_runs_svg(runs: Sequence[Mapping[str, Any]], more: int = 0) -> str:
 def _run_row(run: Mapping[str, Any], top: float) -> str:
     status = _str(run.get("status"))
     style = _style(status)
-    params = run.get("params") if isinstance(run.get("params"), Mapping) else {}
+    params = run.get("params")
+    if not isinstance(params, Mapping):
+        params = {}
     cells = [
         (_str(run.get("id")), _INK),
         (f"{style.glyph} {status}", style.ink),

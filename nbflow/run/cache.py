@@ -98,7 +98,9 @@ def user_source(module: types.ModuleType) -> str | None:
     known = _sources.get(module.__name__)
     if known is not None and all(_stamp(path) == stamp for path, stamp in known[0]):
         return known[1]  # no file of the walk changed since: no walk (one per task otherwise)
-    digest, seen, stamps, todo = xxhash.xxh3_128(), set(), [], [module]
+    digest, todo = xxhash.xxh3_128(), [module]
+    seen: set[str] = set()
+    stamps: list[tuple[str, tuple[int, int] | None]] = []
     while todo:
         current = todo.pop()
         path = _user_file(current)
@@ -127,7 +129,7 @@ def _stamp(path: str) -> tuple[int, int] | None:
 
 
 def _user_file(module: types.ModuleType) -> str | None:
-    path = getattr(module, "__file__", None)
+    path: str | None = getattr(module, "__file__", None)
     if not path or not path.endswith(".py") or reads.is_installed(os.path.realpath(path)):
         return None
     return os.path.realpath(path)

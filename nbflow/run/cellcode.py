@@ -18,12 +18,15 @@ from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType
 from typing import Any, TextIO
 
 from nbflow.run.timeout import TaskTimeout
 
 Display = Callable[[Any], None]
 FormatTraceback = Callable[[BaseException], list[str]]
+# a cell's body, and its last bare expression (displayed) if it ends with one
+Compiled = tuple[CodeType, CodeType | None]
 
 
 @dataclass
@@ -67,14 +70,15 @@ class _Tee(io.TextIOBase):
         return "".join(self._parts)
 
 
-def compile_cell(code: str, filename: str) -> tuple[Any, Any]:
+def compile_cell(code: str, filename: str) -> Compiled:
     """Compile a cell into (body, last expression or None); register its source for tracebacks."""
     linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
     tree = ast.parse(code, filename)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
-        last = compile(last, filename, "eval")
+        expression = tree.body.pop()
+        assert isinstance(expression, ast.Expr)  # checked just above
+        last = compile(ast.Expression(expression.value), filename, "eval")
     return compile(tree, filename, "exec"), last
 
 
@@ -108,7 +112,7 @@ default_format_traceback = cell_traceback
 
 
 def execute(
-    compiled: tuple[Any, Any],
+    compiled: Compiled,
     namespace: dict[str, Any],
     *,
     display: Display,

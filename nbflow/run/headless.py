@@ -225,7 +225,7 @@ def _quiet_kernel_manager() -> type:
 
     from jupyter_client.manager import AsyncKernelManager
 
-    class QuietKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    class QuietKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._sockets = tempfile.TemporaryDirectory(prefix="nbflow-kernel-")

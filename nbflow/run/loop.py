@@ -19,8 +19,14 @@ from nbflow.run.task import TaskResult
 from nbflow.store.trust import warn_if_untrusted
 
 if TYPE_CHECKING:
-    from nbflow.core.resources import Grant, ResourcePool
+    from nbflow.core.graph import StepSpec
+    from nbflow.core.resources import Grant, ResourcePool, Resources
+    from nbflow.run.environments import Environment
+    from nbflow.run.executors import Executor
+    from nbflow.run.executors.environment import EnvExecutor
+    from nbflow.run.executors.kernel import KernelExecutor
     from nbflow.run.runner import Runner
+    from nbflow.store.metadata import TaskRecord
 
 
 class CaughtError:
@@ -41,12 +47,13 @@ class CaughtError:
 class Schedule:
     def __init__(self, runner: Runner, steps: list[str], first: list[PlannedTask] | None) -> None:
         self.runner = runner
-        self.executor = runner.executor
-        self.local: Any = None  # the kernel, for steps pinned there (--in-kernel)
+        assert runner.executor is not None  # Runner.__post_init__ sets the kernel's
+        self.executor: Executor = runner.executor
+        self.local: KernelExecutor | None = None  # the kernel, for steps pinned there (--in-kernel)
         # (sorted requirements, python) -> the pool of that environment, for steps with --env;
         # what the environment's key hashes, so one entry per environment, found per task
         # without hashing again.
-        self.envs: dict[tuple[tuple[str, ...], str | None], Any] = {}
+        self.envs: dict[tuple[tuple[str, ...], str | None], EnvExecutor] = {}
         self.waiting = steps
         self.first = first
         self.queue: deque[Attempt] = deque()
@@ -155,8 +162,8 @@ class Schedule:
         payload = runner.payload(attempt, inline=not executor.in_process)
         key = runner.cache_key(attempt, payload)
         forced = runner.resume is not None and task.step in runner.resume.rerun
-        reuse = key and runner.use_cache and not forced
-        origin = runner.reusable(task.step, key) if reuse else None
+        reuse = runner.use_cache and not forced
+        origin = runner.reusable(task.step, key) if key and reuse else None
         if origin is not None:
             self._release(grant)
             attempt.task_id = self._task_row(
@@ -172,7 +179,7 @@ class Schedule:
             # A worker unpickles the task's inputs where no warning would reach the notebook:
             # the kernel warns for it, once per store, as it would before loading them itself.
             warn_if_untrusted(runner.store.root)
-        extra = {}
+        extra: dict[str, Any] = {}
         if getattr(executor, "manages_resources", False) and spec.resources:
             extra["resources"] = _resources(spec).as_dict()
         # A whole run in the kernel: each task's output under its own line (a worker's comes
@@ -230,7 +237,7 @@ class Schedule:
         if not executor.in_process:
             _replay(runner, attempt, result)
         if spec.has_environment:
-            result.displays.append(_environment_display(executor.environment))
+            result.displays.append(_environment_display(self._environment_pool(spec).environment))
         if result.ok:
             if spec.catch and spec.catch not in result.outputs:
                 result.outputs[spec.catch] = runner.save(None)
@@ -248,16 +255,16 @@ class Schedule:
             retry = Attempt(attempt.planned, attempt.number + 1, time.time() + spec.retry_delay)
             self.queue.appendleft(retry)
         elif spec.catch:
-            error = result.error or {}
-            caught = CaughtError(error.get("ename", ""), error.get("evalue", ""),
-                                 error.get("traceback", ""), attempt.number)  # fmt: skip
+            failure = result.error or {}
+            caught = CaughtError(failure.get("ename", ""), failure.get("evalue", ""),
+                                 failure.get("traceback", ""), attempt.number)  # fmt: skip
             # What the step bound before the error stays (run_body kept what could be stored).
             result.outputs[spec.catch] = runner.save(caught)
             self._complete(runner.commit(attempt, result, cacheable=False))
         else:
             self.failures.append(runner.fail(attempt, result))
 
-    def _executor_for(self, spec: Any) -> Any:
+    def _executor_for(self, spec: StepSpec) -> Executor:
         """The run's executor, the kernel for a step pinned there (--in-kernel), or the pool
         of the step's environment (--env, %flow env)."""
         if spec.has_environment:
@@ -278,7 +285,7 @@ class Schedule:
             if spec.has_environment:
                 self._environment_pool(spec).start()
 
-    def _environment_pool(self, spec: Any) -> Any:
+    def _environment_pool(self, spec: StepSpec) -> EnvExecutor:
         from nbflow.run.environments import ensure, record_use
         from nbflow.run.executors.environment import pool_for
 
@@ -326,7 +333,7 @@ class Schedule:
             close_pools()  # their running tasks are abandoned; the next run starts new ones
 
 
-def _resources(spec: Any) -> Any:
+def _resources(spec: StepSpec) -> Resources:
     from nbflow.core.resources import Resources, parse_resources
 
     return parse_resources(spec.resources, step=spec.name) if spec.resources else Resources()
@@ -335,7 +342,7 @@ def _resources(spec: Any) -> Any:
 ENVIRONMENT_MIME = "application/vnd.nbflow.environment+json"
 
 
-def _environment_display(environment: Any) -> dict[str, Any]:
+def _environment_display(environment: Environment) -> dict[str, Any]:
     """The environment a task ran in, kept with its displays (`TaskRecord.environment`)."""
     described = environment.describe()
     text = f"environment {environment.key}: {' '.join(described['requirements'])} " + (
@@ -349,7 +356,7 @@ def _label(attempt: Attempt) -> str:
     return f"{step}[{','.join(map(str, path))}]" if path else step
 
 
-def _replay_reused(runner: Runner, attempt: Attempt, origin: Any) -> None:
+def _replay_reused(runner: Runner, attempt: Attempt, origin: TaskRecord) -> None:
     """A reused task shows what its origin printed and displayed, marked as such (nothing if
     it showed nothing: a thousand reused silent tasks print no thousand headers)."""
     if not (origin.stdout or origin.stderr or origin.displays):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -382,7 +382,7 @@ class Runner:
         self._context[name] = (value, stored)
         return stored
 
-    def _note_mutations(self, step: str, names: set[str]) -> None:
+    def _note_mutations(self, step: str, names: Set[str]) -> None:
         for name in sorted(names):
             if (step, name) not in self._noted:
                 self._noted.add((step, name))

@@ -26,7 +26,14 @@ from nbflow.exceptions import (
     StepError,
 )
 from nbflow.run import reads
-from nbflow.run.cellcode import Display, FormatTraceback, cell_traceback, compile_cell, execute
+from nbflow.run.cellcode import (
+    Compiled,
+    Display,
+    FormatTraceback,
+    cell_traceback,
+    compile_cell,
+    execute,
+)
 from nbflow.run.current import TaskContext, frames, running
 from nbflow.run.timeout import time_limit
 from nbflow.store.blobs import Encoded, Stored, UnstorableValue, encode
@@ -119,7 +126,7 @@ def filename_of(step: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def compiled_code(code: str, step: str) -> tuple[Any, Any]:
+def compiled_code(code: str, step: str) -> Compiled:
     return compile_cell(code, filename_of(step))
 
 

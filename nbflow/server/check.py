@@ -89,7 +89,7 @@ def read_step_cell(source: str) -> StepSpec | None:
 
     from nbflow.core.stepline import parse_step_line
 
-    transformer = TransformerManager()  # type: ignore[no-untyped-call]  # IPython: untyped
+    transformer = TransformerManager()
     return parse_step_line(line.strip(), transformer.transform_cell(body))
 
 

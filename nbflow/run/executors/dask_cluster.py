@@ -22,19 +22,22 @@ import atexit
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from nbflow.exceptions import NbflowError
 from nbflow.run.task import TaskPayload, TaskResult
 
+if TYPE_CHECKING:
+    from distributed import Client, Future, LocalCluster
+
 CONNECT_TIMEOUT = 10  # seconds: an unreachable scheduler fails fast, naming its address
 # Tasks handed to Dask per worker thread: a deep queue keeps workers busy between round trips
 # (a task counts as running from then on).
 IN_FLIGHT_PER_THREAD = 50
 # The clients this kernel made, kept for later runs: "local:<workers>" or a scheduler address.
-_clients: dict[str, Any] = {}
+_clients: dict[str, Client] = {}
 
 
 class DaskExecutor:
@@ -44,17 +47,18 @@ class DaskExecutor:
     in_process = False  # values travel through the datastore, never as objects
     manages_resources = True  # the cluster's worker resources, not this machine's
 
-    def __init__(self, client: Any, datastore_root: str) -> None:
+    def __init__(self, client: Client, datastore_root: str) -> None:
         from distributed import as_completed
 
         self.client = client
         self.datastore_root = str(datastore_root)
-        self._futures: dict[Any, tuple[int, float, float | None]] = {}  # -> task, start, deadline
+        # future -> task id, submitted at, deadline
+        self._futures: dict[Future[TaskResult], tuple[int, float, float | None]] = {}
         self._done: list[TaskResult] = []
         # Results are fetched in the background as tasks finish, many per round trip; one
         # whose worker died before it was fetched is computed again by Dask meanwhile.
         self._finished = as_completed(loop=client.loop, with_results=True, raise_errors=False)
-        self._threads = max(sum(client.nthreads().values()), 1)
+        self._threads: int = max(sum(client.nthreads().values()), 1)
         self._declared = _declared_resources(client)
 
     # -- the scheduler's side ----------------------------------------------------------------
@@ -145,7 +149,7 @@ class DaskExecutor:
 _DASK_NAMES = {"cpu": "CPU", "memory": "MEMORY", "gpu": "GPU"}
 
 
-def _declared_resources(client: Any) -> dict[str, float]:
+def _declared_resources(client: Client) -> dict[str, float]:
     """The most of each resource one worker declares (`dask worker --resources GPU=1`)."""
     workers = client.scheduler_info().get("workers", {})
     most: dict[str, float] = {}
@@ -199,7 +203,7 @@ def is_dask(executor: str) -> bool:
     return executor == "dask" or executor.startswith(("dask://", "tcp://", "tls://"))
 
 
-def connect(executor: str, workers: int) -> Any:
+def connect(executor: str, workers: int) -> Client:
     """The Client for `executor` ("dask", "dask://HOST:PORT", "tcp://HOST:PORT")."""
     try:
         from distributed import Client, default_client
@@ -225,7 +229,8 @@ def connect(executor: str, workers: int) -> Any:
         _clients[address] = client
         return client
     try:
-        return default_client()  # one the notebook made
+        made: Client = default_client()  # one the notebook made
+        return made
     except ValueError:
         pass
     client = _clients.get(f"local:{workers}")
@@ -234,7 +239,7 @@ def connect(executor: str, workers: int) -> Any:
     return client
 
 
-def _start_local(workers: int) -> Any:
+def _start_local(workers: int) -> Client:
     from distributed import Client, LocalCluster
 
     from nbflow.run.executors import spawnable_main
@@ -251,13 +256,16 @@ def _start_local(workers: int) -> Any:
     return client
 
 
-def _announce(client: Any, started: str = "") -> None:
-    what = started or f"the Dask cluster at {client.scheduler.address}"
+def _announce(client: Client, started: str = "") -> None:
+    what = started
+    if not what:
+        assert client.scheduler is not None  # a connected client has its scheduler's address
+        what = f"the Dask cluster at {client.scheduler.address}"
     link = client.dashboard_link
     print(f"nbflow: tasks go to {what}; dashboard: {link}", file=sys.stderr)
 
 
-def _close_quietly(client: Any, cluster: Any) -> None:
+def _close_quietly(client: Client, cluster: LocalCluster) -> None:
     try:
         client.close(timeout=5)
         cluster.close(timeout=5)

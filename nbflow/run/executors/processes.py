@@ -23,7 +23,7 @@ import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Literal
 
 import cloudpickle
 
@@ -36,6 +36,9 @@ HARD_DEADLINE_GRACE = 2.0
 
 # How long close() lets idle workers exit on their own before killing them.
 _STOP_GRACE = 1.0
+
+# multiprocessing's start methods (None: the platform's default)
+StartMethod = Literal["fork", "spawn", "forkserver"]
 
 
 @dataclass
@@ -59,7 +62,9 @@ class ProcessExecutor:
     name = "processes"
     in_process = False  # values travel through the datastore, never as objects
 
-    def __init__(self, workers: int, datastore_root: str, *, start_method: str | None = None):
+    def __init__(
+        self, workers: int, datastore_root: str, *, start_method: StartMethod | None = None
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         if start_method is None:

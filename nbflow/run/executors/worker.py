@@ -255,7 +255,8 @@ def _install_display() -> DisplayFormatter:
         shell = InteractiveShell.instance() if initialized else _new_shell()
     # display() looks the publisher up on the shell singleton at each call, so replacing it
     # catches every display() in the step's code, however `display` was imported.
-    shell.display_pub = _Recorder()
+    # IPython's DisplayPublisher.__init__, which _Recorder inherits, is unannotated.
+    shell.display_pub = _Recorder()  # type: ignore[no-untyped-call]
     formatter = shell.display_formatter
     assert formatter is not None  # a shell always has one
     formatter.formatters["image/png"].for_type_by_name("matplotlib.figure", "Figure", _figure_png)
