@@ -27,6 +27,8 @@ from typing import Any
 import cloudpickle
 
 from nbflow.exceptions import NbflowError
+from nbflow.run.executors import worker
+from nbflow.run.executors.processes import spawnable_main
 from nbflow.run.task import TaskPayload, TaskResult
 
 CONNECT_TIMEOUT = 10  # seconds: an unreachable scheduler fails fast, naming its address
@@ -45,7 +47,7 @@ class DaskExecutor:
     manages_resources = True  # the cluster's worker resources, not this machine's
 
     def __init__(self, client: Any, datastore_root: str) -> None:
-        from distributed import as_completed
+        from distributed import as_completed  # noqa: PLC0415 - optional: nbflow[dask]
 
         self.client = client
         self.datastore_root = str(datastore_root)
@@ -159,8 +161,6 @@ def _run_on_worker(
     task_id: int, env: dict[str, str] | None, payload_bytes: bytes, datastore_root: str
 ) -> TaskResult:
     """On a Dask worker: run one task there, its values to and from the datastore."""
-    from nbflow.run.executors import worker
-
     if not getattr(_run_on_worker, "prepared", False):
         worker.prepare_display()
         _run_on_worker.prepared = True  # type: ignore[attr-defined]
@@ -202,7 +202,7 @@ def is_dask(executor: str) -> bool:
 def connect(executor: str, workers: int) -> Any:
     """The Client for `executor` ("dask", "dask://HOST:PORT", "tcp://HOST:PORT")."""
     try:
-        from distributed import Client, default_client
+        from distributed import Client, default_client  # noqa: PLC0415 - optional: nbflow[dask]
     except ModuleNotFoundError:
         raise NbflowError(
             "the dask executor needs Dask's distributed scheduler: pip install 'nbflow[dask]' "
@@ -235,9 +235,7 @@ def connect(executor: str, workers: int) -> Any:
 
 
 def _start_local(workers: int) -> Any:
-    from distributed import Client, LocalCluster
-
-    from nbflow.run.executors import spawnable_main
+    from distributed import Client, LocalCluster  # noqa: PLC0415 - optional: nbflow[dask]
 
     spawnable_main()
     # Single-threaded worker processes: a task's printed output and environment are its own.
