@@ -35,7 +35,7 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
+        import importlib  # noqa: PLC0415 - lazy: `import nbflow` imports typing only
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'nbflow' has no attribute '{name}'")
@@ -43,7 +43,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(shell: Any) -> None:
     """`%load_ext nbflow`: registers %%step, %%params and %flow."""
-    from nbflow.kernel.magics import load_ipython_extension as load
+    from nbflow.kernel.magics import load_ipython_extension as load  # noqa: PLC0415 - IPython
 
     load(shell)
 

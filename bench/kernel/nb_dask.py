@@ -62,7 +62,7 @@ def main() -> None:
     try:
         with scratch("nb-dask") as store:
             k = Kernel(store)
-            from nbflow.run.executors import spawnable_main
+            from nbflow.run.executors.processes import spawnable_main
 
             spawnable_main()
             k.cell(f"%flow name {FLOW}")

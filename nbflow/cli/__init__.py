@@ -1,9 +1,14 @@
 """The `nbflow` command. Each group of subcommands lives in its own module, which adds its
-parsers with `add_commands(subparsers)` and handles them with `run_<command>(args) -> int`."""
+parsers with `add_commands(subparsers)` and handles them with `run_<command>(args) -> int`.
+
+Every command module is imported to build the parser (`nbflow --help` too), so each imports
+at its top only what every command loads anyway; a handler imports the rest of its machinery
+itself (marked `# noqa: PLC0415 - per command`)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from nbflow.exceptions import NbflowError
@@ -23,8 +28,6 @@ COMMAND_MODULES = ("nbflow.cli.execute", "nbflow.cli.browse", "nbflow.cli.envs",
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     parser = argparse.ArgumentParser(
         prog="nbflow", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
     )

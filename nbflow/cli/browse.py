@@ -14,6 +14,7 @@ from nbflow.exceptions import NbflowError
 from nbflow.query.client import check_flow, list_runs, open_run
 from nbflow.query.results import comparison, show_view
 from nbflow.render.text import comparison_table, describe, format_size, runs_table
+from nbflow.store.stores import open_store
 
 if TYPE_CHECKING:
     from nbflow.store.gc import Collected
@@ -129,8 +130,6 @@ def _count(text: str) -> int:
 
 
 def run_runs(args: argparse.Namespace) -> int:
-    from nbflow.store.stores import open_store
-
     store = open_store()
     runs = list_runs(store, args.flow, args.limit)
     if args.json:
@@ -146,14 +145,12 @@ def run_runs(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from nbflow.store.stores import open_store
-
     if args.json and getattr(args, "html", False):
         raise NbflowError("choose one of --json and --html")
     run = open_run(open_store(), args.run)
     if getattr(args, "html", False):
-        from nbflow.query.report import report_view
-        from nbflow.render.report import render_report
+        from nbflow.query.report import report_view  # noqa: PLC0415 - per command
+        from nbflow.render.report import render_report  # noqa: PLC0415
 
         print(render_report(report_view(run)), end="")
     elif args.json:
@@ -167,8 +164,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from nbflow.store.stores import open_store
-
     if len(args.runs) < 2:
         raise NbflowError(
             "compare needs two or more runs, e.g. `nbflow compare demo/1 demo/2` "
@@ -187,8 +182,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_gc(args: argparse.Namespace) -> int:
-    from nbflow.store.gc import collect
-    from nbflow.store.stores import open_store
+    from nbflow.store.gc import collect  # noqa: PLC0415 - per command
 
     store = open_store()
     if args.flow is not None:

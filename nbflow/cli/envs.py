@@ -7,7 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nbflow.config import Config
+from nbflow.exceptions import NotFound
 from nbflow.render.text import format_size
+from nbflow.store.stores import open_store
 
 GC_HELP = """\
 Remove step environments that are no longer needed: those unused for N days, and those no
@@ -45,7 +48,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from nbflow.run.environments import cache_root, environments
+    from nbflow.run.environments import cache_root, environments  # noqa: PLC0415 - per command
 
     found = environments()
     if not found:
@@ -71,7 +74,7 @@ def _runs(uses: list[dict[str, Any]], shown: int = 5) -> str:
 
 
 def run_gc(args: argparse.Namespace) -> int:
-    from nbflow.run.environments import collect_garbage
+    from nbflow.run.environments import collect_garbage  # noqa: PLC0415 - per command
 
     removed = collect_garbage(args.days, RunLookup().exists, dry_run=args.dry_run, grace=args.grace)
     verb = "would remove" if args.dry_run else "removed"
@@ -102,14 +105,10 @@ class RunLookup:
     (its metadata URL is not known here): None, "cannot tell"."""
 
     def __init__(self) -> None:
-        from nbflow.config import Config
-
         self.config = Config.from_env()
         self.stores: dict[str, Any] = {}
 
     def exists(self, use: dict[str, Any]) -> bool | None:
-        from nbflow.exceptions import NotFound
-
         store = self._store(use["store"])
         if store is None or store is False:
             return store
@@ -125,9 +124,6 @@ class RunLookup:
         return self.stores[root]
 
     def _open(self, root: str) -> Any:
-        from nbflow.config import Config
-        from nbflow.store.stores import open_store
-
         if root == self.config.datastore_location:
             return open_store(self.config)
         if "://" in root:

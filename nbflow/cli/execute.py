@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.config import check_executor
+from nbflow.core.params import parse_value
 from nbflow.exceptions import NbflowError
+from nbflow.query.client import Run
 from nbflow.query.results import run_results, show_view
 from nbflow.render.text import describe
 
@@ -104,7 +106,7 @@ def _executor(name: str) -> str:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from nbflow.run.headless import Execution, parse_params
+    from nbflow.run.headless import Execution, parse_params  # noqa: PLC0415 - per command
 
     params = parse_params(args.parameter)
     _warn_undeclared(args.notebook, params)
@@ -116,7 +118,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from nbflow.run.headless import Execution
+    from nbflow.run.headless import Execution  # noqa: PLC0415 - per command
 
     execution = Execution(
         notebook=args.notebook, executor=args.executor, workers=args.workers,
@@ -126,8 +128,11 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def _execute(execution: Any, report: Path | None = None) -> int:
-    from nbflow.query.client import Run
-    from nbflow.run.headless import check_notebook, print_progress, run_notebook
+    from nbflow.run.headless import (  # noqa: PLC0415 - per command
+        check_notebook,
+        print_progress,
+        run_notebook,
+    )
 
     check_notebook(Path(execution.notebook))  # before saying it runs
     if report is None:
@@ -156,7 +161,7 @@ def _execute(execution: Any, report: Path | None = None) -> int:
 
 
 def _say_what_was_resumed(store: Any, runs: list[Any]) -> None:
-    from nbflow.run.resume import why_failed
+    from nbflow.run.resume import why_failed  # noqa: PLC0415 - per command
 
     for run in runs:
         if run.origin_run is not None:
@@ -198,7 +203,7 @@ def _warn_undeclared(notebook: Path, params: dict[str, Any]) -> None:
 
 
 def _declared_params(notebook: Path) -> set[str] | None:
-    from nbflow.core.cells import top_level_assignments
+    from nbflow.core.cells import top_level_assignments  # noqa: PLC0415 - per command
 
     try:
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
@@ -231,7 +236,7 @@ def _write_report(path: Path, views: list[Any], error: str | None, seconds: floa
 
 
 def run_batch(args: argparse.Namespace) -> int:
-    from nbflow.run.headless import check_notebook
+    from nbflow.run.headless import check_notebook  # noqa: PLC0415 - per command
 
     check_notebook(args.notebook)
     grid = parse_grid(args.grid)
@@ -341,8 +346,6 @@ def _row(
 
 
 def parse_grid(specs: list[str]) -> dict[str, list[Any]]:
-    from nbflow.core.params import parse_value
-
     grid: dict[str, list[Any]] = {}
     for spec in specs:
         name, sep, values = spec.partition("=")

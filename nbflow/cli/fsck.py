@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from nbflow.exceptions import NbflowError
 from nbflow.render.text import format_size
+from nbflow.store.stores import open_store
 
 if TYPE_CHECKING:
     from nbflow.store.fsck import Problem, Report
@@ -72,8 +73,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_fsck(args: argparse.Namespace) -> int:
-    from nbflow.store.fsck import check, repair
-    from nbflow.store.stores import open_store
+    from nbflow.store.fsck import check, repair  # noqa: PLC0415 - per command
 
     try:
         if args.grace < 0:

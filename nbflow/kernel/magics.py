@@ -15,6 +15,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from nbflow import widgets  # its widgets (and anywidget) load when first used
 from nbflow.config import Config, check_executor
 from nbflow.core.cells import top_level_assignments
 from nbflow.core.params import parse_value
@@ -185,8 +186,6 @@ class FlowMagics(Magics):
 
     def _flow_show(self, args: list[str]) -> Any:
         """The graph of a run (default: the latest): click a step for its tasks."""
-        from nbflow.widgets import GraphWidget
-
         if len(args) > 1:
             raise NbflowError("usage: %flow show [RUN], for example %flow show 12")
         run = (
@@ -194,22 +193,18 @@ class FlowMagics(Magics):
             if args
             else Flow(self.session.flow, store=self.session.store).latest_run
         )
-        return GraphWidget(run)
+        return widgets.GraphWidget(run)
 
     def _flow_runs(self, args: list[str]) -> Any:
         """Every run of the flow: sort, filter, select several and compare."""
-        from nbflow.widgets import RunBrowser
-
         flow = args[0] if args else self.session.flow
-        return RunBrowser(Flow(flow, store=self.session.store))
+        return widgets.RunBrowser(Flow(flow, store=self.session.store))
 
     def _flow_compare(self, args: list[str]) -> Any:
         """Runs side by side: parameters, results, artifacts, step durations."""
-        from nbflow.widgets import CompareWidget
-
         if len(args) < 2:
             raise NbflowError("usage: %flow compare RUN RUN ..., for example %flow compare 3 4")
-        return CompareWidget([self._run(text) for text in args])
+        return widgets.CompareWidget([self._run(text) for text in args])
 
     def _run(self, text: str) -> Any:
         return Run(text if "/" in text else f"{self.session.flow}/{text}", store=self.session.store)
@@ -331,9 +326,7 @@ def run_flow_mode(shell: InteractiveShell, on: bool) -> None:
 
 def graph_bundle(run: Run) -> dict[str, Any]:
     """A run as the graph you can click: the GraphWidget's bundle, with its SVG and text."""
-    from nbflow.widgets import GraphWidget  # anywidget and traitlets: only once a run shows
-
-    data, _metadata = GraphWidget(run)._repr_mimebundle_()
+    data, _metadata = widgets.GraphWidget(run)._repr_mimebundle_()
     return data
 
 

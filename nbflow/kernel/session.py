@@ -20,10 +20,12 @@ from typing import Any
 
 from nbflow.config import Config
 from nbflow.core.graph import FlowGraph, StepSpec, check_graph, check_step
+from nbflow.core.resources import Machine, check_fits, parse_resources
 from nbflow.exceptions import NbflowError, NotFound, StepError
 from nbflow.run.cellcode import Display, FormatTraceback, default_format_traceback
 from nbflow.run.executors import make_executor
 from nbflow.run.load import task_inputs
+from nbflow.run.loop import run_steps
 from nbflow.run.resume import find_origin, resume_plan, why_failed
 from nbflow.run.runner import PreparedStep, Runner, nullcontext_list, prepare
 from nbflow.store.metadata import TaskRecord
@@ -114,7 +116,8 @@ class Session:
     def build_environments(self, names: Iterable[str]) -> None:
         """Build (or find) the environments of these steps, before anything runs: a
         requirement that cannot be resolved fails here, with uv's message."""
-        from nbflow.run.environments import ensure
+        # lazy, as in run.loop: only steps with an environment need its machinery
+        from nbflow.run.environments import ensure  # noqa: PLC0415
 
         for name in names:
             spec = self.graph[name]
@@ -193,7 +196,7 @@ class Session:
         self.working = runner
         runner.full_run, runner.use_cache = self.cells_full_run, self.config.cache == "on"
         try:
-            runner.run_steps([spec.name], first=planned)
+            run_steps(runner, [spec.name], first=planned)
         except BaseException:
             self.store.meta.finish_run(self.flow, runner.run_id, "failed")
             raise
@@ -349,7 +352,7 @@ class Session:
         if self.on_progress is not None:
             self.on_progress(runner, False)
         try:
-            runner.run_steps(self.graph.order())
+            run_steps(runner, self.graph.order())
         except BaseException:
             meta.finish_run(self.flow, runner.run_id, "failed")
             raise
@@ -447,8 +450,6 @@ def check_resources(graph: FlowGraph) -> None:
     """A step that asks for more than this machine has fails before anything runs."""
     asking = [spec for spec in graph if spec.resources]
     if asking:
-        from nbflow.core.resources import Machine, check_fits, parse_resources
-
         machine = Machine.detect()
         for spec in asking:
             check_fits(parse_resources(spec.resources, step=spec.name), machine, step=spec.name)

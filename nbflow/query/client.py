@@ -7,13 +7,17 @@ its attribute is read. Previews (stored as data) serve reprs and `compare` witho
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 from collections.abc import Container, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from nbflow.exceptions import DatastoreError, NotFound
 from nbflow.query.results import compare_rows
+from nbflow.query.views import run_view
 from nbflow.render.text import format_duration
+from nbflow.store.blobs import decode_text
 from nbflow.store.metadata import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.store.metadata.records import FINISHED_OK, latest_attempts
 from nbflow.store.stores import Store, open_store
@@ -145,10 +149,6 @@ class Run:
         key = self._record.notebook_key
         if key is None:
             return None
-        import json
-
-        from nbflow.store.blobs import decode_text
-
         # Verified against its key, then parsed as JSON: never unpickled.
         notebook: dict[str, Any] = json.loads(decode_text(self._store.load_bytes(key)))
         return notebook
@@ -232,14 +232,16 @@ class Run:
 
     def report(self) -> Report:
         """A self-contained HTML report of this run: `.save("report.html")`, or show it."""
-        from nbflow.query.report import report_view
-        from nbflow.render.report import Report, render_report
+        # lazy: render.report imports render.svg (see _repr_svg_) and the report's templates
+        from nbflow.query.report import report_view  # noqa: PLC0415
+        from nbflow.render.report import Report, render_report  # noqa: PLC0415
 
         return Report(render_report(report_view(self)), name=self.id)
 
     def _repr_svg_(self) -> str:
-        from nbflow.query.views import run_view
-        from nbflow.render.svg import render_svg
+        # lazy: render.svg imports xml.sax, which pulls in urllib.request and email (30 ms);
+        # importing the client (as `nbflow --help` does) draws nothing
+        from nbflow.render.svg import render_svg  # noqa: PLC0415
 
         return render_svg(run_view(self))
 
@@ -496,7 +498,7 @@ class DataView:
 def compare(runs: list[Run]) -> pd.DataFrame:
     """Runs side by side: parameters, scalar results of the last step (as `nbflow compare`
     shows them), duration."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - lazy: 0.7 s, for compare() only
 
     rows = compare_rows(runs)
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
@@ -507,8 +509,6 @@ def _took(seconds: float | None) -> str:
 
 
 def _ago(run: Run) -> str:
-    import datetime
-
     started = datetime.datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S")
     return f"{started}  {_took(run.duration)}  {run.params}"
 

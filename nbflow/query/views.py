@@ -4,9 +4,10 @@ show. Built from records and previews only; nothing is ever unpickled to build a
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nbflow.query.client import Run, Step, Task
+if TYPE_CHECKING:
+    from nbflow.query.client import Run, Step, Task
 
 TASK_STATUSES = ("done", "failed", "running", "skipped", "cached", "pending")
 

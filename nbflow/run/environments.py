@@ -34,7 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
+
 from nbflow.exceptions import NbflowError
+from nbflow.store.blobs.remote import _PACKAGES
 
 MARKER = "nbflow-env.json"
 USES = "nbflow-runs.jsonl"  # one JSON line per run that used the environment
@@ -57,17 +60,14 @@ def cache_root() -> Path:
 def worker_packages() -> list[str]:
     """What nbflow's worker imports, besides the user's requirements and nbflow itself (see
     nbflow_folder). cloudpickle as the kernel's: it unpickles the kernel's payloads."""
-    import cloudpickle
-
     return [f"cloudpickle=={cloudpickle.__version__}", "xxhash", "ipython", *_store_packages()]
 
 
 def _store_packages() -> list[str]:
     """The filesystem package the datastore needs (s3fs for s3://, ...), as the kernel has it:
     the worker reads and writes the same store."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from nbflow.store.blobs.remote import _PACKAGES
+    # importlib.metadata costs 20-30 ms: only building an environment asks for it.
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - see above
 
     protocol = os.environ.get("NBFLOW_DATASTORE", "").partition("://")[0].lower()
     package = _PACKAGES.get(protocol)
@@ -98,7 +98,7 @@ def nbflow_folder() -> str:
 
 def uv_bin() -> str:
     try:
-        import uv
+        import uv  # noqa: PLC0415 - optional here: a uv on PATH does as well
     except ImportError:
         found = shutil.which("uv")
         if found:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -21,7 +22,7 @@ from typing import Any
 from nbflow.config import Config, temporary_environment
 from nbflow.core.params import parse_value
 from nbflow.exceptions import NbflowError
-from nbflow.store.blobs import Stored
+from nbflow.store.blobs import Stored, raw
 from nbflow.store.metadata import RunRecord
 from nbflow.store.stores import Store, open_store
 
@@ -134,7 +135,7 @@ def _with_final_cell(path: Path, execution: Execution, copy: Path) -> Path:
     final = _final_command(execution)
     if final is None:
         return path
-    import nbformat
+    import nbformat  # noqa: PLC0415 - lazy: 0.3 s (jsonschema), only for a final cell
 
     notebook = nbformat.read(path, as_version=4)
     cell = nbformat.v4.new_code_cell(final)
@@ -178,7 +179,7 @@ def _reuse_asked() -> bool:
 
 
 def _execute(source: Path, executed: Path, execution: Execution) -> None:
-    import papermill
+    import papermill  # noqa: PLC0415 - lazy: 0.8 s, once the notebook is checked and announced
 
     # The kernel reads overrides from NBFLOW_PARAMS (%%params applies them); papermill's own
     # injection is for notebooks that tag a plain cell `parameters`, as papermill users do.
@@ -221,9 +222,7 @@ def _progress_hook(source: Path, progress: Progress, *, injected: bool) -> Calla
 def _quiet_kernel_manager() -> type:
     """A kernel manager on IPC sockets (no TCP ports; ipykernel warns about unencrypted TCP)
     whose kernel process keeps its own log lines to itself: they are not the notebook's."""
-    import subprocess
-
-    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.manager import AsyncKernelManager  # noqa: PLC0415 - lazy: as papermill
 
     class QuietKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
@@ -279,8 +278,6 @@ def _settle(
 def _store_notebook(store: Store, executed: Path) -> Stored:
     """The executed notebook as its .ipynb JSON bytes, never a pickle: reading it back (as
     `Run.notebook` does) runs no code, whoever wrote the store."""
-    from nbflow.store.blobs import raw
-
     data = executed.read_bytes()
     # The text is given for its preview only; the bytes written are `data` as they are.
     return store.save(data.decode("utf-8", "replace"), raw(data, "nbformat.ipynb"))

@@ -10,21 +10,23 @@ import dataclasses
 import sys
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from nbflow.core.plan import PlannedTask, TaskRef
+from nbflow.core.resources import Machine, ResourcePool, Resources, parse_resources
 from nbflow.exceptions import ArtifactWriteError, NbflowError, StepError
+from nbflow.run.executors.kernel import KernelExecutor
 from nbflow.run.runner import Attempt, place_of
 from nbflow.run.task import TaskResult
 from nbflow.store.trust import warn_if_untrusted
 
 if TYPE_CHECKING:
     from nbflow.core.graph import StepSpec
-    from nbflow.core.resources import Grant, ResourcePool, Resources
+    from nbflow.core.resources import Grant
     from nbflow.run.environments import Environment
     from nbflow.run.executors import Executor
     from nbflow.run.executors.environment import EnvExecutor
-    from nbflow.run.executors.kernel import KernelExecutor
     from nbflow.run.runner import Runner
     from nbflow.store.metadata import TaskRecord
 
@@ -42,6 +44,12 @@ class CaughtError:
     def __repr__(self) -> str:
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
         return f"CaughtError({self.ename}: {self.evalue}{tries})"
+
+
+def run_steps(runner: Runner, names: Iterable[str], first: list[PlannedTask] | None = None) -> None:
+    """Run steps (in DAG order) as their parents complete; independent tasks overlap on
+    executors that run several at once. Raises the first failure once nothing is running."""
+    Schedule(runner, list(names), first).run()
 
 
 class Schedule:
@@ -64,8 +72,6 @@ class Schedule:
         if runner.full_run and not getattr(self.executor, "manages_resources", False):
             # On every local executor: in the kernel, where tasks run one at a time, this still
             # gives a GPU task its own devices only. A cluster (Dask) admits tasks itself.
-            from nbflow.core.resources import Machine, ResourcePool
-
             self.pool = ResourcePool(Machine.detect())
 
     def run(self) -> None:
@@ -272,8 +278,6 @@ class Schedule:
         if not spec.in_kernel or self.executor.in_process:
             return self.executor
         if self.local is None:
-            from nbflow.run.executors.kernel import KernelExecutor
-
             self.local = KernelExecutor(self.runner)
         return self.local
 
@@ -286,8 +290,10 @@ class Schedule:
                 self._environment_pool(spec).start()
 
     def _environment_pool(self, spec: StepSpec) -> EnvExecutor:
-        from nbflow.run.environments import ensure, record_use
-        from nbflow.run.executors.environment import pool_for
+        # lazy: the environments' machinery (the processes executor, its worker,
+        # multiprocessing: 20 ms) loads only for steps with --env or %flow env
+        from nbflow.run.environments import ensure, record_use  # noqa: PLC0415
+        from nbflow.run.executors.environment import pool_for  # noqa: PLC0415
 
         wanted = (tuple(sorted(spec.env)), spec.python)
         pool = self.envs.get(wanted)
@@ -328,14 +334,12 @@ class Schedule:
         if not self.executor.in_process:
             self.executor.close()
         if self.envs:
-            from nbflow.run.executors.environment import close_pools
+            from nbflow.run.executors.environment import close_pools  # noqa: PLC0415 - as above
 
             close_pools()  # their running tasks are abandoned; the next run starts new ones
 
 
 def _resources(spec: StepSpec) -> Resources:
-    from nbflow.core.resources import Resources, parse_resources
-
     return parse_resources(spec.resources, step=spec.name) if spec.resources else Resources()
 
 

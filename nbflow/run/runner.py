@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from nbflow.core.when import skips
 from nbflow.exceptions import ArtifactWriteError, NbflowError, StepError, StepFailed
 from nbflow.run.cache import cache_key, is_code
 from nbflow.run.cellcode import Display, FormatTraceback, compile_cell
+from nbflow.run.executors.kernel import KernelExecutor
 from nbflow.run.reads import changed_file
 from nbflow.run.task import (
     JoinBefore,
@@ -141,8 +142,6 @@ class Runner:
 
     def __post_init__(self) -> None:
         if self.executor is None:
-            from nbflow.run.executors.kernel import KernelExecutor
-
             self.executor = KernelExecutor(self)
 
     @property
@@ -175,21 +174,10 @@ class Runner:
 
     # -- running --------------------------------------------------------------------------------
 
-    def run_step(self, name: str) -> list[TaskRef]:
-        self.run_steps([name])
-        return self.tasks_of[name]
-
     def plan(self, name: str) -> list[PlannedTask]:
         """The step's tasks; raises StepError (a bad --foreach, say) before anything runs."""
         check_binds_no_parameter(self.prepared[name], self.params)
         return plan_step(self.graph, name, self.tasks_of, self._elements(self.graph[name]))
-
-    def run_steps(self, names: Iterable[str], first: list[PlannedTask] | None = None) -> None:
-        """Run steps (in DAG order) as their parents complete; independent tasks overlap on
-        executors that run several at once. Raises the first failure once nothing is running."""
-        from nbflow.run.loop import Schedule  # the schedule drives a runner: imported late
-
-        Schedule(self, list(names), first).run()
 
     def _elements(self, spec: StepSpec) -> Callable[[TaskRef], list[Any]]:
         def elements(parent: TaskRef) -> list[Any]:

@@ -16,8 +16,10 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Serve the configured datastore under `/nbflow/api/` and point kernels at it."""
-    from nbflow.server import datastore
-    from nbflow.server.handlers import SETTINGS_KEY, routes
+    # lazy: jupyter_server and tornado load with the extension, not when Jupyter only looks
+    # up its extension points here
+    from nbflow.server import datastore  # noqa: PLC0415
+    from nbflow.server.handlers import SETTINGS_KEY, routes  # noqa: PLC0415
 
     config = datastore.served_config(serverapp)
     web_app = serverapp.web_app

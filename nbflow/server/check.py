@@ -85,9 +85,11 @@ def read_step_cell(source: str) -> StepSpec | None:
     if not words or words[0] != STEP_MAGIC:
         return None
     line, body = (words[1] if len(words) > 1 else ""), "".join(lines[1:])
-    from IPython.core.inputtransformer2 import TransformerManager
+    # lazy: reading steps as the kernel does (IPython: 0.1 s, the step-line parser, and
+    # run.runner below: 50 ms) loads at the first check, not when the server starts
+    from IPython.core.inputtransformer2 import TransformerManager  # noqa: PLC0415
 
-    from nbflow.core.stepline import parse_step_line
+    from nbflow.core.stepline import parse_step_line  # noqa: PLC0415
 
     transformer = TransformerManager()
     return parse_step_line(line.strip(), transformer.transform_cell(body))
@@ -95,7 +97,7 @@ def read_step_cell(source: str) -> StepSpec | None:
 
 def register_in_order(steps: Sequence[StepCell]) -> None:
     """Register the steps top to bottom as Run All would, setting each one's `error`."""
-    from nbflow.run.runner import prepare
+    from nbflow.run.runner import prepare  # noqa: PLC0415 - lazy: see read_step_cell
 
     everything = _first_definitions(steps)
     graph, failed = FlowGraph(), set[str]()

@@ -18,6 +18,7 @@ from nbflow.render.layout import layout
 from nbflow.render.svg import render_svg
 from nbflow.server.validation import RunRef
 from nbflow.store.stores import Store
+from nbflow.widgets.tasks import bounded_task_view, step_tasks
 
 
 def flows_reply(store: Store | None, datastore: str) -> dict[str, Any]:
@@ -54,8 +55,6 @@ def run_reply(store: Store | None, ref: RunRef) -> dict[str, Any]:
 
 def step_reply(store: Store | None, ref: RunRef, step: str) -> dict[str, Any]:
     """What a click on the step shows: its tasks, bounded (see nbflow.widgets.tasks)."""
-    from nbflow.widgets.tasks import step_tasks
-
     run = open_run(store, ref)
     _check_step(existing(store, ref.flow), run, step)
     return step_tasks(run, step)
@@ -71,14 +70,13 @@ def task_reply(store: Store | None, ref: RunRef, step: str, task_id: int) -> dic
         _check_step(found, run, step)
         known = ", ".join(str(record.task_id) for record in records[:20]) or "none"
         raise NotFound(f"step '{step}' of run {run.id} has no task {task_id} (its tasks: {known})")
-    from nbflow.widgets.tasks import bounded_task_view
-
     return bounded_task_view(Task(record, store=found, spec=run[step].spec))
 
 
 def compare_reply(store: Store | None, refs: Sequence[RunRef]) -> dict[str, Any]:
     """The runs side by side, as the compare widget shows them, and the step timeline."""
-    from nbflow.widgets.compare import compare_view, timeline_svg
+    # lazy: widgets.compare defines the widget: it imports anywidget and ipywidgets (0.25 s)
+    from nbflow.widgets.compare import compare_view, timeline_svg  # noqa: PLC0415
 
     runs = [open_run(store, ref) for ref in refs]
     return {**compare_view(runs), "timeline_svg": timeline_svg(runs)}

@@ -72,7 +72,7 @@ def foreign_owner(root: str) -> str | None:
 
 def _user(uid: int) -> str:
     try:
-        import pwd
+        import pwd  # noqa: PLC0415 - Unix only: none on Windows
 
         return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
     except (ImportError, KeyError):  # a uid with no account here (a container, NFS)

@@ -12,6 +12,7 @@ keep something to show. anywidget (and ipywidgets) load only when a widget is fi
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["CompareWidget", "GraphWidget", "RunBrowser"]
@@ -31,8 +32,6 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'nbflow.widgets' has no attribute '{name}'")
-    import importlib
-
     try:
         module = importlib.import_module(_LAZY[name])
     except ModuleNotFoundError as error:

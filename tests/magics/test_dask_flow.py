@@ -17,7 +17,7 @@ from magictools import fails, flow_shell, ok
 
 from nbflow import Flow
 from nbflow.exceptions import NbflowError, StepFailed
-from nbflow.run.executors import spawnable_main
+from nbflow.run.executors.processes import spawnable_main
 
 pytestmark = [
     # Dask's own cleanup warnings (ports, leaked semaphores at shutdown) are not ours.

@@ -29,9 +29,9 @@ from nbflow.exceptions import DatastoreError, NotFound
 from nbflow.store.blobs.artifacts import Stored
 from nbflow.store.metadata import MetadataStore, TaskRecord
 from nbflow.store.metadata import schema as metadata_schema
+from nbflow.store.metadata.databases import open_database
 from nbflow.store.metadata.records import latest_attempts
 from nbflow.store.metadata.schema import Migration
-from nbflow.store.metadata.sql import open_database
 
 # The session's PostgreSQL server, and a new database on it for each test.
 postgres_server = pgserver.postgres_server

@@ -44,26 +44,22 @@ class Executor(Protocol):
 
 
 def make_executor(name: str, workers: int, runner: Runner) -> Executor:
+    # Imported here, not above: every worker process imports this package (for worker.py),
+    # and only the kernel makes an executor.
     if name == "kernel":
-        from nbflow.run.executors.kernel import KernelExecutor
+        from nbflow.run.executors.kernel import KernelExecutor  # noqa: PLC0415 - see above
 
         return KernelExecutor(runner)
     if name == "processes":
-        from nbflow.run.executors.processes import ProcessExecutor
+        from nbflow.run.executors.processes import ProcessExecutor  # noqa: PLC0415 - see above
 
         return ProcessExecutor(workers, str(runner.store.root))
-    from nbflow.run.executors.dask_cluster import DaskExecutor, connect, is_dask
+    from nbflow.run.executors.dask_cluster import (  # noqa: PLC0415 - see above
+        DaskExecutor,
+        connect,
+        is_dask,
+    )
 
     if is_dask(name):
         return DaskExecutor(connect(name, workers), str(runner.store.root))
     raise NbflowError(f"unknown executor '{name}'. Use {EXECUTOR_FORMS}.")
-
-
-def spawnable_main() -> None:
-    """Let spawned processes start from IPython: its stand-in for __main__ has no __spec__,
-    which spawn reads; None says "no module to import"."""
-    import sys
-
-    main = sys.modules.get("__main__")
-    if main is not None and not hasattr(main, "__spec__"):
-        main.__spec__ = None

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from nbflow.exceptions import NbflowError
+from nbflow.run.executors import worker
+from nbflow.run.executors.processes import spawnable_main
 from nbflow.run.task import TaskPayload, TaskResult
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ class DaskExecutor:
     manages_resources = True  # the cluster's worker resources, not this machine's
 
     def __init__(self, client: Client, datastore_root: str) -> None:
-        from distributed import as_completed
+        from distributed import as_completed  # noqa: PLC0415 - optional: nbflow[dask]
 
         self.client = client
         self.datastore_root = str(datastore_root)
@@ -163,8 +165,6 @@ def _run_on_worker(
     task_id: int, env: dict[str, str] | None, payload_bytes: bytes, datastore_root: str
 ) -> TaskResult:
     """On a Dask worker: run one task there, its values to and from the datastore."""
-    from nbflow.run.executors import worker
-
     if not getattr(_run_on_worker, "prepared", False):
         worker.prepare_display()
         _run_on_worker.prepared = True  # type: ignore[attr-defined]
@@ -206,7 +206,7 @@ def is_dask(executor: str) -> bool:
 def connect(executor: str, workers: int) -> Client:
     """The Client for `executor` ("dask", "dask://HOST:PORT", "tcp://HOST:PORT")."""
     try:
-        from distributed import Client, default_client
+        from distributed import Client, default_client  # noqa: PLC0415 - optional: nbflow[dask]
     except ModuleNotFoundError:
         raise NbflowError(
             "the dask executor needs Dask's distributed scheduler: pip install 'nbflow[dask]' "
@@ -240,9 +240,7 @@ def connect(executor: str, workers: int) -> Client:
 
 
 def _start_local(workers: int) -> Client:
-    from distributed import Client, LocalCluster
-
-    from nbflow.run.executors import spawnable_main
+    from distributed import Client, LocalCluster  # noqa: PLC0415 - optional: nbflow[dask]
 
     spawnable_main()
     # Single-threaded worker processes: a task's printed output and environment are its own.

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import cloudpickle
 
+from nbflow.run.executors.worker import serve
 from nbflow.run.task import TaskPayload, TaskResult
 
 # How long past a task's --timeout its worker may take to answer before it is killed: the
@@ -165,18 +166,14 @@ class ProcessExecutor:
         raise RuntimeError("no idle worker: call submit() only when has_room() is true")
 
     def _start_all(self) -> None:
-        from nbflow.run.executors import spawnable_main
-
         spawnable_main()
         # Started in one go: spawned workers boot in parallel; tasks wait in their pipes.
         self._pool.extend(self._start() for _ in range(self.workers))
 
     def _start(self) -> _Worker:
-        from nbflow.run.executors import worker
-
         conn, child = self._context.Pipe()
         process = self._context.Process(
-            target=worker.serve,
+            target=serve,
             args=(child, self.datastore_root),
             name="nbflow-worker",
             # Not daemonic: a step's code may start processes of its own (a daemonic process
@@ -248,6 +245,14 @@ class ProcessExecutor:
             )
             results.append(_failed(running, "TaskTimeout", evalue))
         return results
+
+
+def spawnable_main() -> None:
+    """Let spawned processes start from IPython: its stand-in for __main__ has no __spec__,
+    which spawn reads; None says "no module to import"."""
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        main.__spec__ = None
 
 
 def _handles(busy: list[_Worker]) -> list[Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import multiprocessing
 import os
 import signal
 import sys
@@ -30,6 +31,8 @@ import cloudpickle
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.formatters import DisplayFormatter
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.pylabtools import print_figure
+from traitlets.config import Config
 
 from nbflow.config import temporary_environment
 from nbflow.exceptions import UnreadableInput
@@ -147,7 +150,8 @@ def _unreadable(name: str, error: Exception, payload: TaskPayload) -> str:
     message = f"input '{name}' cannot be loaded here ({type(error).__name__}: {error})"
     if not payload.kernel_versions:
         return message
-    from importlib.metadata import PackageNotFoundError, version
+    # importlib.metadata (20-30 ms) only for this message, not at every worker's start.
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - see above
 
     pairs = []
     for package, theirs in payload.kernel_versions.items():
@@ -239,7 +243,7 @@ def _use_agg() -> None:
     # to PNG by the display formatter instead.
     os.environ["MPLBACKEND"] = "Agg"
     if "matplotlib" in sys.modules:
-        import matplotlib
+        import matplotlib  # noqa: PLC0415 - only when the step's code imported it
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -265,8 +269,6 @@ def _install_display() -> DisplayFormatter:
 
 
 def _new_shell() -> InteractiveShell:
-    from traitlets.config import Config
-
     config = Config()
     config.HistoryManager.enabled = False  # no SQLite history file shared by the workers
     # A module of its own as the shell's user module: a shell whose user module is named
@@ -276,8 +278,6 @@ def _new_shell() -> InteractiveShell:
 
 
 def _figure_png(figure: Any) -> str:
-    from IPython.core.pylabtools import print_figure
-
     return str(print_figure(figure, "png", base64=True))
 
 
@@ -305,8 +305,6 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
 def _exit_with_parent() -> None:
     # If the kernel dies without closing the executor (kill -9, crash), stop at once, even in
     # the middle of a task: nobody is left to read the result.
-    import multiprocessing
-
     parent = multiprocessing.parent_process()
     if parent is None:
         return

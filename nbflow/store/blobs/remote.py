@@ -149,7 +149,7 @@ class FsspecBlobStore:
         self._whole_objects = self.protocol in OBJECT_STORES
         self._s3 = None
         if self.protocol in _S3:
-            from nbflow.store.blobs.s3 import S3Transfer
+            from nbflow.store.blobs.s3 import S3Transfer  # noqa: PLC0415 - lazy: s3:// stores only
 
             self._s3 = S3Transfer(self.fs, self.url, self.policy, part_size, concurrency)
         self._check()
@@ -455,7 +455,8 @@ def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
     if protocol in _S3:
         options = _s3_defaults(options)
     try:
-        from fsspec.core import url_to_fs  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        # optional: fsspec and the protocol's package (s3fs, gcsfs, ...); the error names it
+        from fsspec.core import url_to_fs  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
 
         fs, root = url_to_fs(url, **options)
     except ImportError as exc:

@@ -186,7 +186,8 @@ class S3Transfer:
         return True
 
     def _sync(self, coroutine: Any) -> Any:
-        from fsspec.asyn import sync  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        # optional: fsspec, there with s3fs whenever an S3 store is open
+        from fsspec.asyn import sync  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
 
         return sync(self.fs.loop, lambda: coroutine)
 

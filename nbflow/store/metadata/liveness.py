@@ -30,8 +30,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from nbflow.exceptions import DatastoreError
+from nbflow.store.metadata.databases import open_database
 from nbflow.store.metadata.records import RunRecord
-from nbflow.store.metadata.sql import Database, open_database
+from nbflow.store.metadata.sql import Database
 
 HEARTBEAT_S = 10.0  # default of NBFLOW_HEARTBEAT_S
 STALE_S = 60.0  # default of NBFLOW_STALE_S

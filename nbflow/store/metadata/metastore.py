@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from nbflow.core.faults import crash_point
 from nbflow.exceptions import DatastoreError, NotFound
 from nbflow.store.blobs.artifacts import Stored
+from nbflow.store.metadata.databases import open_database
 from nbflow.store.metadata.liveness import (
     STALE_S,
     Heartbeat,
@@ -37,7 +38,6 @@ from nbflow.store.metadata.liveness import (
 )
 from nbflow.store.metadata.records import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.store.metadata.schema import MIGRATIONS, migrate
-from nbflow.store.metadata.sql import open_database
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 ALL_ROWS = 2**63 - 1  # LIMIT for "no limit": both databases take a 64-bit count

@@ -46,7 +46,7 @@ class PostgresDatabase(Database):
     def __init__(self, url: str) -> None:
         self.where = masked_url(url)
         try:
-            import psycopg
+            import psycopg  # noqa: PLC0415 - optional: nbflow[postgres]
         except ImportError as error:
             raise DatastoreError(
                 f"the metadata database {self.where} is on PostgreSQL, which needs the psycopg "

@@ -14,7 +14,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any, Protocol
 
 from nbflow.config import POSTGRES_SCHEMES
@@ -79,14 +78,3 @@ class Database(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
-
-
-def open_database(location: Path | str) -> Database:
-    """The metadata database at `location`: a PostgreSQL URL, or a SQLite file."""
-    if is_postgres_url(location):
-        from nbflow.store.metadata.postgres import PostgresDatabase
-
-        return PostgresDatabase(str(location))
-    from nbflow.store.metadata.sqlite import SQLiteDatabase
-
-    return SQLiteDatabase(Path(location))
