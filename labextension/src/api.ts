@@ -169,15 +169,16 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
     throw new ApiError(0, `the Jupyter server did not answer (${String(error)})`);
   }
   const text = await response.text();
-  let data: any = null;
+  let data: unknown = null;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = null;
   }
   if (!response.ok) {
-    if (data && typeof data.error === 'string') {
-      throw new ApiError(response.status, data.error, true);
+    const error = (data as { error?: unknown } | null)?.error;
+    if (typeof error === 'string') {
+      throw new ApiError(response.status, error, true);
     }
     const message =
       response.status === 404

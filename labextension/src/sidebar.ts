@@ -376,7 +376,11 @@ export class RunsPanel extends Widget {
     const box = event.target as HTMLInputElement;
     const id = box.closest('tr')?.dataset.run;
     if (id) {
-      box.checked ? this._selected.add(id) : this._selected.delete(id);
+      if (box.checked) {
+        this._selected.add(id);
+      } else {
+        this._selected.delete(id);
+      }
       this._updateCompareButton();
     }
   }
