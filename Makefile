@@ -8,8 +8,10 @@ BIN := $(VENV)/bin
 .PHONY: demo test test-wheel lint system bench clean
 
 # The JupyterLab extension's sources: when one changes, the next make builds it again.
-LABEXTENSION := $(wildcard labextension/src/*.ts labextension/style/*) \
-	labextension/package.json labextension/yarn.lock labextension/tsconfig.json
+# (src/widgets/ is built into the notebook widgets' modules, nbflow/widgets/static/*.js.)
+LABEXTENSION := $(wildcard labextension/src/*.ts labextension/src/widgets/*.ts labextension/style/*) \
+	labextension/package.json labextension/yarn.lock labextension/tsconfig.json \
+	labextension/tsconfig.widgets.json
 
 $(BIN)/nbflow: pyproject.toml $(LABEXTENSION)
 	@command -v node > /dev/null || { echo "Building the JupyterLab extension needs node 20 or later (https://nodejs.org)"; exit 1; }
@@ -74,6 +76,8 @@ lint: $(BIN)/nbflow
 	$(BIN)/ruff check nbflow tests bench
 	$(BIN)/ruff format --check nbflow
 	$(BIN)/mypy
+	# The layers (docs/architecture.md): imports point one way only.
+	$(BIN)/lint-imports
 
 bench: $(BIN)/nbflow
 	bench/run

@@ -1,25 +1,50 @@
-// DOM helpers shared by the badges, the sidebar and the comparison.
+// DOM helpers shared by the badges, the sidebar and the comparison, and by the notebook
+// widgets (src/widgets/, bundled into nbflow/widgets/static): nothing here imports JupyterLab.
 //
 // Every string that comes from the store or the notebook reaches the page as text: element
 // contents through text nodes, attributes through setAttribute. Nothing here parses HTML.
 
 export type Child = Node | string | number | null | undefined | false | Child[];
-export type Attrs = Record<string, string | number | boolean | null | undefined>;
+export type Attrs = Record<
+  string,
+  string | number | boolean | null | undefined | ((event: any) => void)
+>;
 
-/** h('td', {class: 'x'}, 'text', otherNode): an element whose strings become text nodes. */
+// The SVG namespace is a name, not an address: nothing is ever fetched from it.
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** h('td', {class: 'x'}, 'text', otherNode): an element whose strings become text nodes.
+ * An `on<event>` attribute given a function listens to that event. */
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attrs: Attrs = {},
   ...children: Child[]
 ): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
+  const node = setAttrs(document.createElement(tag), attrs);
+  append(node, children);
+  return node;
+}
+
+/** s('rect', {x: 1}): an SVG element, as h makes HTML ones. */
+export function s(tag: string, attrs: Attrs = {}, ...children: Child[]): SVGElement {
+  const node = setAttrs(document.createElementNS(SVG_NS, tag) as SVGElement, attrs);
+  append(node, children);
+  return node;
+}
+
+function setAttrs<E extends Element>(node: E, attrs: Attrs): E {
   for (const [name, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) {
       continue;
     }
+    if (typeof value === 'function') {
+      if (name.startsWith('on')) {
+        node.addEventListener(name.slice(2), value);
+      }
+      continue;
+    }
     node.setAttribute(name, value === true ? '' : String(value));
   }
-  append(node, children);
   return node;
 }
 
@@ -42,22 +67,26 @@ export function fill(node: Node, ...children: Child[]): void {
   append(node, children);
 }
 
-export function note(text: string): HTMLElement {
-  return h('p', { class: 'nbflow-note' }, text);
+/** A note; `prefix` is the class prefix of who draws it ('nbflow' in JupyterLab, 'nbf' in the
+ * notebook widgets). */
+export function note(text: string, prefix = 'nbflow'): HTMLElement {
+  return h('p', { class: `${prefix}-note` }, text);
 }
 
-/** Text cut to `limit` characters, with a note of how much was left out. */
+/** Text cut to `limit` characters, with a note (of class `cutClass`) of how much was left out. */
 export function clipped(
   tag: 'td' | 'code' | 'pre' | 'span',
   attrs: Attrs,
-  text: string,
-  limit = 2000
+  text: unknown,
+  limit = 2000,
+  cutClass = 'nbflow-dim'
 ): HTMLElement {
-  if (text.length <= limit) {
-    return h(tag, attrs, text);
+  const value = String(text ?? '');
+  if (value.length <= limit) {
+    return h(tag, attrs, value);
   }
-  const more = `… ${(text.length - limit).toLocaleString()} more characters`;
-  return h(tag, attrs, text.slice(0, limit), h('span', { class: 'nbflow-dim' }, more));
+  const more = `… ${(value.length - limit).toLocaleString()} more characters`;
+  return h(tag, attrs, value.slice(0, limit), h('span', { class: cutClass }, more));
 }
 
 // The same wording as nbflow.render.svg.format_duration: '3 ms', '0.42 s', '3 min 2 s'.
@@ -167,10 +196,19 @@ export function paramsText(params: Record<string, unknown> | undefined): string 
 
 /** An SVG document as a data: URI for an <img>: drawn as an image, nothing in it runs. */
 export function svgDataUri(svg: string): string {
-  const bytes = new TextEncoder().encode(svg);
+  return `data:image/svg+xml;base64,${base64Utf8(svg)}`;
+}
+
+/** Text as UTF-8, base64-encoded. */
+export function base64Utf8(text: string): string {
+  const bytes = new TextEncoder().encode(text);
   let binary = '';
   for (let at = 0; at < bytes.length; at += 0x8000) {
     binary += String.fromCharCode(...bytes.subarray(at, at + 0x8000));
   }
-  return `data:image/svg+xml;base64,${btoa(binary)}`;
+  return btoa(binary);
+}
+
+export function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
 }

@@ -7,22 +7,17 @@ is ever unpickled to answer.
 from __future__ import annotations
 
 import argparse
-import ast
-import datetime
 import json
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from nbflow.exceptions import NbflowError, NotFound
+from nbflow.exceptions import NbflowError
+from nbflow.query.client import check_flow, list_runs, open_run
+from nbflow.query.results import comparison, show_view
+from nbflow.render.text import comparison_table, describe, format_size, runs_table
 
 if TYPE_CHECKING:
-    from nbflow.query.client import Run, Step
     from nbflow.store.gc import Collected
-    from nbflow.store.metadata import ArtifactRecord
-    from nbflow.store.stores import Store
 
-CELL_WIDTH = 32  # a value in a table is cut to this many characters
-STRING_RESULT_LIMIT = 50  # a string artifact up to this long counts as a scalar result
 
 RUNS_HELP = """\
 List runs, newest first: id, status, start, duration, parameters and tags.
@@ -141,32 +136,10 @@ def run_runs(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([run.as_dict() for run in runs])
     elif runs:
-        print(runs_table(runs))
+        print(runs_table([run.as_dict() for run in runs]))
     else:
         print(f"no runs in {store.root}")
     return 0
-
-
-def list_runs(store: Store, flow: str | None, limit: int | None) -> list[Run]:
-    """The runs of `flow` (or of every flow), newest first."""
-    from nbflow.query.client import Flow
-
-    if flow is not None:
-        check_flow(store, flow)
-        return Flow(flow, store=store).runs(limit)
-    runs = [run for name in store.meta.flows() for run in Flow(name, store=store).runs(limit)]
-    runs.sort(key=lambda run: run.started_at, reverse=True)
-    return runs if limit is None else runs[:limit]
-
-
-def runs_table(runs: Sequence[Run]) -> str:
-    rows = [
-        [run.id, run.status, _when(run.started_at), _duration(run.duration),
-         _pairs(run.params), ", ".join(run.tags)]
-        for run in runs
-    ]  # fmt: skip
-    headers = ["run", "status", "started", "duration", "params", "tags"]
-    return table(headers, rows, right={3})
 
 
 # -- nbflow show --------------------------------------------------------------------------------
@@ -185,78 +158,8 @@ def run_show(args: argparse.Namespace) -> int:
     elif args.json:
         _print_json(show_view(run))
     else:
-        print(describe(run))
+        print(describe(show_view(run)))
     return 0
-
-
-def show_view(run: Run) -> dict[str, Any]:
-    """The run with its steps (each with its duration) and tasks, as `--json` prints it."""
-    steps = [{**step.as_dict(), "duration": step_duration(step)} for step in run.steps()]
-    return {**run.as_dict(), "results": results(end_artifacts(run)), "steps": steps}
-
-
-def describe(run: Run) -> str:
-    lines = [
-        f"run {run.id}  {run.status}  started {_when(run.started_at)}  "
-        f"duration {_duration(run.duration)}"
-    ]
-    if run.params:
-        lines.append(f"params   {_pairs(run.params, limit=None)}")
-    if run.tags:
-        lines.append(f"tags     {', '.join(run.tags)}")
-    rows = [
-        [step.name, step_status(step), str(len(step.tasks())), _duration(step_duration(step))]
-        for step in run.steps()
-    ]
-    lines += ["", table(["step", "status", "tasks", "duration"], rows, right={2, 3})]
-    found = results(end_artifacts(run))
-    if found:
-        lines += ["", f"results  {_pairs(found, limit=None)}"]
-    lines += [f"read     {line}" for line in files_read(run)]
-    lines += [f"error    {line}" for line in errors(run)]
-    if run.error:
-        lines.append(f"error    {run.error}")
-    return "\n".join(lines)
-
-
-def files_read(run: Run) -> list[str]:
-    """One line per file the run's tasks read: its path, size, content hash and readers."""
-    readers: dict[tuple[str, int, str], list[str]] = {}
-    for step in run.steps():
-        for task in step.tasks():
-            for read in task.reads:
-                steps = readers.setdefault((read["path"], read["size"], read["hash"]), [])
-                if step.name not in steps:
-                    steps.append(step.name)
-    return [
-        f"{path}  {_size(size)}  xxh3 {digest[:12]}  by {', '.join(steps)}"
-        for (path, size, digest), steps in readers.items()
-    ]
-
-
-def step_status(step: Step) -> str:
-    statuses = {task.status for task in step.tasks()}
-    return "skipped" if statuses == {"skipped"} else step.status
-
-
-def step_duration(step: Step) -> float | None:
-    """From the first start to the last finish of its tasks (they may run in parallel)."""
-    tasks = [t for t in step.tasks() if t.started_at is not None and t.finished_at is not None]
-    if not tasks:
-        return None
-    return float(max(t.finished_at for t in tasks) - min(t.started_at for t in tasks))
-
-
-def errors(run: Run) -> list[str]:
-    """One line per failed task: where, and the exception."""
-    lines = []
-    for step in run.steps():
-        for task in step.tasks():
-            if task.status == "failed":
-                error = task.error or {}
-                what = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".strip()
-                lines.append(f"task {task.id}: {what.splitlines()[0] if what else 'failed'}")
-    return lines
 
 
 # -- nbflow compare -----------------------------------------------------------------------------
@@ -277,83 +180,6 @@ def run_compare(args: argparse.Namespace) -> int:
     else:
         print(comparison_table(views))
     return 0
-
-
-def comparison(runs: Sequence[Run]) -> list[dict[str, Any]]:
-    """One object per run: params, scalar results, artifacts (with `changed`), step durations,
-    and under `differs` the names of params, results and artifacts that differ between runs."""
-    views = [_compare_view(run) for run in runs]
-    keys = [{n: a["key"] for n, a in v["artifacts"].items()} for v in views]
-    differs = {
-        "params": differing([v["params"] for v in views]),
-        "results": differing([v["results"] for v in views]),
-        "artifacts": differing(keys),
-    }
-    names = sorted({name for view in views for name in view["artifacts"]})
-    missing = {"key": None, "type": None, "size": None}
-    for view in views:
-        found = view["artifacts"]
-        view["artifacts"] = {
-            n: {**found.get(n, missing), "changed": n in differs["artifacts"]} for n in names
-        }
-        view["differs"] = differs
-    return views
-
-
-def _compare_view(run: Run) -> dict[str, Any]:
-    artifacts = end_artifacts(run)
-    return {
-        **run.as_dict(),
-        "results": results(artifacts),
-        "step_durations": {step.name: step_duration(step) for step in run.steps()},
-        "artifacts": {
-            name: {"key": a.key, "type": a.type_name, "size": a.size}
-            for name, a in artifacts.items()
-        },
-    }
-
-
-def differing(mappings: Sequence[dict[str, Any]]) -> list[str]:
-    """The names whose value is not the same in every mapping (absent counts as different)."""
-    absent = object()
-    names = dict.fromkeys(name for mapping in mappings for name in mapping)
-    return [
-        name
-        for name in names
-        if any(m.get(name, absent) != mappings[0].get(name, absent) for m in mappings[1:])
-    ]
-
-
-def comparison_table(views: Sequence[dict[str, Any]]) -> str:
-    differs = views[0]["differs"]
-    headers = ["", *(view["id"] for view in views)]
-    rows = [
-        ["  status", *(view["status"] for view in views)],
-        ["  duration", *(_duration(view["duration"]) for view in views)],
-    ]
-    rows += _section("parameters", "params", views, differs["params"], _show)
-    rows += _section("results", "results", views, differs["results"], _show)
-    rows += _section("artifacts", "artifacts", views, differs["artifacts"], _short_key)
-    rows += _section("step durations", "step_durations", views, [], _duration)
-    right = set(range(1, len(headers)))
-    return table(headers, rows, right=right) + "\n\n* differs between the runs"
-
-
-def _section(
-    title: str, field: str, views: Sequence[dict[str, Any]], marked: list[str], show: Any
-) -> list[list[str]]:
-    names = list(dict.fromkeys(name for view in views for name in view[field]))
-    if not names:
-        return []
-    rows = [[""] * (len(views) + 1), [title, *[""] * len(views)]]
-    for name in names:
-        cells = [show(view[field][name]) if name in view[field] else "-" for view in views]
-        rows.append([f"{'*' if name in marked else ' '} {name}", *cells])
-    return rows
-
-
-def _short_key(artifact: dict[str, Any]) -> str:
-    return "-" if artifact["key"] is None else artifact["key"][:10]
 
 
 # -- nbflow gc ----------------------------------------------------------------------------------
@@ -380,7 +206,7 @@ def gc_summary(done: Collected, grace: float) -> str:
     rows = [
         ["runs", f"{len(done.runs)}  {shown}".rstrip()],
         ["blobs", str(done.blobs)],
-        ["bytes", _size(done.bytes_freed)],
+        ["bytes", format_size(done.bytes_freed)],
         ["records", f"{done.tasks} task(s), {done.objects} object(s)"],
     ]
     if done.temp_files:
@@ -402,112 +228,6 @@ def gc_summary(done: Collected, grace: float) -> str:
 
 
 # -- shared -------------------------------------------------------------------------------------
-
-
-def check_flow(store: Store, flow: str) -> None:
-    flows = store.meta.flows()
-    if flow not in flows:
-        known = ", ".join(flows) or "none yet"
-        raise NotFound(f"no flow '{flow}' in {store.root} (its flows: {known})")
-
-
-def open_run(store: Store, pathspec: str) -> Run:
-    """The run `FLOW/RUN_ID`; NotFound with a one-line reason otherwise."""
-    from nbflow.query.client import Run
-
-    pieces = pathspec.strip("/").split("/")
-    if len(pieces) != 2 or not all(pieces):
-        raise NotFound(f"'{pathspec}' is not of the form FLOW/RUN_ID (e.g. demo/3)")
-    check_flow(store, pieces[0])
-    try:
-        return Run(pathspec, store=store)
-    except NotFound as error:
-        raise NotFound(f"{error}; `nbflow runs {pieces[0]}` lists its runs") from None
-
-
-def end_artifacts(run: Run) -> dict[str, ArtifactRecord]:
-    """The artifacts of the run's end step (`Run.end_step`): everything it could see (in a
-    failed run, what the steps before the failure made); none when the run ends in a foreach."""
-    try:
-        return run.end_step.task.artifacts
-    except NotFound:
-        return {}
-
-
-def results(artifacts: dict[str, ArtifactRecord]) -> dict[str, Any]:
-    """The scalar results among `artifacts`, from their previews: numbers, booleans, None and
-    short strings."""
-    found = {}
-    for name, artifact in artifacts.items():
-        preview = artifact.preview
-        if "value" in preview:
-            found[name] = preview["value"]
-        elif (
-            artifact.type_name == "builtins.str"
-            and preview.get("length", 1e9) <= STRING_RESULT_LIMIT
-        ):
-            try:
-                found[name] = ast.literal_eval(preview["repr"])  # a literal, never code
-            except (KeyError, ValueError, SyntaxError):
-                continue
-    return found
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
-    """Aligned columns; the columns in `right` are right-aligned."""
-    cells = [[_cut(cell) for cell in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in cells
-    ]
-    return "\n".join(lines)
-
-
-def _cut(text: str, width: int = CELL_WIDTH * 2) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _show(value: Any) -> str:
-    text = f"{value:.6g}" if isinstance(value, float) else repr(value)
-    return _cut(text, CELL_WIDTH)
-
-
-def _pairs(values: dict[str, Any], limit: int | None = CELL_WIDTH * 2) -> str:
-    text = ", ".join(f"{name}={_show(value)}" for name, value in values.items())
-    return text if limit is None else _cut(text, limit)
-
-
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        milliseconds = seconds * 1000
-        return f"{milliseconds:.1f} ms" if milliseconds < 10 else f"{milliseconds:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m {secs:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
-
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} bytes"
-    size, unit = float(count) / 1024, "KB"
-    for bigger in ("MB", "GB", "TB"):
-        if size < 1024:
-            break
-        size, unit = size / 1024, bigger
-    return f"{size:.1f} {unit}"
 
 
 def _print_json(data: Any) -> None:

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nbflow.render.text import format_size
+
 GC_HELP = """\
 Remove step environments that are no longer needed: those unused for N days, and those no
 remaining run refers to (every run that used one was removed, e.g. by `nbflow gc`). Runs are
@@ -51,7 +53,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for env in found:
         print(
-            f"{env['key']}  {_size(env['size']):>8}  used {_ago(env['last_used']):>10}  "
+            f"{env['key']}  {format_size(env['size']):>8}  used {_ago(env['last_used']):>10}  "
             f"python {env['python']:<8}  {' '.join(env['requirements']) or '-'}"
         )
         print(f"    runs: {_runs(env['runs'])}")
@@ -75,20 +77,12 @@ def run_gc(args: argparse.Namespace) -> int:
     verb = "would remove" if args.dry_run else "removed"
     for env in removed:
         print(
-            f"{verb} {env['key']} ({_size(env['size'])}, used {_ago(env['last_used'])}: "
+            f"{verb} {env['key']} ({format_size(env['size'])}, used {_ago(env['last_used'])}: "
             f"{env['reason']})"
         )
     total = sum(env["size"] for env in removed)
-    print(f"{verb} {len(removed)} environment{'s' * (len(removed) != 1)}, {_size(total)}")
+    print(f"{verb} {len(removed)} environment{'s' * (len(removed) != 1)}, {format_size(total)}")
     return 0
-
-
-def _size(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 def _ago(when: float) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 from nbflow.config import check_executor
 from nbflow.exceptions import NbflowError
+from nbflow.query.results import run_results, show_view
+from nbflow.render.text import describe
 
 RUN_EXAMPLE = """\
 examples:
@@ -140,7 +142,7 @@ def _execute(execution: Any, report: Path | None = None) -> int:
         _write_report(report, views, result.error, time.time() - started)
     else:
         for view in views:
-            print(describe(view))
+            print(describe(show_view(view)))
     if result.error is not None:
         _explain_failure(execution.notebook, views, result.error)
         return 1
@@ -215,48 +217,10 @@ def _declared_params(notebook: Path) -> set[str] | None:
     return declared
 
 
-def describe(run: Any) -> str:
-    """A run as a few lines: status, steps with their tasks and time, the last step's results."""
-    lines = [f"run {run.id}: {run.status} in {run.duration or 0:.2f} s, params {run.params}"]
-    for step in run.steps():
-        tasks = step.tasks()
-        took = sum(t.duration or 0 for t in tasks)
-        lines.append(f"  {step.name:<18} {len(tasks):>4} task(s)  {step.status:<7} {took:.3f} s")
-    results = scalar_results(run, previews=True)
-    if results:
-        lines.append("  results: " + ", ".join(f"{n} = {v}" for n, v in results.items()))
-    return "\n".join(lines)
-
-
-def scalar_results(run: Any, *, previews: bool = False) -> dict[str, Any]:
-    """The last step's own results and the scalars it inherited, from previews (no unpickling)."""
-    try:
-        artifacts = run.end_step.task.artifacts
-    except NbflowError:
-        return {}
-    return {
-        name: _short(artifact.preview) if previews else artifact.preview.get("value")
-        for name, artifact in artifacts.items()
-        if ("value" in artifact.preview) or (previews and artifact.kind == "output")
-    }
-
-
-def _short(preview: dict[str, Any]) -> str:
-    """A value in one short phrase, from its preview: its repr, or its kind and shape."""
-    if "repr" in preview:
-        return str(preview["repr"])
-    kind = str(preview.get("type", "value")).rsplit(".", 1)[-1]
-    shape = preview.get("shape")
-    if shape is not None:
-        dtype = f" {preview['dtype']}" if "dtype" in preview else ""
-        return f"{kind} {'×'.join(map(str, shape)) or 'scalar'}{dtype}"
-    return f"<{kind}>"
-
-
 def _write_report(path: Path, views: list[Any], error: str | None, seconds: float) -> None:
     report = {
         "runs": [v.as_dict() for v in views],
-        "results": scalar_results(views[-1]) if views else {},
+        "results": run_results(views[-1]) if views else {},
         "error": error,
         "seconds": seconds,
     }

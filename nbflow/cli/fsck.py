@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from nbflow.exceptions import NbflowError
+from nbflow.render.text import format_size
 
 if TYPE_CHECKING:
     from nbflow.store.fsck import Problem, Report
@@ -101,8 +102,8 @@ class ProgressLine:
         now = time.monotonic()
         if now >= self._next:
             print(
-                f"nbflow fsck: hashed {done}/{total} blobs ({_size(done_bytes)} of "
-                f"{_size(total_bytes)})",
+                f"nbflow fsck: hashed {done}/{total} blobs ({format_size(done_bytes)} of "
+                f"{format_size(total_bytes)})",
                 file=sys.stderr,
             )
             self._next = now + PROGRESS_EVERY
@@ -113,7 +114,7 @@ def summary(report: Report) -> str:
     lines = [
         f"datastore {report.datastore}, metadata {report.metadata}",
         f"checked {report.records} record(s) of {report.tasks} task(s): {report.blobs} blob(s) "
-        f"({_size(report.blob_bytes)}, {checked}), {report.inline} inline value(s), in "
+        f"({format_size(report.blob_bytes)}, {checked}), {report.inline} inline value(s), in "
         f"{report.seconds:.1f} s",
     ]
     for problem in report.problems:
@@ -133,13 +134,13 @@ def _problem_lines(problem: Problem) -> list[str]:
 def _leftover_lines(report: Report) -> list[str]:
     lines = []
     if report.orphan_blobs:
-        size = _size(sum(e.size for e in report.orphan_blobs))
+        size = format_size(sum(e.size for e in report.orphan_blobs))
         lines.append(
             f"{len(report.orphan_blobs)} blob(s) ({size}) no record references, older than "
             f"{report.grace:g} s: harmless; `nbflow gc` removes them"
         )
     if report.temp_files and report.repaired is None:
-        size = _size(sum(e.size for e in report.temp_files))
+        size = format_size(sum(e.size for e in report.temp_files))
         lines.append(
             f"{len(report.temp_files)} temp file(s) ({size}) left by interrupted writes: "
             "`nbflow fsck --repair` removes them"
@@ -158,16 +159,10 @@ def _repaired_lines(report: Report) -> list[str]:
     done = report.repaired
     lines = [
         "",
-        f"repaired: removed {len(done.temp_files)} temp file(s) ({_size(done.temp_bytes)})",
+        f"repaired: removed {len(done.temp_files)} temp file(s) ({format_size(done.temp_bytes)})",
     ]
     shown = ", ".join(done.dead_runs) or "none"
     lines.append(f"  marked failed (their process is gone): {shown}")
     if done.lost_tasks:
         lines.append(f"  tasks of ended runs marked failed: {', '.join(done.lost_tasks)}")
     return lines
-
-
-def _size(count: int) -> str:
-    from nbflow.cli.browse import _size as size
-
-    return size(count)

@@ -21,6 +21,8 @@ from nbflow.core.params import parse_value
 from nbflow.core.stepline import LineParser, parse_step_line
 from nbflow.exceptions import NbflowError
 from nbflow.kernel.session import Cell, Session, flow_name_for
+from nbflow.query.client import Flow, Run
+from nbflow.render.text import format_duration
 from nbflow.run.runner import Runner
 
 FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs", "compare", "env")
@@ -66,7 +68,7 @@ class FlowMagics(Magics):
         cached = _cached_note(runner, spec.name)
         print(
             f"✓ {spec.name} · {tasks} task{'s' * (tasks != 1)} · {cached}"
-            f"{_duration(time.perf_counter() - started)} · run {runner.flow}/{runner.run_id}"
+            f"{format_duration(time.perf_counter() - started)} · run {runner.flow}/{runner.run_id}"
         )
 
     def _bind_outputs(self, runner: Runner, step: str) -> None:
@@ -171,8 +173,6 @@ class FlowMagics(Magics):
         print(f"bound {len(values)} names as the task saw them: {', '.join(sorted(values))}")
 
     def _run_view(self, runner: Runner) -> Any:
-        from nbflow.query.client import Run
-
         return Run(f"{runner.flow}/{runner.run_id}", store=self.session.store)
 
     def _flow_config(self, args: list[str]) -> Config:
@@ -183,7 +183,6 @@ class FlowMagics(Magics):
 
     def _flow_show(self, args: list[str]) -> Any:
         """The graph of a run (default: the latest): click a step for its tasks."""
-        from nbflow.query.client import Flow
         from nbflow.widgets import GraphWidget
 
         if len(args) > 1:
@@ -197,7 +196,6 @@ class FlowMagics(Magics):
 
     def _flow_runs(self, args: list[str]) -> Any:
         """Every run of the flow: sort, filter, select several and compare."""
-        from nbflow.query.client import Flow
         from nbflow.widgets import RunBrowser
 
         flow = args[0] if args else self.session.flow
@@ -212,8 +210,6 @@ class FlowMagics(Magics):
         return CompareWidget([self._run(text) for text in args])
 
     def _run(self, text: str) -> Any:
-        from nbflow.query.client import Run
-
         return Run(text if "/" in text else f"{self.session.flow}/{text}", store=self.session.store)
 
 
@@ -232,13 +228,8 @@ class LiveGraph:
         if not finished and self.handle is not None and now - self.drawn_at < self.every:
             return
         self.drawn_at = now
-        from nbflow.query.client import Run
-
         run = Run(f"{runner.flow}/{runner.run_id}", store=runner.store)
-        if finished:
-            bundle = {"text/plain": f"run {run.id}: {run.status}"}
-        else:
-            bundle = run._repr_mimebundle_()
+        bundle = {"text/plain": f"run {run.id}: {run.status}"} if finished else graph_bundle(run)
         if self.handle is None:
             self.handle = display(bundle, raw=True, display_id=True)
         else:
@@ -295,10 +286,6 @@ def _display_bundle(shown: dict[str, Any]) -> None:
     display(shown["data"], metadata=shown.get("metadata") or {}, raw=True)
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 def _cached_note(runner: Runner, step: str) -> str:
     """`cached from FLOW/RUN · ` when the step's tasks were reused (`2 of 5 cached from ...`
     when only some were), naming the runs that computed them; '' when none was."""
@@ -340,5 +327,15 @@ def run_flow_mode(shell: InteractiveShell, on: bool) -> None:
         magics.session.cells_full_run = on or os.environ.get("NBFLOW_FULL_RUN") == "1"
 
 
+def graph_bundle(run: Run) -> dict[str, Any]:
+    """A run as the graph you can click: the GraphWidget's bundle, with its SVG and text."""
+    from nbflow.widgets import GraphWidget  # anywidget and traitlets: only once a run shows
+
+    data, _metadata = GraphWidget(run)._repr_mimebundle_()
+    return data
+
+
 def load_ipython_extension(shell: InteractiveShell) -> None:
     shell.register_magics(FlowMagics(shell))
+    if getattr(shell, "kernel", None) is not None:  # a front end that draws widgets
+        shell.display_formatter.mimebundle_formatter.for_type(Run, graph_bundle)

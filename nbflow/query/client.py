@@ -7,12 +7,13 @@ its attribute is read. Previews (stored as data) serve reprs and `compare` witho
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Container, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from nbflow.exceptions import DatastoreError, NotFound
+from nbflow.query.results import run_results
+from nbflow.render.text import format_duration
 from nbflow.store.metadata import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.store.metadata.records import FINISHED_OK, latest_attempts
 from nbflow.store.stores import Store, open_store
@@ -205,9 +206,7 @@ class Run:
         }
 
     def __repr__(self) -> str:
-        lines = [
-            f"Run('{self.id}') {self.status} · {_seconds(self.duration)} · params {self.params}"
-        ]
+        lines = [f"Run('{self.id}') {self.status} · {_took(self.duration)} · params {self.params}"]
         for step in self.steps():
             tasks = step.tasks()
             statuses = ", ".join(sorted({t.status for t in tasks}))
@@ -229,13 +228,10 @@ class Run:
     def _repr_mimebundle_(
         self, include: Container[str] | None = None, exclude: Container[str] | None = None
     ) -> dict[str, Any]:
-        """In a Jupyter kernel, the graph you can click (a GraphWidget, which carries the
-        picture too); elsewhere the graph as SVG (kept by exported notebooks and nbviewer).
-        Always the text repr."""
-        bundle = _widget_bundle(self) or {
-            "image/svg+xml": self._repr_svg_(),
-            "text/plain": repr(self),
-        }
+        """The graph as SVG (kept by exported notebooks and nbviewer) and the text repr. In a
+        kernel with `%load_ext nbflow`, the extension shows a run as the graph you can click
+        (nbflow.kernel.magics registers the GraphWidget for Run)."""
+        bundle = {"image/svg+xml": self._repr_svg_(), "text/plain": repr(self)}
         return {
             mime: data
             for mime, data in bundle.items()
@@ -397,7 +393,7 @@ class Task:
         }
 
     def __repr__(self) -> str:
-        return f"Task('{self.id}') {self.status} · {_seconds(self.duration)}"
+        return f"Task('{self.id}') {self.status} · {_took(self.duration)}"
 
 
 class DataView:
@@ -448,45 +444,55 @@ class DataView:
 
 
 def compare(runs: list[Run]) -> pd.DataFrame:
-    """Runs side by side: parameters, scalar results of the last step, duration."""
+    """Runs side by side: parameters, scalar results of the last step (as `nbflow compare`
+    shows them), duration."""
     import pandas as pd
 
     rows = []
     for run in runs:
         row: dict[str, Any] = {"run": run.id, "status": run.status, "duration": run.duration}
         row.update({f"param.{k}": v for k, v in run.params.items()})
-        try:
-            artifacts = run.end_step.task.artifacts
-        except NotFound:
-            artifacts = {}
-        for name, artifact in artifacts.items():
-            if "value" in artifact.preview:
-                row[name] = artifact.preview["value"]
+        row.update(run_results(run))
         rows.append(row)
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
 
-def _seconds(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f} s"
+def _took(seconds: float | None) -> str:
+    return format_duration(seconds) or "-"
 
 
 def _ago(run: Run) -> str:
     import datetime
 
     started = datetime.datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{started}  {_seconds(run.duration)}  {run.params}"
+    return f"{started}  {_took(run.duration)}  {run.params}"
 
 
-def _widget_bundle(run: Run) -> dict[str, Any] | None:
-    """The GraphWidget's bundle when a Jupyter kernel (a front end that can draw widgets) shows
-    this run and anywidget is installed; None elsewhere (a terminal, a script, plain IPython)."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if getattr(shell, "kernel", None) is None:
-        return None
+def check_flow(store: Store, flow: str) -> None:
+    """NotFound naming the store's flows unless `flow` is one of them."""
+    flows = store.meta.flows()
+    if flow not in flows:
+        known = ", ".join(flows) or "none yet"
+        raise NotFound(f"no flow '{flow}' in {store.root} (its flows: {known})")
+
+
+def open_run(store: Store, pathspec: str) -> Run:
+    """The run `FLOW/RUN_ID`; NotFound with a one-line reason otherwise."""
+    pieces = pathspec.strip("/").split("/")
+    if len(pieces) != 2 or not all(pieces):
+        raise NotFound(f"'{pathspec}' is not of the form FLOW/RUN_ID (e.g. demo/3)")
+    check_flow(store, pieces[0])
     try:
-        from nbflow.widgets import GraphWidget
-    except ModuleNotFoundError:
-        return None
-    data, _metadata = GraphWidget(run)._repr_mimebundle_()
-    return data
+        return Run(pathspec, store=store)
+    except NotFound as error:
+        raise NotFound(f"{error}; `nbflow runs {pieces[0]}` lists its runs") from None
+
+
+def list_runs(store: Store, flow: str | None, limit: int | None) -> list[Run]:
+    """The runs of `flow` (or of every flow), newest first."""
+    if flow is not None:
+        check_flow(store, flow)
+        return Flow(flow, store=store).runs(limit)
+    runs = [run for name in store.meta.flows() for run in Flow(name, store=store).runs(limit)]
+    runs.sort(key=lambda run: run.started_at, reverse=True)
+    return runs if limit is None else runs[:limit]

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbflow.query.views import run_view
-from nbflow.render.svg import STATUS_STYLES, format_duration, render_svg, render_timeline_svg
+from nbflow.render.svg import STATUS_STYLES, render_svg, render_timeline_svg
+from nbflow.render.text import format_duration, format_size
 
 if TYPE_CHECKING:
     from nbflow.query.client import Run, Step, Task
@@ -72,7 +73,7 @@ class Report:
 
 def report_html(run: Run) -> str:
     """The whole page: header, graph, parameters, results, timeline, then every step."""
-    from nbflow.cli.browse import end_artifacts, results
+    from nbflow.query.results import end_artifacts, results
 
     view = run_view(run)
     recorded = {step.name: step for step in run.steps()}
@@ -308,7 +309,7 @@ def _artifacts(artifacts: Sequence[ArtifactRecord], empty: str) -> str:
         return _note(empty) if empty else ""
     rows = "".join(
         f"<tr><th>{_esc(a.name)}</th><td><code>{_breakable(a.type_name)}</code></td>"
-        f'<td class="num">{_esc(_size(a.size))}</td><td>{preview_html(a.preview)}</td></tr>'
+        f'<td class="num">{_esc(format_size(a.size))}</td><td>{preview_html(a.preview)}</td></tr>'
         for a in artifacts
     )
     head = "<tr><th>artifact</th><th>type</th><th>size</th><th>preview</th></tr>"
@@ -441,7 +442,7 @@ def _image(mime: str, value: object, alt: object, metadata: object) -> str:
         encoded = base64.b64encode(encoded.encode("utf-8", "replace")).decode("ascii")
     encoded = "".join(encoded.split())
     if len(encoded) > IMAGE_LIMIT:
-        return _output(mime, _note(f"image of {_size(len(encoded) * 3 // 4)} left out"))
+        return _output(mime, _note(f"image of {format_size(len(encoded) * 3 // 4)} left out"))
     if not _BASE64.fullmatch(encoded):
         return _output(mime, _note("image data is not base64; left out"))
     width = ""
@@ -542,17 +543,6 @@ def _type(name: str) -> str:
 def _breakable(type_name: str) -> str:
     """A dotted type name that wraps at its dots in a narrow column."""
     return _esc(_type(type_name)).replace(".", ".<wbr>")
-
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} bytes"
-    size, unit = count / 1024, "KB"
-    for bigger in ("MB", "GB", "TB"):
-        if size < 1024:
-            break
-        size, unit = size / 1024, bigger
-    return f"{size:.1f} {unit}"
 
 
 def _when(timestamp: float | None) -> str:

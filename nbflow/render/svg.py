@@ -20,6 +20,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from nbflow.render.layout import Box, Edge, Layout, layout
+from nbflow.render.text import format_duration
 
 __all__ = [
     "STATUS_STYLES",
@@ -116,24 +117,6 @@ def render_timeline_svg(runs: Sequence[Mapping[str, Any]]) -> str:
         top += (1 + len(block.bars)) * _ROW + _RUN_GAP
     parts.append("</svg>")
     return "\n".join(parts)
-
-
-def format_duration(seconds: float | None) -> str:
-    """'3 ms', '0.42 s', '12.5 s', '3 min 2 s', '2 h 5 min'; '' when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return ""
-    if seconds < 0.0995:  # fast steps are the common case: say how fast
-        return "<1 ms" if seconds < 0.0005 else f"{seconds * 1000:.0f} ms"
-    if seconds < 9.995:
-        return f"{seconds:.2f} s"
-    if seconds < 59.95:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 3600:
-        minutes, rest = divmod(whole, 60)
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    hours, rest = divmod(whole, 3600)
-    return f"{hours} h {rest // 60} min" if rest >= 60 else f"{hours} h"
 
 
 # -- the graph ---------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nbflow.cli.browse import check_flow, end_artifacts, results
 from nbflow.exceptions import NotFound
-from nbflow.query.client import Flow, Run, Task, reap_quietly
+from nbflow.query.client import Flow, Run, Task, check_flow, reap_quietly
+from nbflow.query.results import run_results
 from nbflow.query.views import run_view
 from nbflow.render.layout import layout
 from nbflow.render.svg import render_svg
@@ -41,7 +41,7 @@ def runs_reply(store: Store | None, flow: str, limit: int, offset: int) -> dict[
     reap_quietly(store)
     total = store.meta.count_runs(flow)
     page = [Run(record, store=store) for record in store.meta.runs(flow, limit, offset)]
-    rows = [{**run.as_dict(), "results": results(end_artifacts(run))} for run in page]
+    rows = [{**run.as_dict(), "results": run_results(run)} for run in page]
     return {"flow": flow, "total": total, "runs": rows}
 
 

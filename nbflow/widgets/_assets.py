@@ -1,9 +1,11 @@
-"""What the widgets share: their hand-written ES modules and CSS, and their MIME bundles.
+"""What the widgets share: their ES modules and CSS, and their MIME bundles.
 
-Each widget's ES module is a few files from `static/` joined together (shared helpers first,
-the widget's own file last), preceded by the status styles of `nbflow.render.svg` as a constant, so
-the widgets draw exactly the colours and glyphs of the SVG pictures. No build step, no
-imports at run time: anywidget loads the joined text as one module.
+Each widget's ES module, `static/<widget>.js`, is built from the JupyterLab extension's
+TypeScript (`labextension/src/widgets/<widget>.ts`, bundled with the shared `dom.ts`,
+`preview.ts`, `compare.ts` by esbuild: `jlpm build:widgets`, part of `jlpm build` and of the
+wheel's build). It is preceded here by the status styles of `nbflow.render.svg` as a constant,
+so the widgets draw exactly the colours and glyphs of the SVG pictures. No imports at run time:
+anywidget loads the text as one module.
 """
 
 from __future__ import annotations
@@ -21,15 +23,25 @@ STATIC = Path(__file__).with_name("static")
 _UNKNOWN = {"fill": "#f5f5f5", "stroke": "#8c8c8c", "ink": "#4d4d4d", "glyph": "?", "dash": "1 2"}
 
 
+class MissingBuild(RuntimeError):
+    """A widget's ES module was not built (a work tree where the extension never was)."""
+
+
 @cache
-def esm(*parts: str) -> str:
-    """The ES module made of `static/<part>` files in order; the last one exports `render`."""
+def esm(name: str) -> str:
+    """The built ES module `static/<name>` (it exports `render`), after the status styles."""
+    path = STATIC / name
+    if not path.is_file():
+        raise MissingBuild(
+            f"nbflow's widget module {path} is missing: it is built from labextension/src/widgets"
+            " (cd labextension && jlpm build)"
+        )
     styles = {
         name: {"fill": s.fill, "stroke": s.stroke, "ink": s.ink, "glyph": s.glyph, "dash": s.dash}
         for name, s in STATUS_STYLES.items()
     }
     head = f"const STYLES = {json.dumps(styles)};\nconst UNKNOWN_STYLE = {json.dumps(_UNKNOWN)};\n"
-    return head + "\n".join(_read(part) for part in parts)
+    return head + _read(name)
 
 
 @cache

@@ -17,10 +17,11 @@ from typing import Any
 import anywidget
 import traitlets
 
-from nbflow.cli.browse import end_artifacts, results, runs_table
 from nbflow.exceptions import NotFound
 from nbflow.query.client import Flow, Run
+from nbflow.query.results import run_results
 from nbflow.render.svg import render_runs_svg
+from nbflow.render.text import runs_table
 from nbflow.widgets._assets import css, esm, with_fallbacks
 from nbflow.widgets.compare import compare_view
 
@@ -33,7 +34,7 @@ TEXT_ROWS = 50  # runs listed in the picture and text fallbacks
 class RunBrowser(anywidget.AnyWidget):
     """The runs of `flow` (a `Flow` or its name), newest first."""
 
-    _esm = esm("common.js", "preview.js", "compare.js", "browser.js")
+    _esm = esm("browser.js")
     _css = css()
     runs = traitlets.List(traitlets.Dict()).tag(sync=True)
     selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -51,7 +52,7 @@ class RunBrowser(anywidget.AnyWidget):
 
     def results(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The scalar results of the last step of each known run in `ids`."""
-        return {i: _results(self._runs[i]) for i in ids if i in self._runs}
+        return {i: run_results(self._runs[i]) for i in ids if i in self._runs}
 
     def compare(self, ids: Sequence[str] | None = None) -> None:
         """Compare these runs (default: the selected ones) below the table."""
@@ -67,7 +68,7 @@ class RunBrowser(anywidget.AnyWidget):
         deadline = time.perf_counter() + RESULTS_BUDGET
         rows = []
         for run in runs:
-            found = _results(run) if time.perf_counter() < deadline else None
+            found = run_results(run) if time.perf_counter() < deadline else None
             rows.append({**run.as_dict(), "results": found})
         return rows
 
@@ -88,14 +89,14 @@ class RunBrowser(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         runs = list(self._runs.values())
-        text = runs_table(runs[:TEXT_ROWS]) if runs else f"no runs of flow '{self.flow.name}'"
+        text = (
+            runs_table([run.as_dict() for run in runs[:TEXT_ROWS]])
+            if runs
+            else f"no runs of flow '{self.flow.name}'"
+        )
         older = max(len(runs) - TEXT_ROWS, 0)
         if older:
             text += f"\n... and {older:,} older runs"
         picture = render_runs_svg([run.as_dict() for run in runs[:TEXT_ROWS]], more=older)
         extra = {"image/svg+xml": picture, "text/plain": text}
         return with_fallbacks(super()._repr_mimebundle_(**kwargs), extra)
-
-
-def _results(run: Run) -> dict[str, Any]:
-    return results(end_artifacts(run))

@@ -1,7 +1,7 @@
 """CompareWidget: runs side by side, and `compare_view`, the plain data it (and the run
 browser's compare) shows.
 
-What differs between runs is decided by `nbflow.cli.browse.comparison`, the same code as
+What differs between runs is decided by `nbflow.query.results.comparison`, the same code as
 `nbflow compare`: parameters and scalar results by value, artifacts by content key. This
 module only adds the artifacts' stored previews and the step timeline picture.
 """
@@ -14,11 +14,12 @@ from typing import Any
 import anywidget
 import traitlets
 
-from nbflow.cli.browse import comparison, comparison_table, end_artifacts
 from nbflow.exceptions import NbflowError
 from nbflow.query.client import Run
+from nbflow.query.results import comparison, end_artifacts
 from nbflow.query.views import run_view
 from nbflow.render.svg import render_timeline_svg
+from nbflow.render.text import comparison_table
 from nbflow.widgets._assets import css, esm, svg_data_uri, with_fallbacks
 
 __all__ = ["CompareWidget", "compare_view"]
@@ -30,7 +31,7 @@ class CompareWidget(anywidget.AnyWidget):
     """`runs` (Run objects or "flow/12") side by side: parameters, results, artifacts,
     step timeline, and a chosen result plotted against a chosen parameter."""
 
-    _esm = esm("common.js", "preview.js", "compare.js", "compare_widget.js")
+    _esm = esm("compare.js")
     _css = css()
     comparison = traitlets.Dict().tag(sync=True)
 

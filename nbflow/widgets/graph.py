@@ -26,7 +26,7 @@ __all__ = ["GraphWidget"]
 class GraphWidget(anywidget.AnyWidget):
     """The graph of `run` (a `Run` or "flow/12"), drawn and clickable."""
 
-    _esm = esm("common.js", "preview.js", "graph.js")
+    _esm = esm("graph.js")
     _css = css()
     view = traitlets.Dict().tag(sync=True)
     layout = traitlets.Dict().tag(sync=True)

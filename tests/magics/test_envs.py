@@ -20,8 +20,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from magictools import fails, flow_shell, ok
 from needs import missing
 
-from nbflow import Flow, environments
+from nbflow import Flow
 from nbflow.query.views import run_view
+from nbflow.run import environments
 from nbflow.run.executors.environment import close_pools
 
 OLD = "pandas==2.2.3"

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from nbflow.render.layout import layout
-from nbflow.render.svg import STATUS_STYLES, format_duration, render_svg, render_timeline_svg
+from nbflow.render.svg import STATUS_STYLES, render_svg, render_timeline_svg
+from nbflow.render.text import format_duration
 
 NS = "{http://www.w3.org/2000/svg}"
 HOSTILE = "<script>alert(1)</script>"

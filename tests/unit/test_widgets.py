@@ -131,7 +131,8 @@ def test_the_package_exports_the_three_widgets() -> None:
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_es_modules_never_write_html_nor_name_an_address(name: str) -> None:
     source = MODULES[name]
-    assert source.count("export default { render: ") == 1
+    # esbuild's bundle of labextension/src/widgets/<name>.ts, whose default export is { render }
+    assert re.search(r"^var (\w+) = \{ render \};\nexport \{\n  \1 as default\n\};$", source, re.M)
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in source, f"{name}: {sink}"
     # The SVG namespace is an identifier for createElementNS; nothing is fetched from it.
@@ -141,8 +142,7 @@ def test_es_modules_never_write_html_nor_name_an_address(name: str) -> None:
 
 def test_each_static_file_is_used_and_every_module_parses() -> None:
     files = {path.name for path in STATIC.iterdir()}
-    assert files == {"widgets.css", "common.js", "preview.js", "graph.js", "compare.js",
-                     "compare_widget.js", "browser.js"}  # fmt: skip
+    assert files == {"widgets.css", "graph.js", "compare.js", "browser.js"}
     node = subprocess.run(["node", "--version"], capture_output=True, check=False)
     if node.returncode != 0:
         missing("node is not installed: it checks the widgets' ES modules parse")
@@ -154,12 +154,45 @@ def test_each_static_file_is_used_and_every_module_parses() -> None:
         assert checked.returncode == 0, f"{name}: {checked.stderr}"
 
 
+LABEXTENSION = Path(__file__).resolve().parents[2] / "labextension"
+SHARED = {
+    "graph": {"src/dom.ts", "src/look.ts", "src/preview.ts", "src/widgets/graph.ts"},
+    "browser": {"src/dom.ts", "src/preview.ts", "src/compare.ts", "src/widgets/browser.ts"},
+    "compare": {"src/dom.ts", "src/preview.ts", "src/compare.ts", "src/widgets/compare.ts"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED))
+def test_the_modules_are_built_from_the_extensions_typescript_and_not_stale(name: str) -> None:
+    built = STATIC / f"{name}.js"
+    source = built.read_text(encoding="utf-8")
+    # esbuild heads each bundled module with its path: the extension's own renderers, not copies
+    bundled = set(re.findall(r"^// (src/\S+\.ts)$", source, re.M))
+    assert SHARED[name] <= bundled, bundled
+    assert not re.search(r"@jupyterlab|@lumino", source)  # no JupyterLab pulled in
+    if (LABEXTENSION / "src").is_dir():  # a work tree or an sdist: the sources are here
+        stale = [
+            p for p in sorted(bundled) if (LABEXTENSION / p).stat().st_mtime > built.stat().st_mtime
+        ]
+        assert not stale, f"{built} is older than {stale}: cd labextension && jlpm build"
+
+
+def test_a_module_not_built_is_named_with_the_command_that_builds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbflow.widgets import _assets
+
+    monkeypatch.setattr(_assets, "STATIC", tmp_path)
+    with pytest.raises(_assets.MissingBuild, match=r"cd labextension && jlpm build"):
+        _assets.esm.__wrapped__("graph.js")
+
+
 def test_the_documented_test_ids_are_in_the_modules() -> None:
     graph, browser = MODULES["graph"], MODULES["browser"]
     for testid in (
         '"data-testid": `step-${',
         '"data-testid": "step-panel"',
-        '"data-testid": `task-${',
+        'look.testid("task", task.id)',  # the shared renderTaskDetails, in the widgets' look
     ):
         assert testid in graph, testid
     for testid in (
@@ -168,16 +201,16 @@ def test_the_documented_test_ids_are_in_the_modules() -> None:
         '"data-testid": "compare-button"',
         '"data-testid": "run-filter"',
         '"data-testid": `col-${column.key}`',
-        '"data-testid": "compare-view"',
+        'compare: "compare-view"',  # the widgets' test id of the shared comparison
     ):
         assert testid in browser, testid
-    assert '"data-testid": "compare-view"' in MODULES["compare"]
+    assert 'compare: "compare-view"' in MODULES["compare"]
 
 
 def test_modules_carry_the_svg_status_styles() -> None:
     from nbflow.render.svg import STATUS_STYLES
 
-    head = esm("common.js").split("\n", 1)[0]
+    head = esm("graph.js").split("\n", 1)[0]
     styles = json.loads(head.removeprefix("const STYLES = ").removesuffix(";"))
     assert {name: s["fill"] for name, s in styles.items()} == {
         name: s.fill for name, s in STATUS_STYLES.items()

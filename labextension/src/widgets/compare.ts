@@ -1,0 +1,15 @@
+// CompareWidget (nbflow.widgets.compare): the synced `comparison` drawn by ../compare.ts.
+
+import { renderComparison } from '../compare';
+import { fill, h } from '../dom';
+import { listen, RenderProps, WIDGET } from './look';
+
+function render({ model, el }: RenderProps): () => void {
+  const root = h('div', { class: 'nbf' });
+  el.append(root);
+  const draw = () => fill(root, renderComparison(model.get('comparison') || {}, WIDGET));
+  draw();
+  return listen(model, { 'change:comparison': draw });
+}
+
+export default { render };
