@@ -55,12 +55,7 @@ function mark(differs: boolean, why: string, look: Look): HTMLElement {
 }
 
 function grid(runs: Run[], body: HTMLElement[], look: Look): HTMLElement {
-  const table = h(
-    'table',
-    { class: cls(look, 'grid') },
-    header(runs, look),
-    h('tbody', {}, body)
-  );
+  const table = h('table', { class: cls(look, 'grid') }, header(runs, look), h('tbody', {}, body));
   return look.wideTables ? h('div', { class: cls(look, 'wide') }, table) : table;
 }
 
@@ -117,7 +112,11 @@ function artifactTable(runs: Run[], rows: ArtifactRow[], look: Look): HTMLElemen
             ? h('span', { class: dim }, '-')
             : [
                 look.artifactKeys
-                  ? h('div', { class: dim, title: cell.key }, `key ${String(cell.key).slice(0, 10)}`)
+                  ? h(
+                      'div',
+                      { class: dim, title: cell.key },
+                      `key ${String(cell.key).slice(0, 10)}`
+                    )
                   : null,
                 renderPreview(cell.preview, look)
               ]

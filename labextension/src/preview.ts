@@ -14,10 +14,30 @@ const TABLE_COLUMNS = 30;
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/svg+xml'];
 const TEXT_TYPES = ['text/plain', 'text/markdown', 'text/latex', 'application/json'];
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+// eslint-disable-next-line no-control-regex -- ESC (\x1b) is what starts an ANSI colour code
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 const READS_SHOWN = 50; // files read listed per task; a note counts the rest
 
-type Preview = Record<string, any>;
+/**
+ * A stored preview (nbflow.store.blobs.previews): which fields it has depends on the kind of
+ * value (a DataFrame's columns and head, an array's shape and values, a scalar's value...), so
+ * each is checked where it is read.
+ */
+interface Preview {
+  columns?: unknown;
+  head?: unknown;
+  index?: unknown;
+  dtypes?: unknown;
+  dtype?: unknown;
+  shape?: unknown;
+  values?: unknown;
+  value?: unknown;
+  repr?: unknown;
+  length?: unknown;
+  name?: unknown;
+  type?: unknown;
+  error?: unknown;
+}
 
 /** A stored rich output (a MIME bundle), cut to size by nbflow.widgets.tasks. */
 export interface Display {
@@ -54,15 +74,15 @@ function previewNode(preview: unknown, look: Look): HTMLElement {
   const p = preview as Preview;
   const box = h('div', { class: cls(look, 'preview') });
   if (Array.isArray(p.columns) && Array.isArray(p.head)) {
-    box.append(frameNode(p, look));
+    box.append(frameNode(p, p.columns, p.head, look));
   } else if (Array.isArray(p.head) && Array.isArray(p.index)) {
-    box.append(seriesNode(p, look));
+    box.append(seriesNode(p, p.head, p.index, look));
   } else if ('shape' in p && Array.isArray(p.values)) {
-    box.append(arrayNode(p, look));
+    box.append(arrayNode(p, p.values, look));
   } else if ('value' in p) {
-    box.append(clipped(look, 'code', {}, p.repr ?? formatValue(p.value)));
+    box.append(clipped(look, 'code', {}, String(p.repr ?? formatValue(p.value))));
   } else if ('repr' in p) {
-    box.append(clipped(look, 'code', {}, p.repr));
+    box.append(clipped(look, 'code', {}, String(p.repr)));
     if (typeof p.length === 'number') {
       box.append(h('span', { class: cls(look, 'dim') }, ` length ${p.length.toLocaleString()}`));
     }
@@ -75,11 +95,11 @@ function previewNode(preview: unknown, look: Look): HTMLElement {
   return box;
 }
 
-function frameNode(p: Preview, look: Look): HTMLElement {
-  const columns: unknown[] = p.columns.slice(0, TABLE_COLUMNS);
+function frameNode(p: Preview, allColumns: unknown[], head: unknown[], look: Look): HTMLElement {
+  const columns = allColumns.slice(0, TABLE_COLUMNS);
   const index: unknown[] = Array.isArray(p.index) ? p.index : [];
   const dtypes: unknown[] = Array.isArray(p.dtypes) ? p.dtypes : [];
-  const rows: unknown[][] = p.head.filter(Array.isArray).slice(0, TABLE_ROWS);
+  const rows: unknown[][] = head.filter(Array.isArray).slice(0, TABLE_ROWS);
   const table = h(
     'table',
     { class: cls(look, 'frame'), 'data-testid': look.testid('frame') },
@@ -121,15 +141,10 @@ function frameNode(p: Preview, look: Look): HTMLElement {
   );
 }
 
-function seriesNode(p: Preview, look: Look): HTMLElement {
-  const head: unknown[] = p.head.slice(0, TABLE_ROWS);
+function seriesNode(p: Preview, allHead: unknown[], index: unknown[], look: Look): HTMLElement {
+  const head = allHead.slice(0, TABLE_ROWS);
   const body = head.map((cell, i) =>
-    h(
-      'tr',
-      {},
-      h('th', {}, cellText(p.index[i] ?? '')),
-      clipped(look, 'td', {}, cellText(cell), 200)
-    )
+    h('tr', {}, h('th', {}, cellText(index[i] ?? '')), clipped(look, 'td', {}, cellText(cell), 200))
   );
   const name = p.name !== null && p.name !== undefined ? ` ${cellText(p.name)}` : '';
   return h(
@@ -148,10 +163,10 @@ function moreRows(p: Preview, shown: unknown[], look: Look): HTMLElement | null 
     : null;
 }
 
-function arrayNode(p: Preview, look: Look): HTMLElement {
-  const values: unknown[] = p.values.slice(0, TABLE_ROWS);
+function arrayNode(p: Preview, allValues: unknown[], look: Look): HTMLElement {
+  const values = allValues.slice(0, TABLE_ROWS);
   const size = Array.isArray(p.shape)
-    ? p.shape.reduce((a: number, b: number) => a * b, 1)
+    ? p.shape.reduce((a: number, b: unknown) => a * Number(b), 1)
     : values.length;
   const rest = size > values.length ? ', …' : '';
   return h(
@@ -270,7 +285,11 @@ function artifactTable(artifacts: Artifact[], empty: string, look: Look): HTMLEl
           'tr',
           { 'data-testid': look.testid('artifact', a.name) },
           h('th', {}, a.name),
-          h('td', { class: cls(look, 'dim') }, String(a.type_name ?? '').replace(/^builtins\./, '')),
+          h(
+            'td',
+            { class: cls(look, 'dim') },
+            String(a.type_name ?? '').replace(/^builtins\./, '')
+          ),
           h('td', {}, renderPreview(a.preview, look))
         )
       )
@@ -333,7 +352,13 @@ function logNode(name: string, text: string | undefined, look: Look): HTMLElemen
     'div',
     { class: cls(look, 'log') },
     h('div', { class: cls(look, 'label') }, name),
-    clipped(look, 'pre', { 'data-testid': look.testid(name) }, String(text).replace(ANSI, ''), 20000)
+    clipped(
+      look,
+      'pre',
+      { 'data-testid': look.testid(name) },
+      String(text).replace(ANSI, ''),
+      20000
+    )
   );
 }
 

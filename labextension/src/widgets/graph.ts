@@ -2,6 +2,7 @@
 // `layout` (box and edge coordinates computed in Python), as nbflow.render.svg draws it; a click
 // on a step asks Python for its tasks and shows them (../preview.ts) in the side panel.
 
+import type { RunView, StepTasks, StepView, TaskCounts } from '../api';
 import { fill, formatDuration, h, isNumber, note, s, whenText } from '../dom';
 import { renderTaskDetails, TaskDetails } from '../preview';
 import { listen, RenderProps, WIDGET } from './look';
@@ -14,9 +15,16 @@ const EDGE_COLOUR = '#6e7781';
 const INK = '#1f2328';
 
 type Counts = Record<'total' | 'done' | 'failed' | 'running' | 'skipped' | 'cached', number>;
-type Step = Record<string, any>;
+type Step = StepView;
+type View = Omit<RunView, 'svg'>; // nbflow.query.views.run_view
 type Box = { name: string; x: number; y: number; width: number; height: number };
 type Edge = { source: string; target: string; points: number[][] };
+/** nbflow.render.layout's Layout.as_dict(). */
+type Layout = { boxes: Box[]; edges: Edge[]; width: number; height: number };
+/** Python's answer to a click on a step (nbflow.widgets.graph). */
+type StepMessage =
+  (StepTasks & { type: 'tasks' }) | { type: 'error'; step: string; message: string };
+type Traits = { view: View; layout: Layout };
 
 function fit(text: string, width: number, charWidth: number): string {
   const room = Math.max(Math.floor(width / charWidth), 1);
@@ -58,10 +66,11 @@ function edgeNode(edge: Edge): Element | null {
 }
 
 function counts(step: Step): Counts {
-  const given = step.tasks && typeof step.tasks === 'object' ? step.tasks : {};
+  const given: Partial<TaskCounts> = step.tasks && typeof step.tasks === 'object' ? step.tasks : {};
   const out = {} as Counts;
   for (const key of ['total', 'done', 'failed', 'running', 'skipped', 'cached'] as const) {
-    out[key] = isNumber(given[key]) ? Math.max(Math.floor(given[key]), 0) : 0;
+    const value = given[key];
+    out[key] = isNumber(value) ? Math.max(Math.floor(value), 0) : 0;
   }
   return out;
 }
@@ -219,8 +228,8 @@ function stepNode(step: Step, box: Box, selected: boolean, pick: (name: string) 
 }
 
 function graphNode(
-  view: Record<string, any>,
-  layout: Record<string, any>,
+  view: Partial<View>,
+  layout: Partial<Layout>,
   selected: string | null,
   pick: (name: string) => void
 ): Element {
@@ -240,16 +249,16 @@ function graphNode(
     stroke: EDGE_COLOUR,
     'stroke-width': 1.5
   });
-  for (const edge of (layout.edges || []) as Edge[]) {
+  for (const edge of layout.edges || []) {
     const node = edgeNode(edge);
     if (node) {
       edges.append(node);
     }
   }
   inner.append(edges);
-  const boxes = new Map(((layout.boxes || []) as Box[]).map(box => [box.name, box]));
+  const boxes = new Map((layout.boxes || []).map(box => [box.name, box]));
   const drawn = new Set<string>();
-  for (const step of (view.steps || []) as Step[]) {
+  for (const step of view.steps || []) {
     const box = boxes.get(step.name);
     if (!box || drawn.has(step.name)) {
       continue;
@@ -264,7 +273,7 @@ function graphNode(
   return root;
 }
 
-function headerNode(view: Record<string, any>): HTMLElement {
+function headerNode(view: Partial<View>): HTMLElement {
   const facts = [];
   if (isNumber(view.duration)) {
     facts.push(formatDuration(view.duration));
@@ -282,16 +291,16 @@ function headerNode(view: Record<string, any>): HTMLElement {
   );
 }
 
-function findStep(view: Record<string, any> | undefined, name: string | null): Step | undefined {
-  return ((view || {}).steps || []).find((candidate: Step) => candidate.name === name);
+function findStep(view: Partial<View> | undefined, name: string | null): Step | undefined {
+  return (view?.steps || []).find(candidate => candidate.name === name);
 }
 
-function stepSignature(view: Record<string, any>, name: string): string {
+function stepSignature(view: Partial<View>, name: string): string {
   const step = findStep(view, name);
   return step ? JSON.stringify([step.status, step.tasks, step.finished_at]) : '';
 }
 
-function render({ model, el }: RenderProps): () => void {
+function render({ model, el }: RenderProps<Traits>): () => void {
   let selected: string | null = null;
   let shownFor = '';
   const header = h('div');
@@ -317,10 +326,10 @@ function render({ model, el }: RenderProps): () => void {
 
   function pick(name: string): void {
     selected = name;
-    const step = findStep(model.get('view'), name) || {};
+    const step = findStep(model.get('view'), name);
     fill(
       panel,
-      h('h3', {}, name, ' ', badge(step.status || 'pending')),
+      h('h3', {}, name, ' ', badge(step?.status || 'pending')),
       h('p', { class: 'nbf-note', 'data-testid': 'panel-loading' }, 'loading…')
     );
     request(name);
@@ -338,12 +347,12 @@ function render({ model, el }: RenderProps): () => void {
     }
   }
 
-  function onMessage(message: Record<string, any>): void {
+  function onMessage(message: StepMessage | null): void {
     if (!message || message.step !== selected) {
       return;
     }
-    const step = findStep(model.get('view'), selected) || {};
-    const title = h('h3', {}, selected, ' ', badge(step.status || 'pending'));
+    const step = findStep(model.get('view'), selected);
+    const title = h('h3', {}, selected, ' ', badge(step?.status || 'pending'));
     if (message.type === 'error') {
       fill(panel, title, h('div', { class: 'nbf-error' }, String(message.message)));
       return;
