@@ -65,25 +65,35 @@ _TASK_KEYS = ("total", "done", "failed", "running", "skipped", "cached")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
-def render_svg(view: Mapping[str, Any], layout: Layout | None = None) -> str:
-    """The graph of a run view (`{"id", "status", "steps": [...]}`) as a standalone SVG."""
+def render_svg(
+    view: Mapping[str, Any], layout: Layout | None = None, *, header: bool = True
+) -> str:
+    """The graph of a run view (`{"id", "status", "steps": [...]}`) as a standalone SVG.
+
+    `header=False` leaves out the run's id and status line, for a page that shows them itself
+    (the notebook widget). The graph widget shows this same drawing, so it is drawn only here.
+    """
     steps = [step for step in _list(view.get("steps")) if isinstance(step, Mapping)]
     drawing = layout if layout is not None else _layout(steps)
     run_id, status = _str(view.get("id")), _str(view.get("status"))
     style = _style(status)
     # The header widens a narrow graph rather than being cut; a huge id is cut at 480 px.
     shown_id, shown_status = _fit(run_id, 480, 8.6), _fit(status, 120, 7.4)
-    header = (4 + len(shown_id)) * 8.6 + 10 + (2 + len(shown_status)) * 7.4
-    width = max(drawing.width + _FAN, header) + 2 * _PAD
-    height = drawing.height + _FAN + _HEADER + 2 * _PAD
-    parts = [
-        _open_svg(width, height, "nbflow-graph"),
-        f"<title>{_text(f'run {run_id}: {status}')}</title>",
+    title = (4 + len(shown_id)) * 8.6 + 10 + (2 + len(shown_status)) * 7.4 if header else 0.0
+    top = _HEADER if header else 0.0
+    width = max(drawing.width + _FAN, title) + 2 * _PAD
+    height = drawing.height + _FAN + top + 2 * _PAD
+    heading = [
         f'<text x="{_PAD}" y="{_PAD + 8}" font-size="14" font-weight="600" fill="{_INK}">'
         f"run {_text(shown_id)}"
         f'<tspan dx="10" font-weight="400" fill="{style.ink}">'
-        f"{_text(style.glyph)} {_text(shown_status)}</tspan></text>",
-        f'<g transform="translate({_PAD} {_PAD + _HEADER})">',
+        f"{_text(style.glyph)} {_text(shown_status)}</tspan></text>"
+    ]
+    parts = [
+        _open_svg(width, height, "nbflow-graph"),
+        f"<title>{_text(f'run {run_id}: {status}')}</title>",
+        *(heading if header else []),
+        f'<g transform="translate({_PAD} {_PAD + top})">',
         f'<g class="nbflow-edges" fill="none" stroke="{_EDGE}" stroke-width="1.5">',
         *(_edge(edge) for edge in drawing.edges),
         "</g>",

@@ -1,8 +1,9 @@
 """GraphWidget: a run's graph in the notebook; click a step for its tasks, artifacts and logs.
 
-Python computes everything (the run view, the layered layout); the ES module only draws it.
-Synced to the browser: `view` (`nbflow.query.views.run_view`) and `layout` (`nbflow.render.layout`'s
-`as_dict()`). A click on a step sends `{"type": "step", "name": ...}`; the reply is
+Python computes and draws everything: synced to the browser are `view`
+(`nbflow.query.views.run_view`, for the header and the panel) and `svg`, the graph as
+`nbflow.render.svg` draws it for the report and the sidebar, so it is drawn in one place. The ES
+module makes its steps clickable; a click sends `{"type": "step", "name": ...}`, the reply is
 `nbflow.widgets.tasks.step_tasks`. `refresh()` re-reads the run, for a run still going.
 """
 
@@ -15,7 +16,7 @@ import traitlets
 
 from nbflow.query.client import Run
 from nbflow.query.views import run_view
-from nbflow.render.layout import layout
+from nbflow.render.layout import Layout, layout
 from nbflow.render.svg import render_svg
 from nbflow.widgets._assets import css, esm, with_fallbacks
 from nbflow.widgets.tasks import step_tasks
@@ -29,20 +30,22 @@ class GraphWidget(anywidget.AnyWidget):
     _esm = esm("graph.js")
     _css = css()
     view = traitlets.Dict().tag(sync=True)
-    layout = traitlets.Dict().tag(sync=True)
+    svg = traitlets.Unicode().tag(sync=True)
 
     def __init__(self, run: Run | str, **kwargs: Any) -> None:
         self.run = run if isinstance(run, Run) else Run(run)
         view = run_view(self.run)
-        super().__init__(view=view, layout=_layout(view), **kwargs)
+        self._layout = _layout(view)
+        super().__init__(view=view, svg=_drawing(view, self._layout), **kwargs)
         self.on_msg(self._on_message)
 
     def refresh(self) -> None:
-        """Re-read the run from the store and redraw (the layout only if the graph changed)."""
+        """Re-read the run from the store and redraw (laid out again only if the graph changed)."""
         self.run = Run(self.run.id, store=self.run._store)
         view = run_view(self.run)
         if _shape(view) != _shape(self.view):
-            self.layout = _layout(view)
+            self._layout = _layout(view)
+        self.svg = _drawing(view, self._layout)
         self.view = view
 
     def step_tasks(self, name: str) -> dict[str, Any]:
@@ -67,8 +70,12 @@ class GraphWidget(anywidget.AnyWidget):
         return with_fallbacks(super()._repr_mimebundle_(**kwargs), extra)
 
 
-def _layout(view: dict[str, Any]) -> dict[str, Any]:
-    return layout(view["steps"]).as_dict()
+def _layout(view: dict[str, Any]) -> Layout:
+    return layout(view["steps"])
+
+
+def _drawing(view: dict[str, Any], placed: Layout) -> str:
+    return render_svg(view, placed, header=False)  # the widget draws the header itself
 
 
 def _shape(view: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:

@@ -23,7 +23,7 @@ from nbflow import Flow
 from nbflow.exceptions import NbflowError, NotFound
 from nbflow.kernel.magics import load_ipython_extension
 from nbflow.query.views import run_view
-from nbflow.render.layout import layout
+from nbflow.render.svg import render_svg
 from nbflow.widgets import CompareWidget, GraphWidget, RunBrowser
 from nbflow.widgets import browser as browser_module
 from nbflow.widgets._assets import STATIC, esm
@@ -190,7 +190,7 @@ def test_a_module_not_built_is_named_with_the_command_that_builds_it(
 def test_the_documented_test_ids_are_in_the_modules() -> None:
     graph, browser = MODULES["graph"], MODULES["browser"]
     for testid in (
-        '"data-testid": `step-${',
+        'setAttribute("data-testid", `step-${',  # on each step of nbflow.render.svg's drawing
         '"data-testid": "step-panel"',
         'look.testid("task", task.id)',  # the shared renderTaskDetails, in the widgets' look
     ):
@@ -220,17 +220,20 @@ def test_modules_carry_the_svg_status_styles() -> None:
 # -- GraphWidget -------------------------------------------------------------------------------
 
 
-def test_graph_syncs_the_run_view_and_its_layout(runs: list[Any]) -> None:
+def test_graph_syncs_the_run_view_and_the_svg_the_report_draws(runs: list[Any]) -> None:
     run = runs[-1]
     widget = GraphWidget(run)
     assert widget.view == run_view(run)
-    assert widget.layout == layout(run_view(run)["steps"]).as_dict()
+    # One drawing of a graph: the widget shows nbflow.render.svg's, without its run header.
+    assert widget.svg == render_svg(run_view(run), header=False)
     state = widget.get_state()
     assert state["view"]["id"] == run.id
-    assert [box["name"] for box in state["layout"]["boxes"]] == ["start", "square", "total"]
+    root = svg_root(state["svg"])
+    steps = [g.get("data-step") for g in root.iter(f"{NS}g") if g.get("class") == "nbflow-step"]
+    assert steps == ["start", "square", "total"]
+    assert f">run {run.id}<" not in state["svg"]  # no header line: the widget has its own
     assert [step["tasks"]["total"] for step in state["view"]["steps"]] == [1, 3, 1]
     json.dumps(state["view"])
-    json.dumps(state["layout"])
     assert GraphWidget(run.id).view == widget.view  # "flow/id" works too
 
 
@@ -328,12 +331,12 @@ def test_refresh_rereads_a_growing_run(ip: InteractiveShell, monkeypatch: Any) -
     ok(ip, "%%step start\nx = 1")
     widget = GraphWidget(Flow("demo").latest_run)
     assert [s["name"] for s in widget.view["steps"]] == ["start"]
-    first_layout = widget.layout
+    assert 'data-step="double"' not in widget.svg
     ok(ip, "%%step double --after start\ny = x * 2")
     widget.refresh()
     assert [s["name"] for s in widget.view["steps"]] == ["start", "double"]
     assert [s["status"] for s in widget.view["steps"]] == ["done", "done"]
-    assert widget.layout != first_layout and len(widget.layout["edges"]) == 1
+    assert 'data-step="double"' in widget.svg and 'data-source="start"' in widget.svg
     [reply] = replies(widget, monkeypatch, {"type": "step", "name": "double"})
     assert reply["total"] == 1
 
