@@ -5,7 +5,7 @@
 // rendered (a name or value holding `<script>` shows as those characters), and images are
 // <img> elements.
 
-import type { Artifact, FileRead, TaskView } from './api';
+import type { ArtifactView, Display, FileRead, TaskDetails, TaskError, TaskView } from './views';
 import { base64Utf8, cellText, formatDuration, formatSize, formatValue, h } from './dom';
 import { cls, EXTENSION, Look, lookClipped as clipped, lookNote as note } from './look';
 
@@ -37,18 +37,6 @@ interface Preview {
   name?: unknown;
   type?: unknown;
   error?: unknown;
-}
-
-/** A stored rich output (a MIME bundle), cut to size by nbflow.widgets.tasks. */
-export interface Display {
-  data?: Record<string, string>;
-  notes?: string[];
-}
-
-/** A task as the notebook widget gets it (nbflow.widgets.tasks.bounded_task_view). */
-export interface TaskDetails extends TaskView {
-  displays?: Display[];
-  displays_left_out?: number;
 }
 
 function shapeText(shape: unknown): string {
@@ -181,7 +169,7 @@ function arrayNode(p: Preview, allValues: unknown[], look: Look): HTMLElement {
 
 /** One task as the sidebar lists it: status, duration, its own artifacts with previews, the
  * files it read, logs and error. */
-export function renderTask(task: TaskView): HTMLElement {
+export function renderTask(task: TaskDetails): HTMLElement {
   const look = EXTENSION;
   const artifacts = task.artifacts ?? [];
   const own = artifacts.filter(a => a.kind !== 'inherited');
@@ -270,7 +258,7 @@ function shortPreview(preview: unknown): string {
   return String(p.repr ?? formatValue(p.value));
 }
 
-function artifactTable(artifacts: Artifact[], empty: string, look: Look): HTMLElement | null {
+function artifactTable(artifacts: ArtifactView[], empty: string, look: Look): HTMLElement | null {
   if (!artifacts.length) {
     return empty ? note(look, empty) : null;
   }
@@ -332,7 +320,9 @@ function readLine(read: FileRead, look: Look): HTMLElement {
 }
 
 function errorNode(error: NonNullable<TaskView['error']>, look: Look): HTMLElement {
-  const data = typeof error === 'object' && error ? error : { evalue: String(error) };
+  // An error is an object; a string (from a record older than error objects) is its value.
+  const data: Partial<TaskError> =
+    typeof error === 'object' && error ? error : { evalue: String(error) };
   const line = `${data.ename || 'Error'}: ${data.evalue ?? ''}`.split('\n')[0];
   return h(
     'div',
@@ -365,7 +355,13 @@ function logNode(name: string, text: string | undefined, look: Look): HTMLElemen
 /** One stored MIME bundle: an image as an <img>, anything else as text. Stored HTML is shown
  * as its text/plain alternative or, when there is none, as its source. */
 function displayNode(shown: Display, look: Look): HTMLElement {
-  const data = (shown && shown.data) || {};
+  // nbflow.widgets.tasks made each entry one string; anything else is not shown.
+  const data: Record<string, string> = {};
+  for (const [mime, value] of Object.entries((shown && shown.data) || {})) {
+    if (typeof value === 'string') {
+      data[mime] = value;
+    }
+  }
   const notes = ((shown && shown.notes) || []).map(text => note(look, text));
   const output = cls(look, 'output');
   for (const mime of IMAGE_TYPES) {

@@ -3,14 +3,14 @@
 // below the table (../compare.ts). Results not sent up front are asked for when their rows
 // scroll into view.
 
-import type { Comparison, Run } from '../api';
+import type { Comparison, RunRow } from '../views';
 import { renderComparison } from '../compare';
 import { cellText, clipped, fill, formatDuration, formatValue, h, whenText } from '../dom';
 import { listen, RenderProps, WIDGET } from './look';
 import { badge } from './status';
 
 /** A run as the browser lists it: `results` null until they are read (on scroll). */
-type Row = Omit<Run, 'results'> & { results: Record<string, unknown> | null };
+type Row = RunRow;
 type Results = Map<string, Record<string, unknown>>;
 type Traits = { runs: Row[]; selected: string[]; comparison: Partial<Comparison> };
 /** What Python sends (nbflow.widgets.browser). */

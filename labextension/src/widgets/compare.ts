@@ -1,6 +1,6 @@
 // CompareWidget (nbflow.widgets.compare): the synced `comparison` drawn by ../compare.ts.
 
-import type { Comparison } from '../api';
+import type { Comparison } from '../views';
 import { renderComparison } from '../compare';
 import { fill, h } from '../dom';
 import { listen, RenderProps, WIDGET } from './look';

@@ -3,16 +3,15 @@
 // view) for the header; a click on a step asks Python for its tasks and shows them
 // (../preview.ts) in the side panel.
 
-import type { RunView, StepTasks, StepView } from '../api';
+import type { RunView, StepTasks, StepView } from '../views';
 import { fill, formatDuration, h, isNumber, note, whenText } from '../dom';
-import { renderTaskDetails, TaskDetails } from '../preview';
+import { renderTaskDetails } from '../preview';
 import { listen, RenderProps, WIDGET } from './look';
 import { badge } from './status';
 
-type View = Omit<RunView, 'svg'>; // nbflow.query.views.run_view
+type View = RunView; // nbflow.query.views.run_view
 /** Python's answer to a click on a step (nbflow.widgets.graph). */
-type StepMessage =
-  (StepTasks & { type: 'tasks' }) | { type: 'error'; step: string; message: string };
+type StepMessage = StepTasks | { type: 'error'; step: string; message: string };
 type Traits = { view: View; svg: string };
 
 /** The graph as nbflow.render.svg drew it (the `svg` trait), its steps made clickable. */
@@ -127,7 +126,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
       fill(panel, title, h('div', { class: 'nbf-error' }, String(message.message)));
       return;
     }
-    const tasks = ((message.tasks || []) as TaskDetails[]).map((task, i) =>
+    const tasks = (message.tasks || []).map((task, i) =>
       renderTaskDetails(task, i === 0 || task.status === 'failed', WIDGET)
     );
     const summary = `${message.total} task${message.total === 1 ? '' : 's'}`;
