@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from nbflow.exceptions import DatastoreError, NotFound
-from nbflow.query.results import run_results
+from nbflow.query.results import compare_rows
 from nbflow.render.text import format_duration
 from nbflow.store.metadata import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.store.metadata.records import FINISHED_OK, latest_attempts
@@ -215,9 +215,10 @@ class Run:
 
     def report(self) -> Report:
         """A self-contained HTML report of this run: `.save("report.html")`, or show it."""
-        from nbflow.render.report import Report, report_html
+        from nbflow.query.report import report_view
+        from nbflow.render.report import Report, render_report
 
-        return Report(report_html(self), name=self.id)
+        return Report(render_report(report_view(self)), name=self.id)
 
     def _repr_svg_(self) -> str:
         from nbflow.query.views import run_view
@@ -448,12 +449,7 @@ def compare(runs: list[Run]) -> pd.DataFrame:
     shows them), duration."""
     import pandas as pd
 
-    rows = []
-    for run in runs:
-        row: dict[str, Any] = {"run": run.id, "status": run.status, "duration": run.duration}
-        row.update({f"param.{k}": v for k, v in run.params.items()})
-        row.update(run_results(run))
-        rows.append(row)
+    rows = compare_rows(runs)
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
 
