@@ -1,145 +1,15 @@
 // Typed calls to nbflow's REST API (the server extension in nbflow/server). Requests go
-// through ServerConnection, which adds Jupyter's token and XSRF header.
+// through ServerConnection, which adds Jupyter's token and XSRF header. What the API answers is
+// typed by ./views.ts, generated from the views' TypedDicts (nbflow/query/views.py).
 
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-export interface TaskCounts {
-  total: number;
-  done: number;
-  failed: number;
-  running: number;
-  skipped: number;
-  cached: number;
-  pending: number;
-}
-
-export interface Run {
-  id: string;
-  flow: string;
-  run_id: number;
-  status: string;
-  started_at: number | null;
-  finished_at: number | null;
-  duration: number | null;
-  params: Record<string, unknown>;
-  tags: string[];
-  results?: Record<string, unknown>;
-}
-
-export interface StepView {
-  name: string;
-  parents: string[];
-  foreach: string | null;
-  join: boolean;
-  status: string;
-  duration: number | null;
-  started_at: number | null;
-  finished_at: number | null;
-  tasks: TaskCounts;
-  env?: string[]; // the step's own environment's requirements (%%step --env), if any
-  python?: string | null;
-}
-
-export interface RunView extends Run {
-  steps: StepView[];
-  svg: string;
-}
-
-export interface FlowSummary {
-  name: string;
-  runs: number;
-  latest: Run | null;
-}
-
-export interface RunsPage {
-  flow: string;
-  total: number;
-  runs: Run[];
-}
-
-export interface Artifact {
-  name: string;
-  kind?: string;
-  type_name?: string;
-  preview?: unknown;
-}
-
-/** A file a task opened for reading: its data lineage. */
-export interface FileRead {
-  path: string; // absolute
-  size: number; // bytes
-  hash: string; // xxh3-128 of the content, hex
-}
-
-export interface TaskView {
-  id: string;
-  status: string;
-  attempt?: number;
-  duration?: number | null;
-  origin?: string | null;
-  item_name?: string | null;
-  artifacts?: Artifact[];
-  stdout?: string;
-  stderr?: string;
-  error?: { ename?: string; evalue?: string; traceback?: string } | string | null;
-  reads?: FileRead[];
-}
-
-export interface StepTasks {
-  step: string;
-  total: number;
-  tasks: TaskView[];
-  note: string;
-}
-
-export interface ValueRow {
-  name: string;
-  differs: boolean;
-  present: boolean[];
-  values: unknown[];
-}
-
-export interface ArtifactCell {
-  key: string | null;
-  type: string | null;
-  size: number | null;
-  preview: unknown;
-}
-
-export interface ArtifactRow {
-  name: string;
-  changed: boolean;
-  cells: ArtifactCell[];
-}
-
-export interface Comparison {
-  runs: Run[];
-  params: ValueRow[];
-  results: ValueRow[];
-  artifacts: ArtifactRow[];
-  timeline_svg?: string;
-}
+import type { CheckResult, CompareReply, FlowsReply, RunReply, RunsPage, StepTasks } from './views';
 
 export interface CheckCell {
   id: string;
   source: string;
-}
-
-export interface CheckStep {
-  cell_id: string;
-  name: string;
-  parents: string[];
-  foreach: string | null;
-  join: boolean;
-  error: string | null;
-  changed: boolean | null;
-}
-
-export interface CheckResult {
-  flow: string;
-  steps: CheckStep[];
-  errors: { cell_id: string | null; message: string }[];
 }
 
 /**
@@ -169,15 +39,16 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
     throw new ApiError(0, `the Jupyter server did not answer (${String(error)})`);
   }
   const text = await response.text();
-  let data: any = null;
+  let data: unknown = null;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = null;
   }
   if (!response.ok) {
-    if (data && typeof data.error === 'string') {
-      throw new ApiError(response.status, data.error, true);
+    const error = (data as { error?: unknown } | null)?.error;
+    if (typeof error === 'string') {
+      throw new ApiError(response.status, error, true);
     }
     const message =
       response.status === 404
@@ -188,7 +59,7 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
   return data as T;
 }
 
-export function flows(): Promise<{ datastore: string; flows: FlowSummary[] }> {
+export function flows(): Promise<FlowsReply> {
   return request('flows');
 }
 
@@ -197,7 +68,7 @@ export function runs(flow: string, limit: number, offset = 0): Promise<RunsPage>
 }
 
 /** One run with its steps and graph; `runId` may be "latest". */
-export function run(flow: string, runId: number | 'latest'): Promise<RunView> {
+export function run(flow: string, runId: number | 'latest'): Promise<RunReply> {
   return request(`runs/${part(flow)}/${part(String(runId))}`);
 }
 
@@ -205,7 +76,7 @@ export function stepTasks(flow: string, runId: number, step: string): Promise<St
   return request(`runs/${part(flow)}/${runId}/${part(step)}`);
 }
 
-export function compare(ids: string[]): Promise<Comparison> {
+export function compare(ids: string[]): Promise<CompareReply> {
   return request(`compare?runs=${ids.map(part).join(',')}`);
 }
 

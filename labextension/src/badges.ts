@@ -9,6 +9,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import * as api from './api';
+import type { CheckResult, CheckStep, RunReply, StepView } from './views';
 import { fill, formatDuration, h } from './dom';
 import { glyph } from './status';
 import { flowName, parseStepLine, StepLine } from './stepline';
@@ -20,22 +21,22 @@ const SETTLE_MS = 200; // idle this long: the cells that ran are done
 /** What one step cell's badge says. */
 interface BadgeState {
   line: StepLine;
-  checked?: api.CheckStep;
+  checked?: CheckStep;
   errors: string[];
-  run?: api.StepView;
+  run?: StepView;
 }
 
 export class StepBadges implements IDisposable {
   private _flow = '';
-  private _latest: api.RunView | null = null;
-  private _check: api.CheckResult | null = null;
+  private _latest: RunReply | null = null;
+  private _check: CheckResult | null = null;
   private _checkTimer: number | null = null;
   private _pollTimer: number | null = null;
   private _settleTimer = 0;
   private _busy = false;
   private _updates = 0;
   private _disposed = false;
-  private _latestChanged = new Signal<this, api.RunView | null>(this);
+  private _latestChanged = new Signal<this, RunReply | null>(this);
   private _flowChanged = new Signal<this, string>(this);
 
   constructor(readonly panel: NotebookPanel) {
@@ -65,11 +66,11 @@ export class StepBadges implements IDisposable {
   }
 
   /** The flow's latest run, as last fetched (null: none yet, or not fetched). */
-  get latest(): api.RunView | null {
+  get latest(): RunReply | null {
     return this._latest;
   }
 
-  get latestChanged(): ISignal<this, api.RunView | null> {
+  get latestChanged(): ISignal<this, RunReply | null> {
     return this._latestChanged;
   }
 
@@ -161,7 +162,7 @@ export class StepBadges implements IDisposable {
     return states;
   }
 
-  private async _fetchLatest(flow: string): Promise<api.RunView | null> {
+  private async _fetchLatest(flow: string): Promise<RunReply | null> {
     try {
       return await api.run(flow, 'latest');
     } catch {
@@ -169,7 +170,7 @@ export class StepBadges implements IDisposable {
     }
   }
 
-  private _setLatest(latest: api.RunView | null): void {
+  private _setLatest(latest: RunReply | null): void {
     const before = this._latest;
     this._latest = latest;
     if (before?.id !== latest?.id || before?.status !== latest?.status) {

@@ -4,14 +4,14 @@
 // previews, the step timeline as an image and, where the look has one, a chosen result
 // plotted against a chosen parameter.
 
-import type { ArtifactRow, Comparison, Run, ValueRow } from './api';
+import type { ArtifactRow, CompareReply, ComparedRun, ValueRow } from './views';
 import { formatValue, h, svgDataUri } from './dom';
 import { cls, EXTENSION, Look, lookClipped as clipped, lookNote as note } from './look';
 import { renderPreview } from './preview';
 
 /** The sidebar gets the timeline as SVG text (`timeline_svg`), the widgets as a data: URI
  * (`timeline`). */
-export type ComparisonData = Partial<Comparison> & { timeline?: string };
+export type ComparisonData = Partial<CompareReply>;
 
 export function renderComparison(data: ComparisonData, look: Look = EXTENSION): HTMLElement {
   const runs = data.runs ?? [];
@@ -36,7 +36,7 @@ function section(title: string, content: HTMLElement, look: Look): HTMLElement {
   return h('section', { class: cls(look, 'section') }, h(look.heading, {}, title), content);
 }
 
-function header(runs: Run[], look: Look): HTMLElement {
+function header(runs: ComparedRun[], look: Look): HTMLElement {
   return h(
     'thead',
     {},
@@ -54,18 +54,13 @@ function mark(differs: boolean, why: string, look: Look): HTMLElement {
   return h('td', { class: cls(look, 'mark'), title: differs ? why : '' }, differs ? '≠' : '');
 }
 
-function grid(runs: Run[], body: HTMLElement[], look: Look): HTMLElement {
-  const table = h(
-    'table',
-    { class: cls(look, 'grid') },
-    header(runs, look),
-    h('tbody', {}, body)
-  );
+function grid(runs: ComparedRun[], body: HTMLElement[], look: Look): HTMLElement {
+  const table = h('table', { class: cls(look, 'grid') }, header(runs, look), h('tbody', {}, body));
   return look.wideTables ? h('div', { class: cls(look, 'wide') }, table) : table;
 }
 
 function valueTable(
-  runs: Run[],
+  runs: ComparedRun[],
   rows: ValueRow[],
   kind: string,
   empty: string,
@@ -93,7 +88,7 @@ function valueTable(
   return grid(runs, body, look);
 }
 
-function artifactTable(runs: Run[], rows: ArtifactRow[], look: Look): HTMLElement {
+function artifactTable(runs: ComparedRun[], rows: ArtifactRow[], look: Look): HTMLElement {
   if (!rows.length) {
     return note(look, 'no artifacts');
   }
@@ -117,7 +112,11 @@ function artifactTable(runs: Run[], rows: ArtifactRow[], look: Look): HTMLElemen
             ? h('span', { class: dim }, '-')
             : [
                 look.artifactKeys
-                  ? h('div', { class: dim, title: cell.key }, `key ${String(cell.key).slice(0, 10)}`)
+                  ? h(
+                      'div',
+                      { class: dim, title: cell.key },
+                      `key ${String(cell.key).slice(0, 10)}`
+                    )
                   : null,
                 renderPreview(cell.preview, look)
               ]

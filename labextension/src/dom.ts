@@ -7,7 +7,7 @@
 export type Child = Node | string | number | null | undefined | false | Child[];
 export type Attrs = Record<
   string,
-  string | number | boolean | null | undefined | ((event: any) => void)
+  string | number | boolean | null | undefined | ((event: never) => void)
 >;
 
 // The SVG namespace is a name, not an address: nothing is ever fetched from it.
@@ -39,7 +39,8 @@ function setAttrs<E extends Element>(node: E, attrs: Attrs): E {
     }
     if (typeof value === 'function') {
       if (name.startsWith('on')) {
-        node.addEventListener(name.slice(2), value);
+        // The handler takes the event its name says (a KeyboardEvent for onkeydown).
+        node.addEventListener(name.slice(2), value as EventListener);
       }
       continue;
     }

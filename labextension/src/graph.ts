@@ -3,6 +3,7 @@
 // total). A click on a step lists its tasks with their artifacts, logs and errors.
 
 import * as api from './api';
+import type { RunReply, StepView } from './views';
 import { Child, fill, formatDuration, h, note, paramsText, svgDataUri, whenText } from './dom';
 import { renderTask } from './preview';
 import { statusBadge } from './status';
@@ -11,11 +12,11 @@ export class RunGraph {
   readonly node = h('div', { class: 'nbflow-run', 'data-testid': 'nbflow-run' });
   private _openStep: string | null = null;
   private _tasks = h('div', { class: 'nbflow-tasks', 'data-testid': 'nbflow-tasks' });
-  private _view: api.RunView | null = null;
+  private _view: RunReply | null = null;
   private _drawn = ''; // the view last drawn, as JSON: polling an unchanged run redraws nothing
 
   /** Draw `view`; the step whose tasks are open stays open (and is fetched again). */
-  show(view: api.RunView): void {
+  show(view: RunReply): void {
     const json = JSON.stringify(view);
     if (json === this._drawn) {
       return;
@@ -66,7 +67,7 @@ export class RunGraph {
     }
   }
 
-  private _stepList(view: api.RunView): HTMLElement {
+  private _stepList(view: RunReply): HTMLElement {
     const rows = view.steps.map(step => {
       const tasks = step.tasks;
       const finished = tasks ? tasks.done + tasks.cached : 0;
@@ -121,7 +122,7 @@ export class RunGraph {
 }
 
 /** A step row's hover text: what a click does, and the step's own environment if it has one. */
-function stepTitle(step: api.StepView): string {
+function stepTitle(step: StepView): string {
   const env = (step.env ?? []).join(' ');
   if (!env && !step.python) {
     return 'show its tasks';

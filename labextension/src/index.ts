@@ -2,16 +2,21 @@
 // the command palette and the Run menu), a badge on every `%%step` cell, "Make this a step…"
 // in the cell's context menu, and the "nbflow" side panel of runs. Everything it shows comes
 // from the notebook's own cells and from the server extension's REST API (nbflow/server).
+//
+// The toolbar buttons, the Run menu items and the context-menu items are declared in the
+// settings schema (schema/plugin.json: jupyter.lab.toolbars, jupyter.lab.menus), so users can
+// move or hide them in Settings; this file registers the commands they run and the widget
+// factories of the two toolbar buttons.
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import {
   CommandToolbarButton,
   ICommandPalette,
   ISessionContextDialogs,
+  IToolbarWidgetRegistry,
   Notification
 } from '@jupyterlab/apputils';
 import { Cell } from '@jupyterlab/cells';
-import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { redoIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
@@ -37,7 +42,7 @@ function activate(
   app: JupyterFrontEnd,
   tracker: INotebookTracker,
   palette: ICommandPalette | null,
-  mainMenu: IMainMenu | null,
+  toolbarRegistry: IToolbarWidgetRegistry | null,
   restorer: ILayoutRestorer | null,
   dialogs: ISessionContextDialogs | null
 ): void {
@@ -102,16 +107,6 @@ function activate(
       badges.delete(panel);
       dismissFailure(panel);
     });
-    for (const [name, command, after] of [
-      ['nbflow-run-flow', CommandIDs.runFlow, 'cellType'],
-      ['nbflow-resume-flow', CommandIDs.resumeFlow, 'nbflow-run-flow']
-    ]) {
-      const button = new CommandToolbarButton({ commands, id: command, args: { panel: panel.id } });
-      button.node.dataset.testid = name;
-      if (!panel.toolbar.insertAfter(after, name, button)) {
-        panel.toolbar.addItem(name, button);
-      }
-    }
   });
 
   tracker.currentChanged.connect((_, panel) => {
@@ -125,9 +120,9 @@ function activate(
   commands.addCommand(CommandIDs.runFlow, {
     label: 'Run flow',
     caption:
-      "Run every cell of the notebook as one new run of its flow, reusing unchanged tasks as " +
+      'Run every cell of the notebook as one new run of its flow, reusing unchanged tasks as ' +
       "%flow run does, and show the run's graph",
-    icon: args => (args['panel'] ? flowIcon : undefined),
+    icon: args => (args['panel'] || args['toolbar'] ? flowIcon : undefined),
     isEnabled: args => !!panelFor(args),
     execute: async args => {
       const panel = panelFor(args);
@@ -161,7 +156,7 @@ function activate(
     label: 'Resume flow',
     caption:
       'A new run that takes over the finished tasks of the latest (failed) run and runs the rest',
-    icon: args => (args['panel'] ? redoIcon : undefined),
+    icon: args => (args['panel'] || args['toolbar'] ? redoIcon : undefined),
     isEnabled: args => {
       const panel = panelFor(args);
       return !!panel && badges.get(panel)?.latest?.status === 'failed';
@@ -242,19 +237,21 @@ function activate(
     }
   });
 
+  // The notebook toolbar's buttons (placed by the schema's jupyter.lab.toolbars): a button
+  // for its own panel (the `panel` argument), with the data-testid the browser tests use.
+  for (const [name, command] of [
+    ['nbflow-run-flow', CommandIDs.runFlow],
+    ['nbflow-resume-flow', CommandIDs.resumeFlow]
+  ]) {
+    toolbarRegistry?.addFactory<NotebookPanel>('Notebook', name, panel => {
+      const button = new CommandToolbarButton({ commands, id: command, args: { panel: panel.id } });
+      button.node.dataset.testid = name;
+      return button;
+    });
+  }
+
   for (const command of Object.values(CommandIDs)) {
     palette?.addItem({ command, category: CATEGORY });
-  }
-  mainMenu?.runMenu.addGroup(
-    [{ command: CommandIDs.runFlow }, { command: CommandIDs.resumeFlow }],
-    100
-  );
-  for (const [command, rank] of [
-    [CommandIDs.editStep, 30],
-    [CommandIDs.removeStep, 31]
-  ] as const) {
-    const args = { contextMenu: true };
-    app.contextMenu.addItem({ command, args, rank, selector: '.jp-Notebook .jp-CodeCell' });
   }
 }
 
@@ -263,7 +260,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Run flow from the toolbar, step badges on the cells, runs in the sidebar.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ICommandPalette, IMainMenu, ILayoutRestorer, ISessionContextDialogs],
+  optional: [ICommandPalette, IToolbarWidgetRegistry, ILayoutRestorer, ISessionContextDialogs],
   activate
 };
 

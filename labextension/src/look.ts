@@ -3,7 +3,7 @@
 // CSS classes (style/base.css: `nbflow-*`; nbflow/widgets/static/widgets.css: `nbf-*`), with
 // their own test ids and status badges, and with a few differences of layout kept as they were.
 
-import type { Run, ValueRow } from './api';
+import type { ComparedRun, ValueRow } from './views';
 import { clipped, note } from './dom';
 import { statusBadge } from './status';
 
@@ -21,7 +21,7 @@ export interface Look {
   heading: 'h3' | 'h4';
   wideTables: boolean;
   artifactKeys: boolean;
-  plot?: (runs: Run[], params: ValueRow[], results: ValueRow[]) => HTMLElement;
+  plot?: (runs: ComparedRun[], params: ValueRow[], results: ValueRow[]) => HTMLElement;
 }
 
 /** The JupyterLab extension's look. */

@@ -5,7 +5,7 @@
 // rendered (a name or value holding `<script>` shows as those characters), and images are
 // <img> elements.
 
-import type { Artifact, FileRead, TaskView } from './api';
+import type { ArtifactView, Display, FileRead, TaskDetails, TaskError, TaskView } from './views';
 import { base64Utf8, cellText, formatDuration, formatSize, formatValue, h } from './dom';
 import { cls, EXTENSION, Look, lookClipped as clipped, lookNote as note } from './look';
 
@@ -14,21 +14,29 @@ const TABLE_COLUMNS = 30;
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/svg+xml'];
 const TEXT_TYPES = ['text/plain', 'text/markdown', 'text/latex', 'application/json'];
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+// eslint-disable-next-line no-control-regex -- ESC (\x1b) is what starts an ANSI colour code
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 const READS_SHOWN = 50; // files read listed per task; a note counts the rest
 
-type Preview = Record<string, any>;
-
-/** A stored rich output (a MIME bundle), cut to size by nbflow.widgets.tasks. */
-export interface Display {
-  data?: Record<string, string>;
-  notes?: string[];
-}
-
-/** A task as the notebook widget gets it (nbflow.widgets.tasks.bounded_task_view). */
-export interface TaskDetails extends TaskView {
-  displays?: Display[];
-  displays_left_out?: number;
+/**
+ * A stored preview (nbflow.store.blobs.previews): which fields it has depends on the kind of
+ * value (a DataFrame's columns and head, an array's shape and values, a scalar's value...), so
+ * each is checked where it is read.
+ */
+interface Preview {
+  columns?: unknown;
+  head?: unknown;
+  index?: unknown;
+  dtypes?: unknown;
+  dtype?: unknown;
+  shape?: unknown;
+  values?: unknown;
+  value?: unknown;
+  repr?: unknown;
+  length?: unknown;
+  name?: unknown;
+  type?: unknown;
+  error?: unknown;
 }
 
 function shapeText(shape: unknown): string {
@@ -54,15 +62,15 @@ function previewNode(preview: unknown, look: Look): HTMLElement {
   const p = preview as Preview;
   const box = h('div', { class: cls(look, 'preview') });
   if (Array.isArray(p.columns) && Array.isArray(p.head)) {
-    box.append(frameNode(p, look));
+    box.append(frameNode(p, p.columns, p.head, look));
   } else if (Array.isArray(p.head) && Array.isArray(p.index)) {
-    box.append(seriesNode(p, look));
+    box.append(seriesNode(p, p.head, p.index, look));
   } else if ('shape' in p && Array.isArray(p.values)) {
-    box.append(arrayNode(p, look));
+    box.append(arrayNode(p, p.values, look));
   } else if ('value' in p) {
-    box.append(clipped(look, 'code', {}, p.repr ?? formatValue(p.value)));
+    box.append(clipped(look, 'code', {}, String(p.repr ?? formatValue(p.value))));
   } else if ('repr' in p) {
-    box.append(clipped(look, 'code', {}, p.repr));
+    box.append(clipped(look, 'code', {}, String(p.repr)));
     if (typeof p.length === 'number') {
       box.append(h('span', { class: cls(look, 'dim') }, ` length ${p.length.toLocaleString()}`));
     }
@@ -75,11 +83,11 @@ function previewNode(preview: unknown, look: Look): HTMLElement {
   return box;
 }
 
-function frameNode(p: Preview, look: Look): HTMLElement {
-  const columns: unknown[] = p.columns.slice(0, TABLE_COLUMNS);
+function frameNode(p: Preview, allColumns: unknown[], head: unknown[], look: Look): HTMLElement {
+  const columns = allColumns.slice(0, TABLE_COLUMNS);
   const index: unknown[] = Array.isArray(p.index) ? p.index : [];
   const dtypes: unknown[] = Array.isArray(p.dtypes) ? p.dtypes : [];
-  const rows: unknown[][] = p.head.filter(Array.isArray).slice(0, TABLE_ROWS);
+  const rows: unknown[][] = head.filter(Array.isArray).slice(0, TABLE_ROWS);
   const table = h(
     'table',
     { class: cls(look, 'frame'), 'data-testid': look.testid('frame') },
@@ -121,15 +129,10 @@ function frameNode(p: Preview, look: Look): HTMLElement {
   );
 }
 
-function seriesNode(p: Preview, look: Look): HTMLElement {
-  const head: unknown[] = p.head.slice(0, TABLE_ROWS);
+function seriesNode(p: Preview, allHead: unknown[], index: unknown[], look: Look): HTMLElement {
+  const head = allHead.slice(0, TABLE_ROWS);
   const body = head.map((cell, i) =>
-    h(
-      'tr',
-      {},
-      h('th', {}, cellText(p.index[i] ?? '')),
-      clipped(look, 'td', {}, cellText(cell), 200)
-    )
+    h('tr', {}, h('th', {}, cellText(index[i] ?? '')), clipped(look, 'td', {}, cellText(cell), 200))
   );
   const name = p.name !== null && p.name !== undefined ? ` ${cellText(p.name)}` : '';
   return h(
@@ -148,10 +151,10 @@ function moreRows(p: Preview, shown: unknown[], look: Look): HTMLElement | null 
     : null;
 }
 
-function arrayNode(p: Preview, look: Look): HTMLElement {
-  const values: unknown[] = p.values.slice(0, TABLE_ROWS);
+function arrayNode(p: Preview, allValues: unknown[], look: Look): HTMLElement {
+  const values = allValues.slice(0, TABLE_ROWS);
   const size = Array.isArray(p.shape)
-    ? p.shape.reduce((a: number, b: number) => a * b, 1)
+    ? p.shape.reduce((a: number, b: unknown) => a * Number(b), 1)
     : values.length;
   const rest = size > values.length ? ', …' : '';
   return h(
@@ -166,7 +169,7 @@ function arrayNode(p: Preview, look: Look): HTMLElement {
 
 /** One task as the sidebar lists it: status, duration, its own artifacts with previews, the
  * files it read, logs and error. */
-export function renderTask(task: TaskView): HTMLElement {
+export function renderTask(task: TaskDetails): HTMLElement {
   const look = EXTENSION;
   const artifacts = task.artifacts ?? [];
   const own = artifacts.filter(a => a.kind !== 'inherited');
@@ -255,7 +258,7 @@ function shortPreview(preview: unknown): string {
   return String(p.repr ?? formatValue(p.value));
 }
 
-function artifactTable(artifacts: Artifact[], empty: string, look: Look): HTMLElement | null {
+function artifactTable(artifacts: ArtifactView[], empty: string, look: Look): HTMLElement | null {
   if (!artifacts.length) {
     return empty ? note(look, empty) : null;
   }
@@ -270,7 +273,11 @@ function artifactTable(artifacts: Artifact[], empty: string, look: Look): HTMLEl
           'tr',
           { 'data-testid': look.testid('artifact', a.name) },
           h('th', {}, a.name),
-          h('td', { class: cls(look, 'dim') }, String(a.type_name ?? '').replace(/^builtins\./, '')),
+          h(
+            'td',
+            { class: cls(look, 'dim') },
+            String(a.type_name ?? '').replace(/^builtins\./, '')
+          ),
           h('td', {}, renderPreview(a.preview, look))
         )
       )
@@ -313,7 +320,9 @@ function readLine(read: FileRead, look: Look): HTMLElement {
 }
 
 function errorNode(error: NonNullable<TaskView['error']>, look: Look): HTMLElement {
-  const data = typeof error === 'object' && error ? error : { evalue: String(error) };
+  // An error is an object; a string (from a record older than error objects) is its value.
+  const data: Partial<TaskError> =
+    typeof error === 'object' && error ? error : { evalue: String(error) };
   const line = `${data.ename || 'Error'}: ${data.evalue ?? ''}`.split('\n')[0];
   return h(
     'div',
@@ -333,14 +342,26 @@ function logNode(name: string, text: string | undefined, look: Look): HTMLElemen
     'div',
     { class: cls(look, 'log') },
     h('div', { class: cls(look, 'label') }, name),
-    clipped(look, 'pre', { 'data-testid': look.testid(name) }, String(text).replace(ANSI, ''), 20000)
+    clipped(
+      look,
+      'pre',
+      { 'data-testid': look.testid(name) },
+      String(text).replace(ANSI, ''),
+      20000
+    )
   );
 }
 
 /** One stored MIME bundle: an image as an <img>, anything else as text. Stored HTML is shown
  * as its text/plain alternative or, when there is none, as its source. */
 function displayNode(shown: Display, look: Look): HTMLElement {
-  const data = (shown && shown.data) || {};
+  // nbflow.widgets.tasks made each entry one string; anything else is not shown.
+  const data: Record<string, string> = {};
+  for (const [mime, value] of Object.entries((shown && shown.data) || {})) {
+    if (typeof value === 'string') {
+      data[mime] = value;
+    }
+  }
   const notes = ((shown && shown.notes) || []).map(text => note(look, text));
   const output = cls(look, 'output');
   for (const mime of IMAGE_TYPES) {

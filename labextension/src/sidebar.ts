@@ -7,6 +7,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import * as api from './api';
+import type { RunRow, RunsPage } from './views';
 import { renderComparison } from './compare';
 import { fill, formatDuration, h, note, paramsText, whenShort, whenText } from './dom';
 import { RunGraph } from './graph';
@@ -19,7 +20,7 @@ const POLL_PAGE = 20; // newest runs asked for while polling
 export class RunsPanel extends Widget {
   private _flow: string | null = null;
   private _notebookFlow: string | null = null;
-  private _runs: api.Run[] = [];
+  private _runs: RunRow[] = [];
   private _rows = new Map<string, HTMLTableRowElement>();
   private _total = 0;
   private _selected = new Set<string>();
@@ -291,7 +292,7 @@ export class RunsPanel extends Widget {
     this._updateCompareButton();
   }
 
-  private _row(run: api.Run): HTMLTableRowElement {
+  private _row(run: RunRow): HTMLTableRowElement {
     const box = h('input', { type: 'checkbox', 'aria-label': `select run ${run.id}` });
     box.checked = this._selected.has(run.id);
     const params = paramsText(run.params);
@@ -316,8 +317,8 @@ export class RunsPanel extends Widget {
   }
 
   /** Newest runs from a poll: rows updated in place, new ones put on top. */
-  private _merge(page: api.RunsPage): void {
-    const fresh: api.Run[] = [];
+  private _merge(page: RunsPage): void {
+    const fresh: RunRow[] = [];
     for (const run of page.runs) {
       const at = this._runs.findIndex(r => r.id === run.id);
       if (at < 0) {
@@ -376,7 +377,11 @@ export class RunsPanel extends Widget {
     const box = event.target as HTMLInputElement;
     const id = box.closest('tr')?.dataset.run;
     if (id) {
-      box.checked ? this._selected.add(id) : this._selected.delete(id);
+      if (box.checked) {
+        this._selected.add(id);
+      } else {
+        this._selected.delete(id);
+      }
       this._updateCompareButton();
     }
   }

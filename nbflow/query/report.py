@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from nbflow.query.results import end_artifacts, error_summary, results, step_duration
-from nbflow.query.views import run_view
+from nbflow.query.views import RunView, StepView, TaskCounts, run_view
 from nbflow.render.report import render_report
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class StepReport(TypedDict):
     parents: list[str]
     foreach: str | None
     join: bool
-    counts: dict[str, int]  # tasks per status, and "total"
+    counts: TaskCounts  # tasks per status, and "total"
     ran: bool  # it has tasks in this run
     task: TaskReport | None  # a step of one task (not a foreach)
     elements: ElementsView | None  # a foreach, or a step of several tasks
@@ -97,7 +97,7 @@ class ReportView(TypedDict):
     tags: list[str]
     params: dict[str, Any]
     results: dict[str, Any]
-    graph: dict[str, Any]  # the run's graph view (nbflow.query.views.run_view)
+    graph: RunView  # the run's graph view (nbflow.query.views.run_view)
     steps: list[StepReport]
 
 
@@ -127,7 +127,7 @@ def report_view(run: Run) -> ReportView:
     }
 
 
-def _step(view: dict[str, Any], step: Step | None) -> StepReport:
+def _step(view: StepView, step: Step | None) -> StepReport:
     tasks = step.tasks() if step is not None else []
     several = bool(view.get("foreach")) or len(tasks) > 1
     item_name = str((step.spec if step else {}).get("foreach_as") or "item")
@@ -138,7 +138,7 @@ def _step(view: dict[str, Any], step: Step | None) -> StepReport:
         "parents": [str(parent) for parent in view.get("parents") or []],
         "foreach": view.get("foreach"),
         "join": bool(view.get("join")),
-        "counts": dict(view.get("tasks") or {}),
+        "counts": view["tasks"],
         "ran": bool(tasks),
         "task": _task(tasks[0]) if tasks and not several else None,
         "elements": _elements(tasks, item_name) if tasks and several else None,

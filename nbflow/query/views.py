@@ -1,18 +1,326 @@
 """Views of runs as plain data: what the graph, the run browser, the report and the REST API
-show. Built from records and previews only; nothing is ever unpickled to build a view."""
+show. Built from records and previews only; nothing is ever unpickled to build a view.
+
+Each view is a TypedDict, and these TypedDicts are the contract with the browser:
+labextension/src/views.ts is generated from them (labextension/scripts/viewtypes.py), so the
+TypeScript reads exactly what Python sends. Besides the views this module builds (`run_view`,
+`step_view`, `task_view`), it declares the shapes the REST API (nbflow.server.replies,
+nbflow.server.check) and the widgets (nbflow.widgets.tasks, nbflow.widgets.compare) add around
+them.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
+
+from nbflow.store.metadata.records import ArtifactRecord
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:  # a dependency on Python 3.10 (pyproject.toml)
+    from typing_extensions import NotRequired
 
 if TYPE_CHECKING:
     from nbflow.query.client import Run, Step, Task
 
 TASK_STATUSES = ("done", "failed", "running", "skipped", "cached", "pending")
 
+TaskStatus = Literal["done", "failed", "running", "skipped", "cached", "pending"]
+# A step that has no tasks in a run that has ended is `stale`: the run never got there.
+StepStatus = Literal["done", "failed", "running", "skipped", "cached", "pending", "stale"]
 
-def run_view(run: Run) -> dict[str, Any]:
+
+# ------------------------------------------------------------------ runs and steps
+
+
+class RunSummary(TypedDict):
+    """A run as lists show it (`Run.as_dict()`)."""
+
+    id: str  # "flow/12"
+    flow: str
+    run_id: int
+    status: str  # running, done, failed
+    started_at: float  # seconds since the epoch
+    finished_at: float | None
+    duration: float | None  # seconds
+    params: dict[str, Any]
+    tags: list[str]
+    error: str | None  # why it failed when no task did (its notebook stopped early)
+
+
+class TaskCounts(TypedDict):
+    """A step's tasks by status (`total`: every task, or the planned number while running)."""
+
+    total: int
+    done: int
+    failed: int
+    running: int
+    skipped: int
+    cached: int
+    pending: int
+
+
+class StepView(TypedDict):
+    """One step of a run's graph: its shape, status, timing and task counts."""
+
+    name: str
+    parents: list[str]
+    foreach: str | None  # the parent's artifact it fans out over
+    join: bool
+    env: list[str]  # its own environment's requirements (%%step --env), if any
+    python: str | None  # its own environment's Python (%%step --python)
+    status: StepStatus
+    duration: float | None  # from its first task's start to its last task's end, seconds
+    started_at: float | None
+    finished_at: float | None
+    tasks: TaskCounts
+
+
+class RunView(RunSummary):
+    """The run with one entry per step of its graph, in notebook order."""
+
+    steps: list[StepView]
+
+
+# ------------------------------------------------------------------ tasks
+
+
+class ArtifactView(TypedDict):
+    """An artifact of a task: its content key and the preview stored with it."""
+
+    name: str
+    key: str  # the hash of its bytes
+    kind: str  # "output" (bound by the step), "inherited" (from a parent), "context"
+    size: int  # bytes
+    type_name: str
+    preview: dict[str, Any]  # plain data made when it was stored (nbflow.store.blobs)
+
+
+class FileRead(TypedDict):
+    """A file the task opened for reading: its data lineage."""
+
+    path: str  # absolute
+    size: int  # bytes
+    hash: str  # xxh3-128 of the content, hex
+
+
+class ForeachFrame(TypedDict):
+    """One enclosing foreach of a task, outermost first."""
+
+    step: str
+    name: str  # what the element is called inside (`item`, or --as)
+    index: int
+    count: int
+    key: str  # the element, stored as a blob
+
+
+class TaskError(TypedDict):
+    """Why a task failed: the exception, its traceback and the line of the step's cell."""
+
+    ename: str
+    evalue: str
+    traceback: NotRequired[str]  # a task lost with its process has none
+    line: NotRequired[int | None]
+
+
+class Display(TypedDict):
+    """A rich output the task showed (a MIME bundle); `notes`: what was cut from it."""
+
+    data: dict[str, Any]
+    metadata: NotRequired[dict[str, Any]]
+    notes: NotRequired[list[str]]
+
+
+class TaskView(TypedDict):
+    """One task: its record, artifacts with previews, logs, error and rich outputs."""
+
+    id: str  # "flow/12/step/7"
+    task_id: int
+    flow: str
+    run_id: int
+    step: str
+    status: TaskStatus
+    attempt: int
+    path: list[int]  # its place: the foreach indices leading to it
+    parents: list[int]
+    foreach: list[ForeachFrame]
+    origin: str | None  # the task it reuses (a `cached` one), as an id
+    data_from: int | None
+    cache_key: str | None
+    started_at: float | None
+    finished_at: float | None
+    duration: float | None
+    stdout: str
+    stderr: str
+    error: TaskError | None
+    displays: list[Display]
+    reads: list[FileRead]
+    artifacts: list[ArtifactView]
+
+
+class TaskDetails(TaskView):
+    """A task as a panel shows it (nbflow.widgets.tasks): logs, tracebacks and rich outputs
+    cut to size."""
+
+    displays_left_out: int
+    item_name: str | None  # the foreach element's name, for a task inside a foreach
+
+
+class StepTasks(TypedDict):
+    """What a click on a step shows: its tasks, the first ones and every failed one."""
+
+    type: Literal["tasks"]
+    step: str
+    total: int
+    tasks: list[TaskDetails]
+    note: str  # why there are none, or how many are shown
+
+
+# ------------------------------------------------------------------ the REST API's replies
+
+
+class FlowSummary(TypedDict):
+    name: str
+    runs: int
+    latest: RunSummary | None
+
+
+class FlowsReply(TypedDict):
+    datastore: str
+    flows: list[FlowSummary]
+
+
+class RunRow(RunSummary):
+    """A run of a listing, with the scalar results of its last step (None: not read yet)."""
+
+    results: dict[str, Any] | None
+
+
+class RunsPage(TypedDict):
+    flow: str
+    total: int
+    runs: list[RunRow]
+
+
+class LayoutBox(TypedDict):
+    name: str
+    x: float
+    y: float
+    width: float
+    height: float
+    layer: int
+
+
+class LayoutEdge(TypedDict):
+    source: str
+    target: str
+    points: list[list[float]]  # [x, y] from the source's bottom to the target's top
+
+
+class GraphLayout(TypedDict):
+    """Where the graph's boxes and edges go (nbflow.render.layout)."""
+
+    boxes: list[LayoutBox]
+    edges: list[LayoutEdge]
+    width: float
+    height: float
+
+
+class RunReply(RunView):
+    layout: GraphLayout
+    svg: str
+
+
+class ValueRow(TypedDict):
+    """A parameter or result across the compared runs, in run order."""
+
+    name: str
+    differs: bool
+    present: list[bool]
+    values: list[Any]
+
+
+class ArtifactCell(TypedDict):
+    key: str | None  # None: the run has no such artifact
+    type: str | None
+    size: int | None
+    preview: dict[str, Any] | None
+
+
+class ArtifactRow(TypedDict):
+    name: str
+    changed: bool
+    cells: list[ArtifactCell]
+
+
+class ComparedRun(TypedDict):
+    id: str
+    status: str
+    started_at: float
+    finished_at: float | None
+    duration: float | None
+    tags: list[str]
+
+
+class Comparison(TypedDict):
+    """Runs side by side (nbflow.widgets.compare.compare_view)."""
+
+    runs: list[ComparedRun]
+    params: list[ValueRow]
+    results: list[ValueRow]
+    artifacts: list[ArtifactRow]
+    timeline: str  # the step timeline as an SVG data: URI
+
+
+class CompareReply(Comparison):
+    timeline_svg: str
+
+
+class CheckStep(TypedDict):
+    """A `%%step` cell as the kernel would read it."""
+
+    cell_id: str
+    name: str
+    parents: list[str]
+    foreach: str | None
+    join: bool
+    error: str | None
+    changed: bool | None  # edited since it last ran (None: it never ran)
+
+
+class CheckError(TypedDict):
+    cell_id: str | None
+    message: str
+
+
+class CheckResult(TypedDict):
+    flow: str
+    steps: list[CheckStep]
+    errors: list[CheckError]
+
+
+# ------------------------------------------------------------------ building the views
+
+
+def run_summary(run: Run) -> RunSummary:
+    return {
+        "id": run.id,
+        "flow": run.flow,
+        "run_id": run.run_id,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration": run.duration,
+        "params": run.params,
+        "tags": run.tags,
+        "error": run.error,
+    }
+
+
+def run_view(run: Run) -> RunView:
     """The run with one entry per step of its graph, in notebook order."""
     recorded = {step.name: step for step in run.steps()}
     planned = run._store.meta.planned(run.flow, run.run_id)
@@ -20,7 +328,7 @@ def run_view(run: Run) -> dict[str, Any]:
         step_view(spec, recorded.get(spec["name"]), run.status, planned.get(spec["name"]))
         for spec in _specs(run)
     ]
-    return {**run.as_dict(), "steps": steps}
+    return {**run_summary(run), "steps": steps}
 
 
 def _specs(run: Run) -> list[dict[str, Any]]:
@@ -34,25 +342,15 @@ def _specs(run: Run) -> list[dict[str, Any]]:
 
 
 def step_view(
-    spec: dict[str, Any], step: Step | None, run_status: str, planned: int | None = None
-) -> dict[str, Any]:
-    base = {
-        "name": spec["name"],
-        "parents": list(spec.get("parents", [])),
-        "foreach": spec.get("foreach"),
-        "join": bool(spec.get("join")),
-        "env": list(spec.get("env") or []),  # its own environment's requirements, if any
-        "python": spec.get("python"),
-    }
+    spec: Mapping[str, Any], step: Step | None, run_status: str, planned: int | None = None
+) -> StepView:
+    tasks = step.tasks() if step is not None else []
+    counts = _counts(tasks)
+    status: StepStatus = _step_status(tasks)
     if step is None:
         # Not run (yet): pending while the run goes on; otherwise the run never got there.
         status = "pending" if run_status == "running" else "stale"
-        return {**base, "status": status, "duration": None, "started_at": None,
-                "finished_at": None, "tasks": _counts([])}  # fmt: skip
-    tasks = step.tasks()
-    counts = _counts(tasks)
-    status = _step_status(tasks)
-    if planned is not None and run_status == "running" and len(tasks) < planned:
+    elif planned is not None and run_status == "running" and len(tasks) < planned:
         # Tasks still to start: the step is under way, k of n.
         counts = {**counts, "total": planned, "pending": planned - len(tasks)}
         status = "running" if status in ("done", "cached", "running") else status
@@ -60,7 +358,12 @@ def step_view(
     ends = [t.finished_at for t in tasks if t.finished_at is not None]
     started, finished = (min(starts) if starts else None), (max(ends) if ends else None)
     return {
-        **base,
+        "name": spec["name"],
+        "parents": list(spec.get("parents", [])),
+        "foreach": spec.get("foreach"),
+        "join": bool(spec.get("join")),
+        "env": list(spec.get("env") or []),
+        "python": spec.get("python"),
         "status": status,
         "duration": finished - started if started is not None and finished else None,
         "started_at": started,
@@ -69,7 +372,7 @@ def step_view(
     }
 
 
-def _step_status(tasks: list[Task]) -> str:
+def _step_status(tasks: list[Task]) -> TaskStatus:
     statuses = {t.status for t in tasks}
     for status in ("failed", "running"):
         if status in statuses:
@@ -81,15 +384,56 @@ def _step_status(tasks: list[Task]) -> str:
     return "done" if statuses else "pending"
 
 
-def _counts(tasks: list[Task]) -> dict[str, int]:
+def _counts(tasks: list[Task]) -> TaskCounts:
     counted = Counter(t.status for t in tasks)
-    return {"total": len(tasks), **{status: counted.get(status, 0) for status in TASK_STATUSES}}
-
-
-def task_view(task: Task) -> dict[str, Any]:
-    """One task: its artifacts with previews, logs, error and rich outputs."""
     return {
-        **task.as_dict(),
-        "displays": task.displays,
+        "total": len(tasks),
+        "done": counted["done"],
+        "failed": counted["failed"],
+        "running": counted["running"],
+        "skipped": counted["skipped"],
+        "cached": counted["cached"],
+        "pending": counted["pending"],
+    }
+
+
+def task_view(task: Task) -> TaskView:
+    """One task: its artifacts with previews, logs, error and rich outputs."""
+    record = task._record
+    # Records hold these as plain dicts of the shapes nbflow.run wrote (error_record, the
+    # foreach frames, nbflow.run.reads, IPython's display data).
+    return {
+        "id": task.id,
+        "task_id": record.task_id,
+        "flow": record.flow,
+        "run_id": record.run_id,
+        "step": record.step,
+        "status": cast(TaskStatus, record.status),
+        "attempt": record.attempt,
+        "path": list(record.path),
+        "parents": list(record.parents),
+        "foreach": [cast(ForeachFrame, dict(frame)) for frame in record.foreach],
         "origin": task.origin.id if task.origin is not None else None,
+        "data_from": record.data_from,
+        "cache_key": record.cache_key,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "duration": task.duration,
+        "stdout": record.stdout,
+        "stderr": record.stderr,
+        "error": cast("TaskError | None", record.error),
+        "displays": [cast(Display, shown) for shown in record.displays],
+        "reads": [cast(FileRead, dict(read)) for read in record.reads],
+        "artifacts": [_artifact_view(a) for a in task.artifacts.values()],
+    }
+
+
+def _artifact_view(artifact: ArtifactRecord) -> ArtifactView:
+    return {
+        "name": artifact.name,
+        "key": artifact.key,
+        "kind": artifact.kind,
+        "size": artifact.size,
+        "type_name": artifact.type_name,
+        "preview": artifact.preview,
     }

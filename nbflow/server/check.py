@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from nbflow.core.graph import FlowGraph, StepSpec, check_appended
 from nbflow.exceptions import GraphError, NbflowError
+from nbflow.query.views import CheckResult, CheckStep
 from nbflow.server.validation import Cell
 from nbflow.store.stores import Store
 
@@ -58,12 +58,12 @@ def check_cells(cells: Sequence[Cell]) -> Checked:
     return Checked(steps, errors)
 
 
-def check_reply(store: Store | None, flow: str | None, cells: Sequence[Cell]) -> dict[str, Any]:
+def check_reply(store: Store | None, flow: str | None, cells: Sequence[Cell]) -> CheckResult:
     """`{"flow", "steps": [...], "errors": [{"cell_id", "message"}]}` for these code cells."""
     return checked_reply(store, flow, check_cells(cells))
 
 
-def checked_reply(store: Store | None, flow: str | None, checked: Checked) -> dict[str, Any]:
+def checked_reply(store: Store | None, flow: str | None, checked: Checked) -> CheckResult:
     """The reply for cells `check_cells` read, with whether each step changed since it ran."""
     flow = flow or DEFAULT_FLOW
     steps, errors = checked.steps, checked.errors
@@ -179,7 +179,7 @@ def _raise_cycle(name: str, everything: FlowGraph) -> None:
     FlowGraph({s.name: s for s in everything if s.name in on_cycle}).order()
 
 
-def _step_row(step: StepCell, ran_with: Mapping[str, str]) -> dict[str, Any]:
+def _step_row(step: StepCell, ran_with: Mapping[str, str]) -> CheckStep:
     spec = step.spec
     code = ran_with.get(spec.name)
     return {

@@ -8,12 +8,24 @@ and raises NotFound for a flow, run, step or task the store does not hold.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import cast
 
 from nbflow.exceptions import NotFound
 from nbflow.query.client import Flow, Run, Task, check_flow, reap_quietly
 from nbflow.query.results import run_results
-from nbflow.query.views import run_view
+from nbflow.query.views import (
+    CompareReply,
+    FlowsReply,
+    FlowSummary,
+    GraphLayout,
+    RunReply,
+    RunRow,
+    RunsPage,
+    StepTasks,
+    TaskDetails,
+    run_summary,
+    run_view,
+)
 from nbflow.render.layout import layout
 from nbflow.render.svg import render_svg
 from nbflow.server.validation import RunRef
@@ -21,20 +33,20 @@ from nbflow.store.stores import Store
 from nbflow.widgets.tasks import bounded_task_view, step_tasks
 
 
-def flows_reply(store: Store | None, datastore: str) -> dict[str, Any]:
+def flows_reply(store: Store | None, datastore: str) -> FlowsReply:
     """Every flow with its number of runs and its latest run."""
     if store is None:
         return {"datastore": datastore, "flows": []}
     reap_quietly(store)
-    flows = []
+    flows: list[FlowSummary] = []
     for name in store.meta.flows():
         newest = store.meta.runs(name, limit=1)
-        latest = Run(newest[0], store=store).as_dict() if newest else None
+        latest = run_summary(Run(newest[0], store=store)) if newest else None
         flows.append({"name": name, "runs": store.meta.count_runs(name), "latest": latest})
     return {"datastore": datastore, "flows": flows}
 
 
-def runs_reply(store: Store | None, flow: str, limit: int, offset: int) -> dict[str, Any]:
+def runs_reply(store: Store | None, flow: str, limit: int, offset: int) -> RunsPage:
     """One page of a flow's runs, newest first, each with the scalar results of its last step.
     A flow with no runs yet (or no datastore yet) has an empty list."""
     if store is None:
@@ -42,25 +54,27 @@ def runs_reply(store: Store | None, flow: str, limit: int, offset: int) -> dict[
     reap_quietly(store)
     total = store.meta.count_runs(flow)
     page = [Run(record, store=store) for record in store.meta.runs(flow, limit, offset)]
-    rows = [{**run.as_dict(), "results": run_results(run)} for run in page]
+    rows: list[RunRow] = [{**run_summary(run), "results": run_results(run)} for run in page]
     return {"flow": flow, "total": total, "runs": rows}
 
 
-def run_reply(store: Store | None, ref: RunRef) -> dict[str, Any]:
+def run_reply(store: Store | None, ref: RunRef) -> RunReply:
     """The run's view (steps with status, counts, durations), its graph layout and picture."""
     view = run_view(open_run(store, ref))
     drawing = layout(view["steps"])
-    return {**view, "layout": drawing.as_dict(), "svg": render_svg(view, drawing)}
+    # Layout.as_dict() makes the GraphLayout shape (render/ sits below query/ and cannot name it).
+    placed = cast(GraphLayout, drawing.as_dict())
+    return {**view, "layout": placed, "svg": render_svg(view, drawing)}
 
 
-def step_reply(store: Store | None, ref: RunRef, step: str) -> dict[str, Any]:
+def step_reply(store: Store | None, ref: RunRef, step: str) -> StepTasks:
     """What a click on the step shows: its tasks, bounded (see nbflow.widgets.tasks)."""
     run = open_run(store, ref)
     _check_step(existing(store, ref.flow), run, step)
     return step_tasks(run, step)
 
 
-def task_reply(store: Store | None, ref: RunRef, step: str, task_id: int) -> dict[str, Any]:
+def task_reply(store: Store | None, ref: RunRef, step: str, task_id: int) -> TaskDetails:
     """One task (any attempt) of the step: artifacts with previews, logs, error, outputs."""
     run = open_run(store, ref)
     found = existing(store, ref.flow)
@@ -73,7 +87,7 @@ def task_reply(store: Store | None, ref: RunRef, step: str, task_id: int) -> dic
     return bounded_task_view(Task(record, store=found, spec=run[step].spec))
 
 
-def compare_reply(store: Store | None, refs: Sequence[RunRef]) -> dict[str, Any]:
+def compare_reply(store: Store | None, refs: Sequence[RunRef]) -> CompareReply:
     """The runs side by side, as the compare widget shows them, and the step timeline."""
     # lazy: widgets.compare defines the widget: it imports anywidget and ipywidgets (0.25 s)
     from nbflow.widgets.compare import compare_view, timeline_svg  # noqa: PLC0415

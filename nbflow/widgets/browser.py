@@ -20,6 +20,7 @@ import traitlets
 from nbflow.exceptions import NotFound
 from nbflow.query.client import Flow, Run
 from nbflow.query.results import run_results
+from nbflow.query.views import RunRow, run_summary
 from nbflow.render.svg import render_runs_svg
 from nbflow.render.text import runs_table
 from nbflow.widgets._assets import css, esm, with_fallbacks
@@ -48,7 +49,7 @@ class RunBrowser(anywidget.AnyWidget):
 
     def refresh(self) -> None:
         """List the runs again (new runs appear, running ones update)."""
-        self.runs = self._rows()
+        self.runs = [dict(row) for row in self._rows()]
 
     def results(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The scalar results of the last step of each known run in `ids`."""
@@ -60,16 +61,16 @@ class RunBrowser(anywidget.AnyWidget):
         unknown = [i for i in chosen if i not in self._runs]
         if unknown:
             raise NotFound(f"runs not in this browser: {', '.join(unknown)}")
-        self.comparison = compare_view([self._runs[i] for i in chosen]) if chosen else {}
+        self.comparison = dict(compare_view([self._runs[i] for i in chosen])) if chosen else {}
 
-    def _rows(self) -> list[dict[str, Any]]:
+    def _rows(self) -> list[RunRow]:
         runs = self.flow.runs()
         self._runs = {run.id: run for run in runs}
         deadline = time.perf_counter() + RESULTS_BUDGET
-        rows = []
+        rows: list[RunRow] = []
         for run in runs:
             found = run_results(run) if time.perf_counter() < deadline else None
-            rows.append({**run.as_dict(), "results": found})
+            rows.append({**run_summary(run), "results": found})
         return rows
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:

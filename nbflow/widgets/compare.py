@@ -17,14 +17,19 @@ import traitlets
 from nbflow.exceptions import NbflowError
 from nbflow.query.client import Run
 from nbflow.query.results import comparison, end_artifacts
-from nbflow.query.views import run_view
+from nbflow.query.views import (
+    ArtifactCell,
+    ArtifactRow,
+    ComparedRun,
+    Comparison,
+    ValueRow,
+    run_view,
+)
 from nbflow.render.svg import render_timeline_svg
 from nbflow.render.text import comparison_table
 from nbflow.widgets._assets import css, esm, svg_data_uri, with_fallbacks
 
 __all__ = ["CompareWidget", "compare_view"]
-
-_RUN_FIELDS = ("id", "status", "started_at", "finished_at", "duration", "tags")
 
 
 class CompareWidget(anywidget.AnyWidget):
@@ -49,7 +54,7 @@ class CompareWidget(anywidget.AnyWidget):
         return with_fallbacks(super()._repr_mimebundle_(**kwargs), extra)
 
 
-def compare_view(runs: Sequence[Run]) -> dict[str, Any]:
+def compare_view(runs: Sequence[Run]) -> Comparison:
     """`{"runs", "params", "results", "artifacts", "timeline"}`: one row per parameter,
     result and artifact (values in run order, `differs`/`changed` marked), and the step
     timeline as an SVG `data:` URI."""
@@ -59,7 +64,7 @@ def compare_view(runs: Sequence[Run]) -> dict[str, Any]:
     differs = views[0]["differs"]
     previews = [{n: a.preview for n, a in end_artifacts(run).items()} for run in runs]
     return {
-        "runs": [{field: view[field] for field in _RUN_FIELDS} for view in views],
+        "runs": [_compared_run(view) for view in views],
         "params": _rows([view["params"] for view in views], differs["params"]),
         "results": _rows([view["results"] for view in views], differs["results"]),
         "artifacts": _artifact_rows(views, previews),
@@ -67,11 +72,22 @@ def compare_view(runs: Sequence[Run]) -> dict[str, Any]:
     }
 
 
+def _compared_run(view: Mapping[str, Any]) -> ComparedRun:
+    return {
+        "id": view["id"],
+        "status": view["status"],
+        "started_at": view["started_at"],
+        "finished_at": view["finished_at"],
+        "duration": view["duration"],
+        "tags": view["tags"],
+    }
+
+
 def timeline_svg(runs: Sequence[Run]) -> str:
     return render_timeline_svg([run_view(run) for run in runs])
 
 
-def _rows(mappings: Sequence[Mapping[str, Any]], differing: Sequence[str]) -> list[dict[str, Any]]:
+def _rows(mappings: Sequence[Mapping[str, Any]], differing: Sequence[str]) -> list[ValueRow]:
     names = dict.fromkeys(name for mapping in mappings for name in mapping)
     return [
         {
@@ -86,11 +102,11 @@ def _rows(mappings: Sequence[Mapping[str, Any]], differing: Sequence[str]) -> li
 
 def _artifact_rows(
     views: Sequence[Mapping[str, Any]], previews: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+) -> list[ArtifactRow]:
     # comparison() gives every run every artifact name (key None where a run has none).
-    rows = []
+    rows: list[ArtifactRow] = []
     for name, first in views[0]["artifacts"].items():
-        cells = [
+        cells: list[ArtifactCell] = [
             {"key": view["artifacts"][name]["key"], "type": view["artifacts"][name]["type"],
              "size": view["artifacts"][name]["size"], "preview": shown.get(name)}
             for view, shown in zip(views, previews, strict=True)

@@ -9,13 +9,14 @@ module makes its steps clickable; a click sends `{"type": "step", "name": ...}`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import anywidget
 import traitlets
 
 from nbflow.query.client import Run
-from nbflow.query.views import run_view
+from nbflow.query.views import RunView, StepTasks, run_view
 from nbflow.render.layout import Layout, layout
 from nbflow.render.svg import render_svg
 from nbflow.widgets._assets import css, esm, with_fallbacks
@@ -46,15 +47,16 @@ class GraphWidget(anywidget.AnyWidget):
         if _shape(view) != _shape(self.view):
             self._layout = _layout(view)
         self.svg = _drawing(view, self._layout)
-        self.view = view
+        self.view = dict(view)
 
-    def step_tasks(self, name: str) -> dict[str, Any]:
+    def step_tasks(self, name: str) -> StepTasks:
         """What a click on step `name` shows: its tasks, read afresh (the run may be going)."""
         return step_tasks(Run(self.run.id, store=self.run._store), name)
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "step":
             name = str(content.get("name", ""))
+            reply: Mapping[str, Any]
             try:
                 reply = self.step_tasks(name)
             except Exception as error:  # the panel says so instead of waiting forever
@@ -70,13 +72,13 @@ class GraphWidget(anywidget.AnyWidget):
         return with_fallbacks(super()._repr_mimebundle_(**kwargs), extra)
 
 
-def _layout(view: dict[str, Any]) -> Layout:
+def _layout(view: RunView) -> Layout:
     return layout(view["steps"])
 
 
-def _drawing(view: dict[str, Any], placed: Layout) -> str:
+def _drawing(view: Mapping[str, Any], placed: Layout) -> str:
     return render_svg(view, placed, header=False)  # the widget draws the header itself
 
 
-def _shape(view: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+def _shape(view: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
     return [(step["name"], tuple(step["parents"])) for step in view.get("steps", [])]

@@ -9,10 +9,10 @@ click never ships megabytes to the browser.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nbflow.exceptions import NotFound
-from nbflow.query.views import task_view
+from nbflow.query.views import Display, StepTasks, TaskDetails, task_view
 
 if TYPE_CHECKING:
     from nbflow.query.client import Run, Task
@@ -24,10 +24,10 @@ DISPLAY_LIMIT = 20  # rich outputs of one task
 IMAGE_LIMIT = 4_000_000  # characters of one base64 image
 
 
-def step_tasks(run: Run, name: str) -> dict[str, Any]:
+def step_tasks(run: Run, name: str) -> StepTasks:
     """The reply to a click on step `name`: `{"type": "tasks", "step", "total", "tasks",
     "note"}`; a step that has not run has no tasks and a note saying why."""
-    reply: dict[str, Any] = {"type": "tasks", "step": name, "total": 0, "tasks": [], "note": ""}
+    reply: StepTasks = {"type": "tasks", "step": name, "total": 0, "tasks": [], "note": ""}
     try:
         step = run[name]
     except NotFound:
@@ -49,22 +49,26 @@ def _chosen(tasks: list[Task]) -> list[Task]:
     return first + failed
 
 
-def bounded_task_view(task: Task, item_name: str | None = None) -> dict[str, Any]:
+def bounded_task_view(task: Task, item_name: str | None = None) -> TaskDetails:
     """`nbflow.query.views.task_view`, with logs, tracebacks and rich outputs cut to what a browser
     panel can show (a huge log never reaches the page whole)."""
     view = task_view(task)
-    if task.status == "cached" and not view["displays"] and task.origin is not None:
-        view["displays"] = task.origin.displays  # a reused task shows what its origin showed
-    view["stdout"] = cut(view.get("stdout") or "")
-    view["stderr"] = cut(view.get("stderr") or "")
-    error = view.get("error")
+    shown: list[object] = list(view["displays"])
+    if task.status == "cached" and not shown and task.origin is not None:
+        shown = list(task.origin.displays)  # a reused task shows what its origin showed
+    error = view["error"]
     if isinstance(error, Mapping):
-        view["error"] = {**error, "traceback": cut(_text(error.get("traceback")))}
-    displays = [_display(shown) for shown in view.get("displays") or []]
-    view["displays"] = displays[:DISPLAY_LIMIT]
-    view["displays_left_out"] = max(len(displays) - DISPLAY_LIMIT, 0)
-    view["item_name"] = item_name
-    return view
+        error = {**error, "traceback": cut(_text(error.get("traceback")))}
+    displays = [_display(one) for one in shown]
+    return {
+        **view,
+        "stdout": cut(view["stdout"] or ""),
+        "stderr": cut(view["stderr"] or ""),
+        "error": error,
+        "displays": displays[:DISPLAY_LIMIT],
+        "displays_left_out": max(len(displays) - DISPLAY_LIMIT, 0),
+        "item_name": item_name,
+    }
 
 
 def cut(text: str, limit: int = LOG_LIMIT) -> str:
@@ -75,7 +79,7 @@ def cut(text: str, limit: int = LOG_LIMIT) -> str:
     return f"{text[:half]}\n… {len(text) - limit:,} more characters …\n{text[-half:]}"
 
 
-def _display(shown: object) -> dict[str, Any]:
+def _display(shown: object) -> Display:
     """A stored MIME bundle, each entry as one string; an oversized one left out with a note."""
     data = shown.get("data") if isinstance(shown, Mapping) else None
     metadata = shown.get("metadata") if isinstance(shown, Mapping) else None
@@ -89,7 +93,7 @@ def _display(shown: object) -> dict[str, Any]:
             kept[str(mime)] = text
     return {
         "data": kept,
-        "metadata": metadata if isinstance(metadata, Mapping) else {},
+        "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
         "notes": notes,
     }
 

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 from labtools import Lab
 
+import nbflow
+
 CHROMIUM = os.environ.get("NBFLOW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--disable-gpu",
@@ -73,6 +75,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         target = settings / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(values))
+    # JupyterLab finds extensions in its data folders (the first one found wins), never in
+    # Python packages: the venv's share/jupyter may hold another tree's build (a link made by
+    # `jupyter-builder develop` in another checkout). The extension under test is the one
+    # built into the nbflow these tests import, placed first on JUPYTER_PATH.
+    data = base / "data"
+    (data / "labextensions").mkdir(parents=True)
+    (data / "labextensions" / "nbflow").symlink_to(Path(nbflow.__file__).parent / "labextension")
     token = secrets.token_hex(16)
     port = _free_port()
     bin_dir = str(Path(sys.executable).parent)
@@ -84,6 +93,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     env.update(
         PATH=bin_dir + os.pathsep + env.get("PATH", ""),
         JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_PATH=str(data),
         JUPYTER_RUNTIME_DIR=str(base / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(settings),
         JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),

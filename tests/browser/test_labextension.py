@@ -20,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -390,6 +391,117 @@ def test_run_flow_is_in_the_run_menu_and_the_palette(quickstart: Quickstart) -> 
     found = page.locator(".lm-CommandPalette-item[data-command='nbflow:run-flow']")
     found.wait_for(timeout=5_000)
     page.keyboard.press("Escape")
+
+
+# ---------------------------------------------------------------- the settings schema
+
+NOTEBOOK_PANEL = "@jupyterlab/notebook-extension:panel"  # the Notebook toolbar's settings
+
+
+def put_settings(lab: Lab, plugin: str, values: dict[str, Any]) -> None:
+    """User settings of `plugin`, as the Settings editor saves them (the settings REST API)."""
+    request = urllib.request.Request(
+        f"{lab.url}/lab/api/settings/{plugin}",
+        data=json.dumps({"raw": json.dumps(values)}).encode(),
+        method="PUT",
+        headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
+
+
+def toolbar_names(page: Any) -> list[str]:
+    items = page.locator(f"{PANEL} .jp-NotebookPanel-toolbar > .jp-Toolbar-item")
+    return list(items.evaluate_all("(items) => items.map(i => i.dataset.jpItemName)"))
+
+
+def open_menu_items(page: Any) -> list[list[str]]:
+    """The nbflow items of the menu just opened, as [command, label], hidden ones left out;
+    the menu is closed again."""
+    items = page.locator(".lm-Menu li.lm-Menu-item[data-command^='nbflow:']")
+    items.first.wait_for(timeout=5_000)
+    shown = items.evaluate_all(
+        """(items) => items.filter(i => !i.classList.contains('lm-mod-hidden'))
+             .map(i => [i.dataset.command, i.textContent.trim()])"""
+    )
+    page.keyboard.press("Escape")
+    return list(shown)
+
+
+def test_toolbar_menu_and_context_menu_items_come_from_the_settings_schema(
+    lab: Lab, chromium: Any
+) -> None:
+    """The schema (labextension/schema/plugin.json) places Run flow and Resume flow after the
+    cell type on the notebook toolbar, in the Run menu, and the step items in a code cell's
+    context menu."""
+    schema = lab.api("/lab/api/settings/nbflow:plugin")["schema"]
+    assert [item["name"] for item in schema["jupyter.lab.toolbars"]["Notebook"]] == [
+        "nbflow-run-flow",
+        "nbflow-resume-flow",
+    ]
+    make_notebook(
+        lab.root / "schema.ipynb",
+        ["%load_ext nbflow\n%flow name schema", "%%step first\nx = 1", "y = x"],
+    )
+    context, page, dialogs = new_page(chromium)
+    try:
+        open_notebook(page, lab, "schema.ipynb")
+        wait_badges(page, {"first": "none"}, timeout=30_000)
+        names = toolbar_names(page)
+        at = names.index("cellType")
+        assert names[at + 1 : at + 3] == ["nbflow-run-flow", "nbflow-resume-flow"], names
+        toolbar = page.locator(f"{PANEL} .jp-NotebookPanel-toolbar")
+        run_flow = toolbar.locator("[data-testid='nbflow-run-flow']")
+        assert "Run flow" in run_flow.inner_text()
+        assert run_flow.locator("svg").count() == 1  # its icon
+        resume = toolbar.locator("[data-testid='nbflow-resume-flow']")
+        assert resume.count() == 1
+        shot(page, "toolbar_light", toolbar)
+        use_theme(page, "JupyterLab Dark")
+        try:
+            shot(page, "toolbar_dark", toolbar)
+        finally:
+            use_theme(page, "JupyterLab Light")
+
+        page.locator(CODE_CELLS).first.locator(".jp-InputPrompt").click()
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        assert open_menu_items(page) == [
+            ["nbflow:run-flow", "Run flow"],
+            ["nbflow:resume-flow", "Resume flow"],
+        ]
+        # The context menu: a step cell has both items, a plain cell only "Make this a step…".
+        page.locator(CODE_CELLS).nth(1).locator(".cm-content").click(button="right")
+        assert open_menu_items(page) == [
+            ["nbflow:edit-step", "Edit step…"],
+            ["nbflow:remove-step", "Remove step (make it a plain cell)"],
+        ]
+        page.locator(CODE_CELLS).nth(2).locator(".cm-content").click(button="right")
+        assert open_menu_items(page) == [["nbflow:edit-step", "Make this a step…"]]
+
+        assert dialogs == []
+    finally:
+        context.close()
+
+
+def test_a_user_setting_hides_a_toolbar_button(lab: Lab, chromium: Any) -> None:
+    """Settings > Notebook Panel > toolbar: `{"name": "nbflow-resume-flow", "disabled": true}`
+    (written through the settings REST API, as the Settings editor does) hides Resume flow."""
+    make_notebook(lab.root / "hide.ipynb", ["%load_ext nbflow\n%flow name hide", "%%step a\nx = 1"])
+    hidden = {"toolbar": [{"name": "nbflow-resume-flow", "disabled": True}]}
+    put_settings(lab, NOTEBOOK_PANEL, hidden)
+    context, page, dialogs = new_page(chromium)
+    try:
+        open_notebook(page, lab, "hide.ipynb")
+        toolbar = page.locator(f"{PANEL} .jp-NotebookPanel-toolbar")
+        toolbar.locator("[data-testid='nbflow-run-flow']").wait_for(timeout=30_000)
+        names = toolbar_names(page)
+        assert "nbflow-run-flow" in names and "nbflow-resume-flow" not in names, names
+        assert toolbar.locator("[data-testid='nbflow-resume-flow']").count() == 0
+        shot(page, "toolbar_resume_hidden", toolbar)
+        assert dialogs == []
+    finally:
+        context.close()
+        put_settings(lab, NOTEBOOK_PANEL, {})
 
 
 # ---------------------------------------------------------------- Run flow again: reuse

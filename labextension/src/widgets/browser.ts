@@ -3,13 +3,21 @@
 // below the table (../compare.ts). Results not sent up front are asked for when their rows
 // scroll into view.
 
+import type { Comparison, RunRow } from '../views';
 import { renderComparison } from '../compare';
 import { cellText, clipped, fill, formatDuration, formatValue, h, whenText } from '../dom';
 import { listen, RenderProps, WIDGET } from './look';
 import { badge } from './status';
 
-type Row = Record<string, any>;
+/** A run as the browser lists it: `results` null until they are read (on scroll). */
+type Row = RunRow;
 type Results = Map<string, Record<string, unknown>>;
+type Traits = { runs: Row[]; selected: string[]; comparison: Partial<Comparison> };
+/** What Python sends (nbflow.widgets.browser). */
+type Message =
+  | { type: 'results'; results: Record<string, Record<string, unknown>> }
+  | { type: 'compared' }
+  | { type: 'error'; message: string };
 type Column = { key: string; label: string; group?: string };
 
 const FIXED_COLUMNS: Column[] = [
@@ -29,7 +37,7 @@ function namesOf(objects: unknown[]): string[] {
   return [...names];
 }
 
-function sortValue(row: Row, results: Results, key: string): any {
+function sortValue(row: Row, results: Results, key: string): unknown {
   if (key === 'run') {
     return row.run_id;
   }
@@ -55,7 +63,7 @@ function missing(value: unknown): number {
   return value === undefined || value === null ? 1 : 0;
 }
 
-function compareValues(a: any, b: any): number {
+function compareValues(a: unknown, b: unknown): number {
   if (missing(a) || missing(b)) {
     return missing(a) - missing(b); // missing values last
   }
@@ -73,7 +81,7 @@ function searchText(row: Row, results: Record<string, unknown> | undefined): str
     .toLowerCase();
 }
 
-function render({ model, el }: RenderProps): () => void {
+function render({ model, el }: RenderProps<Traits>): () => void {
   const results: Results = new Map(); // run id -> its scalar results, once known
   const requested = new Set<string>();
   let selected = new Set<string>(model.get('selected') || []);
@@ -347,7 +355,7 @@ function render({ model, el }: RenderProps): () => void {
     filterTimer = setTimeout(show, 80);
   });
 
-  function onMessage(message: Record<string, any>): void {
+  function onMessage(message: Message | null): void {
     if (!message) {
       return;
     }
@@ -361,7 +369,7 @@ function render({ model, el }: RenderProps): () => void {
       return;
     }
     for (const [id, found] of Object.entries(message.results || {})) {
-      results.set(id, (found as Record<string, unknown>) || {});
+      results.set(id, found || {});
     }
     rebuild();
   }

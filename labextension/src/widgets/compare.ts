@@ -1,10 +1,11 @@
 // CompareWidget (nbflow.widgets.compare): the synced `comparison` drawn by ../compare.ts.
 
+import type { Comparison } from '../views';
 import { renderComparison } from '../compare';
 import { fill, h } from '../dom';
 import { listen, RenderProps, WIDGET } from './look';
 
-function render({ model, el }: RenderProps): () => void {
+function render({ model, el }: RenderProps<{ comparison: Partial<Comparison> }>): () => void {
   const root = h('div', { class: 'nbf' });
   el.append(root);
   const draw = () => fill(root, renderComparison(model.get('comparison') || {}, WIDGET));

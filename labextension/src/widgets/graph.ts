@@ -3,12 +3,16 @@
 // view) for the header; a click on a step asks Python for its tasks and shows them
 // (../preview.ts) in the side panel.
 
+import type { RunView, StepTasks, StepView } from '../views';
 import { fill, formatDuration, h, isNumber, note, whenText } from '../dom';
-import { renderTaskDetails, TaskDetails } from '../preview';
+import { renderTaskDetails } from '../preview';
 import { listen, RenderProps, WIDGET } from './look';
 import { badge } from './status';
 
-type Step = Record<string, any>;
+type View = RunView; // nbflow.query.views.run_view
+/** Python's answer to a click on a step (nbflow.widgets.graph). */
+type StepMessage = StepTasks | { type: 'error'; step: string; message: string };
+type Traits = { view: View; svg: string };
 
 /** The graph as nbflow.render.svg drew it (the `svg` trait), its steps made clickable. */
 function graphNode(svg: string, selected: string | null, pick: (name: string) => void): Element {
@@ -38,7 +42,7 @@ function graphNode(svg: string, selected: string | null, pick: (name: string) =>
   return root;
 }
 
-function headerNode(view: Record<string, any>): HTMLElement {
+function headerNode(view: Partial<View>): HTMLElement {
   const facts = [];
   if (isNumber(view.duration)) {
     facts.push(formatDuration(view.duration));
@@ -56,16 +60,16 @@ function headerNode(view: Record<string, any>): HTMLElement {
   );
 }
 
-function findStep(view: Record<string, any> | undefined, name: string | null): Step | undefined {
-  return ((view || {}).steps || []).find((candidate: Step) => candidate.name === name);
+function findStep(view: Partial<View> | undefined, name: string | null): StepView | undefined {
+  return (view?.steps || []).find(candidate => candidate.name === name);
 }
 
-function stepSignature(view: Record<string, any>, name: string): string {
+function stepSignature(view: Partial<View>, name: string): string {
   const step = findStep(view, name);
   return step ? JSON.stringify([step.status, step.tasks, step.finished_at]) : '';
 }
 
-function render({ model, el }: RenderProps): () => void {
+function render({ model, el }: RenderProps<Traits>): () => void {
   let selected: string | null = null;
   let shownFor = '';
   const header = h('div');
@@ -91,10 +95,10 @@ function render({ model, el }: RenderProps): () => void {
 
   function pick(name: string): void {
     selected = name;
-    const step = findStep(model.get('view'), name) || {};
+    const step = findStep(model.get('view'), name);
     fill(
       panel,
-      h('h3', {}, name, ' ', badge(step.status || 'pending')),
+      h('h3', {}, name, ' ', badge(step?.status || 'pending')),
       h('p', { class: 'nbf-note', 'data-testid': 'panel-loading' }, 'loading…')
     );
     request(name);
@@ -112,17 +116,17 @@ function render({ model, el }: RenderProps): () => void {
     }
   }
 
-  function onMessage(message: Record<string, any>): void {
+  function onMessage(message: StepMessage | null): void {
     if (!message || message.step !== selected) {
       return;
     }
-    const step = findStep(model.get('view'), selected) || {};
-    const title = h('h3', {}, selected, ' ', badge(step.status || 'pending'));
+    const step = findStep(model.get('view'), selected);
+    const title = h('h3', {}, selected, ' ', badge(step?.status || 'pending'));
     if (message.type === 'error') {
       fill(panel, title, h('div', { class: 'nbf-error' }, String(message.message)));
       return;
     }
-    const tasks = ((message.tasks || []) as TaskDetails[]).map((task, i) =>
+    const tasks = (message.tasks || []).map((task, i) =>
       renderTaskDetails(task, i === 0 || task.status === 'failed', WIDGET)
     );
     const summary = `${message.total} task${message.total === 1 ? '' : 's'}`;

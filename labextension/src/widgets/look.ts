@@ -27,23 +27,31 @@ export const WIDGET: Look = {
   plot: plotNode
 };
 
-/** anywidget's model, as far as the widgets use it. */
-export interface Model {
-  get(name: string): any;
-  set(name: string, value: unknown): void;
+/** A handler of a model event; its arguments are the event's (a message for `msg:custom`). */
+// `never[]`: any handler is accepted, whatever arguments it declares.
+export type Handler = (...args: never[]) => void;
+
+/**
+ * anywidget's model, as far as the widgets use it. `Traits`: the synced traits of the Python
+ * widget. A trait is undefined until Python sets it, and a message is whatever Python sent, so
+ * the widgets check what they read.
+ */
+export interface Model<Traits> {
+  get<K extends keyof Traits>(name: K): Traits[K] | undefined;
+  set<K extends keyof Traits>(name: K, value: Traits[K]): void;
   save_changes(): void;
   send(content: unknown): void;
-  on(event: string, handler: (...args: any[]) => void): void;
-  off(event: string, handler: (...args: any[]) => void): void;
+  on(event: string, handler: Handler): void;
+  off(event: string, handler: Handler): void;
 }
 
-export interface RenderProps {
-  model: Model;
+export interface RenderProps<Traits> {
+  model: Model<Traits>;
   el: HTMLElement;
 }
 
 /** Listen to the model until the view goes away; returns the cleanup anywidget calls. */
-export function listen(model: Model, handlers: Record<string, (...args: any[]) => void>) {
+export function listen<Traits>(model: Model<Traits>, handlers: Record<string, Handler>) {
   for (const [event, handler] of Object.entries(handlers)) {
     model.on(event, handler);
   }

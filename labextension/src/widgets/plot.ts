@@ -1,7 +1,7 @@
 // The comparison's last section in the widgets: a chosen result plotted against a chosen
 // parameter, one point per run in its status's colours.
 
-import type { Run, ValueRow } from '../api';
+import type { ComparedRun, ValueRow } from '../views';
 import { fill, formatValue, h, isNumber, note, s } from '../dom';
 import { styleOf } from './status';
 
@@ -14,7 +14,11 @@ function numericRows(rows: ValueRow[], count: number): ValueRow[] {
   );
 }
 
-export function plotNode(runs: Run[], params: ValueRow[], results: ValueRow[]): HTMLElement {
+export function plotNode(
+  runs: ComparedRun[],
+  params: ValueRow[],
+  results: ValueRow[]
+): HTMLElement {
   const xs = numericRows(params, runs.length);
   const ys = numericRows(results, runs.length);
   if (!xs.length || !ys.length) {
@@ -64,7 +68,7 @@ function extent(values: number[]): [number, number] {
   return [low - margin, high + margin];
 }
 
-function scatter(runs: Run[], xRow: ValueRow, yRow: ValueRow): Element {
+function scatter(runs: ComparedRun[], xRow: ValueRow, yRow: ValueRow): Element {
   const points = runs
     .map((run, i) => ({
       run,
