@@ -60,10 +60,7 @@ def step_status(step: Step) -> str:
 
 def step_duration(step: Step) -> float | None:
     """From the first start to the last finish of its tasks (they may run in parallel)."""
-    tasks = [t for t in step.tasks() if t.started_at is not None and t.finished_at is not None]
-    if not tasks:
-        return None
-    return float(max(t.finished_at for t in tasks) - min(t.started_at for t in tasks))  # type: ignore[type-var]
+    return step.duration
 
 
 def files_read(run: Run) -> list[dict[str, Any]]:
@@ -91,7 +88,7 @@ def task_errors(run: Run) -> list[dict[str, str]]:
                 error = task.error or {}
                 what = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".strip()
                 first = what.splitlines()[0] if what else "failed"
-                found.append({"task": task.id, "error": first})
+                found.append({"task": task.pathspec, "error": first})
     return found
 
 

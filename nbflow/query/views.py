@@ -55,8 +55,8 @@ def step_view(
         # Tasks still to start: the step is under way, k of n.
         counts = {**counts, "total": planned, "pending": planned - len(tasks)}
         status = "running" if status in ("done", "cached", "running") else status
-    starts = [t.started_at for t in tasks if t.started_at is not None]
-    ends = [t.finished_at for t in tasks if t.finished_at is not None]
+    starts = [t._record.started_at for t in tasks if t._record.started_at is not None]
+    ends = [t._record.finished_at for t in tasks if t._record.finished_at is not None]
     started, finished = (min(starts) if starts else None), (max(ends) if ends else None)
     return {
         **base,
@@ -90,5 +90,5 @@ def task_view(task: Task) -> dict[str, Any]:
     return {
         **task.as_dict(),
         "displays": task.displays,
-        "origin": task.origin.id if task.origin is not None else None,
+        "origin": task.origin.pathspec if task.origin is not None else None,
     }

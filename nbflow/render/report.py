@@ -91,7 +91,7 @@ def report_html(run: Run) -> str:
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>nbflow run {_esc(run.id)} ({_esc(run.status)})</title>\n"
+        f"<title>nbflow run {_esc(run.pathspec)} ({_esc(run.status)})</title>\n"
         f"<style>{_css()}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
     )
     return page.encode("ascii", "xmlcharrefreplace").decode("ascii")
@@ -101,17 +101,18 @@ def report_html(run: Run) -> str:
 
 
 def _header(run: Run) -> str:
-    facts = [f"flow {_esc(run.flow)}", f"started {_esc(_when(run.started_at))}"]
+    started, finished = run.created_at.timestamp(), run.finished_at
+    facts = [f"flow {_esc(run.flow)}", f"started {_esc(_when(started))}"]
     if run.status == "running":
-        elapsed = time.time() - run.started_at if run.started_at else None
+        elapsed = time.time() - started
         facts.append(f"still running ({_esc(format_duration(elapsed))} so far)")
     else:
         facts.append(f"duration {_esc(format_duration(run.duration) or '-')}")
-        facts.append(f"finished {_esc(_when(run.finished_at))}")
-    if run.tags:
-        facts.append("tags " + ", ".join(_esc(tag) for tag in run.tags))
+        facts.append(f"finished {_esc(_when(finished.timestamp() if finished else None))}")
+    if run.user_tags:
+        facts.append("tags " + ", ".join(_esc(tag) for tag in run.as_dict()["tags"]))
     return (
-        f"<header><h1>run {_esc(run.id)} {_badge(run.status)}</h1>"
+        f"<header><h1>run {_esc(run.pathspec)} {_badge(run.status)}</h1>"
         f'<p class="facts">{" &middot; ".join(facts)}</p></header>'
     )
 
@@ -200,7 +201,7 @@ def _elements(tasks: Sequence[Task], item_name: str) -> str:
         opened = " open" if _failed(task) else ""
         parts.append(
             f'<details class="element"{opened}><summary>element {_element(task)} '
-            f"{_badge(task.status)} <code>{_esc(task.id)}</code></summary>"
+            f"{_badge(task.status)} <code>{_esc(task.pathspec)}</code></summary>"
             f"{_task(task, inherited=False)}</details>"
         )
     if len(shown) < min(len(tasks), ELEMENT_LIMIT):
@@ -224,13 +225,13 @@ def _element_row(task: Task, item_name: str) -> str:
 
 
 def _task(task: Task, *, inherited: bool = True) -> str:
-    facts = [f"task <code>{_esc(task.id)}</code>", _badge(task.status)]
+    facts = [f"task <code>{_esc(task.pathspec)}</code>", _badge(task.status)]
     if task.attempt > 1:
         facts.append(f"attempt {task.attempt}")
     if task.duration is not None:
         facts.append(_esc(format_duration(task.duration)))
     if task.status == "cached" and task.origin is not None:
-        facts.append(f"reused from <code>{_esc(task.origin.id)}</code>")
+        facts.append(f"reused from <code>{_esc(task.origin.pathspec)}</code>")
     parts = [f'<p class="facts">{" ".join(facts)}</p>']
     if task.error:
         parts.append(_error(task.error))

@@ -64,7 +64,7 @@ class RunBrowser(anywidget.AnyWidget):
 
     def _rows(self) -> list[dict[str, Any]]:
         runs = self.flow.runs()
-        self._runs = {run.id: run for run in runs}
+        self._runs = {run.pathspec: run for run in runs}
         deadline = time.perf_counter() + RESULTS_BUDGET
         rows = []
         for run in runs:

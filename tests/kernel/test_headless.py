@@ -96,16 +96,16 @@ def plain(value):
 
 def task(t):
     return {
-        "id": t.id,
+        "id": t.pathspec,
         "status": t.status,
-        "origin": t.origin.id if t.origin is not None else None,
+        "origin": t.origin.pathspec if t.origin is not None else None,
         "data": {name: plain(getattr(t.data, name)) for name in t.artifacts},
     }
 
 runs = []
 for run in reversed(Flow(sys.argv[1]).runs()):
     runs.append({
-        "id": run.id,
+        "id": run.pathspec,
         "run_id": run.run_id,
         "status": run.status,
         "params": run.params,
