@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,6 +39,7 @@ from nbflow.store.metadata.liveness import (
 from nbflow.store.metadata.records import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.store.metadata.schema import MIGRATIONS, migrate
 from nbflow.store.metadata.sql import open_database
+from nbflow.store.metadata.tags import USER_PREFIX
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 ALL_ROWS = 2**63 - 1  # LIMIT for "no limit": both databases take a 64-bit count
@@ -292,17 +294,26 @@ class MetadataStore:
     ) -> list[RunRecord]:
         """The runs of `flow`, newest first: those with every one of `tags`, one of `statuses`,
         started at or after `since`, and in `namespace` (a tag; None: every run)."""
+        # Driven by the index of run_tags (flow, tag, run_id): one range read per tag, not a
+        # probe per run.
         where, args = ["r.flow = ?"], list[Any]([flow])
         for tag in tags:
-            where.append(_TAGGED)
-            args.append(tag)
+            where.append("r.run_id IN (SELECT run_id FROM run_tags WHERE flow = ? AND tag = ?)")
+            args += [flow, tag]
         if statuses:
             where.append(f"r.status IN ({', '.join('?' for _ in statuses)})")
             args += statuses
         if since is not None:
             where.append("r.started_at >= ?")
             args.append(since)
-        if namespace is not None:
+        if namespace is not None and namespace.startswith(USER_PREFIX):
+            # A user's namespace: every run but those another user made.
+            where.append(
+                "r.run_id NOT IN (SELECT run_id FROM run_tags WHERE flow = ? AND tag >= 'user:' "
+                "AND tag < 'user;' AND tag <> ?)"
+            )
+            args += [flow, namespace]
+        elif namespace is not None:
             where.append(f"({_TAGGED} OR {_UNCLAIMED})")
             args.append(namespace)
         rows = self._db.execute(
@@ -807,10 +818,17 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
     flow, run_id, status, started, finished, params, tags, notebook, origin = row[:9]
     launcher, notebook_key, heartbeat, error, host, pid, process_start, system = row[9:]
     return RunRecord(
-        flow, run_id, status, started, finished, json.loads(params), tuple(json.loads(tags)),
+        flow, run_id, status, started, finished, json.loads(params), _tags(tags),
         notebook, origin, launcher, notebook_key, heartbeat, error, host, pid, process_start,
-        tuple(json.loads(system)) if system else (),
+        _tags(system) if system else (),
     )  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _tags(text: str) -> tuple[str, ...]:
+    # Runs share their tags (the system tags of one user and host, a sweep's tag): a listing
+    # of many runs parses each set once.
+    return tuple(json.loads(text))
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:
