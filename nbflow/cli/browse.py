@@ -152,9 +152,10 @@ def run_show(args: argparse.Namespace) -> int:
         raise NbflowError("choose one of --json and --html")
     run = open_run(open_store(), args.run)
     if getattr(args, "html", False):
-        from nbflow.render.report import report_html
+        from nbflow.query.report import report_view
+        from nbflow.render.report import render_report
 
-        print(report_html(run), end="")
+        print(render_report(report_view(run)), end="")
     elif args.json:
         _print_json(show_view(run))
     else:

@@ -30,6 +30,8 @@ from typing import Any
 from nbflow.exceptions import StepError
 
 Loader = Callable[[str], Any]  # blob key -> value
+# Where a join's merge binds: its namespace, what it was given, the names not to pass on.
+MergeTarget = tuple[MutableMapping[str, Any], MutableMapping[str, Any], set[str]]
 
 
 class InputView:
@@ -95,6 +97,17 @@ class Inputs:
         self._before = dict(before or {})
         self._before_step = before_step
         self._owned = frozenset(owned)
+        # The join's namespace, what it was given, and the names not to pass on: where
+        # `merge(inputs)` binds (set by the task that runs the join: `bind_merge`).
+        self._target: MergeTarget | None = None
+
+    def bind_merge(
+        self, into: MutableMapping[str, Any], given: MutableMapping[str, Any], dropped: set[str]
+    ) -> None:
+        """Where `merge(self)` binds: the join's namespace `into`, `given` what it got before
+        its code ran (so a name the code bound itself is told from an inherited one), and
+        `dropped`, which collects the inherited names that are not to flow further."""
+        self._target = (into, given, dropped)
 
     def __len__(self) -> int:
         return len(self._views)
@@ -143,19 +156,19 @@ def join_artifacts(
 
 
 def merge(
-    inputs: Inputs,
-    exclude: Iterable[str] | None = None,
-    include: Iterable[str] | None = None,
-    *,
-    into: MutableMapping[str, Any],
-    given: MutableMapping[str, Any],
-    dropped: set[str],
+    inputs: Inputs, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None
 ) -> None:
-    """Metaflow's `merge_artifacts(inputs, exclude=, include=)` (see the module docstring).
-
-    `into` is the join's namespace, `given` what it got before its code ran (so a name the code
-    bound itself is told from an inherited one), `dropped` collects the inherited names that are
-    not to flow further. Nothing is bound or dropped when it raises."""
+    """Metaflow's `merge_artifacts(inputs, exclude=, include=)` (see the module docstring), in
+    a join step: `merge(inputs)`, also after `from nbflow import merge`. Nothing is bound or
+    dropped when it raises."""
+    __tracebackhide__ = True  # the error is the caller's: IPython shows their line
+    target = inputs._target if isinstance(inputs, Inputs) else None
+    if target is None:
+        raise StepError(
+            f"merge() takes a join step's `inputs` (merge(inputs), merge(inputs, exclude=[...])), "
+            f"not {type(inputs).__name__}: call it in a step with --join or --after two steps."
+        )
+    into, given, dropped = target
     step = inputs._step
     included, excluded = _names("include", include, step), _names("exclude", exclude, step)
     if included and excluded:

@@ -23,6 +23,7 @@ from nbflow.exceptions import NbflowError
 from nbflow.kernel.session import Cell, Session, flow_name_for
 from nbflow.query.client import Flow, Run
 from nbflow.render.text import format_duration
+from nbflow.run.cellcode import user_frames
 from nbflow.run.runner import Runner
 
 FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs", "compare", "env")
@@ -46,10 +47,10 @@ class FlowMagics(Magics):
 
     def _format_traceback(self, error: BaseException) -> list[str]:
         assert self.shell is not None
-        # Start below nbflow's own `exec` frame: the user's cell is the first frame shown.
-        user_frames = error.__traceback__.tb_next if error.__traceback__ else None
+        # The user's frames only: the cell is the first frame shown, nbflow's own are hidden.
+        shown = user_frames(error.__traceback__) or error.__traceback__
         lines: list[str] = self.shell.InteractiveTB.structured_traceback(
-            type(error), error, user_frames, tb_offset=0
+            type(error), error, shown, tb_offset=0
         )
         return lines
 

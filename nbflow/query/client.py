@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbflow.exceptions import DatastoreError, NotFound
 from nbflow.query.namespace import get_namespace
-from nbflow.query.results import run_results
+from nbflow.query.results import compare_rows
 from nbflow.render.text import format_duration
 from nbflow.store.metadata import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.store.metadata.records import FINISHED_OK, RUN_STATUSES, latest_attempts
@@ -454,9 +454,10 @@ class Run:
 
     def report(self) -> Report:
         """A self-contained HTML report of this run: `.save("report.html")`, or show it."""
-        from nbflow.render.report import Report, report_html
+        from nbflow.query.report import report_view
+        from nbflow.render.report import Report, render_report
 
-        return Report(report_html(self), name=self.pathspec)
+        return Report(render_report(report_view(self)), name=self.pathspec)
 
     def _repr_svg_(self) -> str:
         from nbflow.query.views import run_view
@@ -833,17 +834,7 @@ def compare(
         if tags or tag is not None or status is not None or since is not None:
             raise TypeError("filters (tag=, status=, since=) go with a flow: compare(flow, ...)")
         chosen = [run if isinstance(run, Run) else Run(run) for run in runs][:limit]
-    rows = []
-    for run in chosen:
-        row: dict[str, Any] = {
-            "run": run.pathspec,
-            "status": run.status,
-            "created_at": run.created_at,
-            "duration": run.duration,
-        }
-        row.update({f"param.{k}": v for k, v in run.params.items()})
-        row.update(run_results(run))
-        rows.append(row)
+    rows = compare_rows(chosen)
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
 

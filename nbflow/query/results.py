@@ -85,11 +85,15 @@ def task_errors(run: Run) -> list[dict[str, str]]:
     for step in run.steps():
         for task in step.tasks():
             if task.status == "failed":
-                error = task.error or {}
-                what = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".strip()
-                first = what.splitlines()[0] if what else "failed"
-                found.append({"task": task.pathspec, "error": first})
+                found.append({"task": task.pathspec, "error": error_summary(task.error or {})})
     return found
+
+
+def error_summary(error: dict[str, Any]) -> str:
+    """A task's exception in one line: 'ValueError: element is bad'."""
+    value = error.get("evalue")
+    what = f"{error.get('ename') or 'Error'}: {'' if value is None else value}".strip()
+    return what.splitlines()[0].strip() if what else "failed"
 
 
 def show_view(run: Run) -> dict[str, Any]:
@@ -128,6 +132,21 @@ def comparison(runs: Sequence[Run]) -> list[dict[str, Any]]:
         }
         view["differs"] = differs
     return views
+
+
+def compare_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """One row per run, as `nbflow.compare()` tabulates them: `run`, `status`, `duration`,
+    `param.NAME` per parameter, then the run's scalar results under their own names; a
+    result whose name one of those fields already has is `result.NAME`, so it never hides the
+    run's own status or duration."""
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {"run": run.pathspec, "status": run.status, "duration": run.duration}
+        row.update({f"param.{name}": value for name, value in run.params.items()})
+        for name, value in run_results(run).items():
+            row[f"result.{name}" if name in row else name] = value
+        rows.append(row)
+    return rows
 
 
 def _compare_view(run: Run) -> dict[str, Any]:

@@ -100,7 +100,8 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> str:
 def describe(view: dict[str, Any]) -> str:
     """A run (its `show_view`): status, parameters, steps, results, files read, errors."""
     lines = [
-        f"run {view['id']}  {view['status']}  started {format_when(view['started_at'])}  "
+        # "run FLOW/ID: STATUS" first, as `nbflow run` has always printed it for scripts.
+        f"run {view['id']}: {view['status']}  started {format_when(view['started_at'])}  "
         f"duration {_or_dash(view['duration'])}"
     ]
     if view["params"]:

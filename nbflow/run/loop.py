@@ -175,8 +175,11 @@ class Schedule:
         extra = {}
         if getattr(executor, "manages_resources", False) and spec.resources:
             extra["resources"] = _resources(spec).as_dict()
+        # A whole run in the kernel: each task's output under its own line (a worker's comes
+        # back under the same line, `_replay`); a step cell's output is its cell's already.
+        header = f"── {_label(attempt)} ──" if executor.in_process and runner.on_progress else ""
         executor.submit(
-            dataclasses.replace(payload, task_id=attempt.task_id),
+            dataclasses.replace(payload, task_id=attempt.task_id, header=header),
             env=grant.environment() if grant else None,
             timeout=spec.timeout,
             **extra,

@@ -26,7 +26,7 @@ from nbflow.exceptions import (
     StepError,
 )
 from nbflow.run import reads
-from nbflow.run.cellcode import Display, FormatTraceback, compile_cell, execute
+from nbflow.run.cellcode import Display, FormatTraceback, cell_traceback, compile_cell, execute
 from nbflow.run.current import TaskContext, frames, running
 from nbflow.run.timeout import time_limit
 from nbflow.store.blobs import Encoded, Stored, UnstorableValue, encode
@@ -85,6 +85,9 @@ class TaskPayload:
     run_id: int = 0
     attempt: int = 1
     origin_run: int | None = None
+    # Printed before the task's first output (not kept with it): in a whole run in the kernel
+    # each task's output comes under its own `── step[i] ──` line, as a worker's is replayed.
+    header: str = ""
     foreach: tuple[dict[str, Any], ...] = ()
 
 
@@ -150,6 +153,7 @@ def run_body(
             namespace,
             display=display,
             format_traceback=format_traceback,
+            header=payload.header,
         )
     result.reads = reads.describe(opened)
     result.stdout, result.stderr = outcome.stdout, outcome.stderr
@@ -191,14 +195,15 @@ def _namespace(
             for i, j in enumerate(payload.join_inputs)
         ]
         before = payload.join_before
-        namespace["inputs"] = Inputs(
+        inputs = Inputs(
             views,
             step=payload.step,
             before=before.artifacts,
             before_step=before.step,
             owned=before.owned,
         )
-        namespace["merge"] = functools.partial(merge, into=namespace, given=given, dropped=dropped)
+        inputs.bind_merge(namespace, given, dropped)
+        namespace["inputs"], namespace["merge"] = inputs, merge
     return namespace, given
 
 
@@ -315,6 +320,6 @@ def error_record(error: BaseException, payload: TaskPayload) -> dict[str, Any]:
     return {
         "ename": type(error).__name__,
         "evalue": evalue,
-        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        "traceback": "".join(cell_traceback(error)),
         "line": line,
     }

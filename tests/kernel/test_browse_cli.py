@@ -133,7 +133,7 @@ def test_show_json_is_the_run_with_its_steps_and_tasks(store: Path) -> None:
 
 def test_show_prints_steps_with_status_and_duration(store: Path) -> None:
     text = ok(store, "show", "demo/3")
-    assert text.startswith("run demo/3  done")
+    assert text.startswith("run demo/3: done")
     assert "params   n=1" in text
     start_row = next(line for line in text.splitlines() if line.startswith("start"))
     assert start_row.split()[:3] == ["start", "cached", "1"]

@@ -117,6 +117,9 @@ def test_the_wheel_carries_the_prebuilt_extension_and_the_server_config(
         assert f"{SHARE}/{name}" in names, name
     assert any(re.fullmatch(rf"{SHARE}/static/remoteEntry\.\w+\.js", n) for n in names)
     assert CONFIG in names
+    # the HTML report's templates, read through the package (nbflow.render.report)
+    for name in ("report.html.j2", "steps.html.j2", "macros.html.j2", "report.css"):
+        assert f"nbflow/render/templates/{name}" in names, name
     assert not [n for n in names if "node_modules" in n or n.endswith(".ts")]
 
 

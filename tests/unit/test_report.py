@@ -4,6 +4,8 @@ Debian's chromium is installed, for a picture to look at)."""
 
 from __future__ import annotations
 
+import importlib.resources
+import json
 import os
 import re
 import shutil
@@ -21,10 +23,13 @@ from needs import missing
 from nbflow import Flow
 from nbflow.kernel.magics import load_ipython_extension
 from nbflow.query.client import Run
-from nbflow.render.report import LOG_LIMIT, PREVIEW_LIMIT, Report, preview_html, report_html
+from nbflow.query.report import report_html
+from nbflow.render.report import LOG_LIMIT, PREVIEW_LIMIT, Report, preview_html, render_report
 from nbflow.store.stores import open_store
 
 HOSTILE = "<script>alert(1)</script>"
+NASTY = "<script>alert('&')</script> & <b>\"bold\"</b>"
+TEMPLATES = {"report.html.j2", "steps.html.j2", "macros.html.j2", "report.css", "frame.html.j2"}
 VOID = {"meta", "img", "br", "hr", "input", "link", "col", "source", "wbr"}
 
 START = f"""%%step start
@@ -286,7 +291,8 @@ def test_run_draws_its_graph_as_svg(done: Run) -> None:
 
 
 def test_import_nbflow_does_not_import_the_report() -> None:
-    lazy = ["nbflow.render.report", "nbflow.render.svg", "nbflow.query.views"]
+    lazy = ["nbflow.render.report", "nbflow.render.svg", "nbflow.query.views",
+            "nbflow.query.report", "jinja2"]  # fmt: skip
     code = f"import sys, nbflow; print([m for m in {lazy!r} if m in sys.modules])"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == "[]"
@@ -318,6 +324,70 @@ def test_a_run_still_running_shows_as_running(store_env: Path) -> None:
     graph = section(page, "Graph")
     assert graph.steps("data-status") == {"first": "running", "second": "pending"}
     assert "not started yet" in section(page, "Steps").text
+
+
+def test_every_stored_text_is_escaped(store_env: Path) -> None:
+    """A parameter, a step name, an artifact's preview and an error message holding markup
+    and `&` reach the page as their characters: autoescaped, never as elements."""
+    store = open_store()
+    meta = store.meta
+    record = meta.create_run("escaped", {"p": NASTY})
+    flow, run_id = "escaped", record.run_id
+    specs = [{"name": NASTY, "parents": [], "foreach": None, "join": False},
+             {"name": "fails", "parents": [NASTY], "foreach": None, "join": False}]  # fmt: skip
+    meta.save_steps(flow, run_id, [(i, spec, "") for i, spec in enumerate(specs)])
+    stored = store.save(NASTY)
+    first = meta.start_task(flow, run_id, NASTY, [], [])
+    meta.commit_task(first, status="done", objects=[stored],
+                     artifacts=[("value", stored.key, "output")])  # fmt: skip
+    second = meta.start_task(flow, run_id, "fails", [], [first])
+    error = {"ename": "ValueError", "evalue": NASTY, "traceback": f"Traceback\n{NASTY}", "line": 2}
+    meta.commit_task(second, status="failed", error=error)
+    meta.finish_run(flow, run_id, "failed")
+    page = report_html(Run(f"{flow}/{run_id}"))
+    assert_safe(page)
+    assert not Page(page).find("b")
+    escaped = "&lt;script&gt;alert(&#39;&amp;&#39;)&lt;/script&gt; &amp; &lt;b&gt;&#34;bold&#34;"
+    assert page.count(escaped) >= 5  # the parameter, the step (twice), the artifact, the error
+    params = section(page, "Parameters")
+    assert params.texts("code") == [repr(NASTY)]
+    steps = section(page, "Steps")
+    assert steps.texts("h3")[0].startswith(f"{NASTY} \u2713 done")
+    assert steps.texts("a")[0] == NASTY  # the table of contents
+    assert f"after {NASTY}" in steps.texts("p", **{"class": "facts"})
+    [artifact] = [t for _, t in steps.find("table", **{"class": "grid artifacts"})]
+    assert repr(NASTY) in artifact
+    assert steps.texts("strong") == [f"ValueError: {NASTY}"]
+    [trace] = steps.texts("pre", **{"class": "traceback"})
+    assert trace == f"Traceback\n{NASTY}"
+    graph = section(page, "Graph")
+    assert set(graph.steps("data-status")) == {NASTY, "fails"}
+
+
+def test_the_templates_are_read_from_the_installed_package(tmp_path: Path) -> None:
+    folder = importlib.resources.files("nbflow.render") / "templates"
+    assert {entry.name for entry in folder.iterdir()} >= TEMPLATES
+    # From another folder, in a fresh process: the templates are found through the package.
+    code = (
+        "import json\n"
+        "from nbflow.render.report import _environment, preview_html\n"
+        "print(json.dumps(_environment().loader.list_templates()))\n"
+        "print(preview_html({'type': 'builtins.str', 'repr': '<b>&', 'length': 2}))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    listed, preview = shown.stdout.splitlines()
+    assert set(json.loads(listed)) == TEMPLATES
+    assert preview == '<code>&lt;b&gt;&amp;</code> <span class="dim">length 2</span>'
+
+
+def test_render_report_draws_a_view_it_is_given(done: Run) -> None:
+    from nbflow.query.report import report_view
+
+    view = report_view(done)
+    assert render_report(view) == report_html(done)
+    assert view["steps"][1]["name"] == "square" and len(view["steps"][1]["elements"]["rows"]) == 3
 
 
 @pytest.mark.parametrize(
