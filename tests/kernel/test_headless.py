@@ -110,7 +110,7 @@ for run in reversed(Flow(sys.argv[1]).runs()):
         "run_id": run.run_id,
         "status": run.status,
         "params": run.params,
-        "tags": run.tags,
+        "tags": run.as_dict()["tags"],  # the user tags, in order
         "notebook": run.notebook,
         "steps": {s.name: [task(t) for t in s.tasks()] for s in run.steps()},
     })
