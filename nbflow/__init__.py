@@ -1,7 +1,7 @@
 """nbflow: Jupyter-native pipelines. Steps in cells, a scheduler in the kernel, versioned runs.
 
     %load_ext nbflow                      # in a notebook
-    from nbflow import Flow, Run, compare  # anywhere: read past runs
+    from nbflow import Flow, Run, compare  # anywhere: read past runs (Metaflow's client)
     from nbflow import current             # in a step: run id, task id, attempt, foreach
 
 Importing nbflow is cheap: the client, IPython and pandas load only when first used.
@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = [
-    "Flow", "Run", "Step", "Task", "compare", "current", "load_ipython_extension", "merge",
+    "Flow", "Run", "Step", "Task", "compare", "current", "default_namespace", "flows",
+    "get_namespace", "load_ipython_extension", "merge", "namespace",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
     from nbflow.core.inputs import merge
-    from nbflow.query.client import Flow, Run, Step, Task, compare
+    from nbflow.query.client import Flow, Run, Step, Task, compare, flows
+    from nbflow.query.namespace import default_namespace, get_namespace, namespace
     from nbflow.run.current import current
 
 _LAZY = {
@@ -27,6 +29,10 @@ _LAZY = {
     "Step": "nbflow.query.client",
     "Task": "nbflow.query.client",
     "compare": "nbflow.query.client",
+    "flows": "nbflow.query.client",
+    "namespace": "nbflow.query.namespace",
+    "get_namespace": "nbflow.query.namespace",
+    "default_namespace": "nbflow.query.namespace",
     # The module is not named `current`: importing it would shadow the object on the package.
     "current": "nbflow.run.current",
     "merge": "nbflow.core.inputs",

@@ -126,7 +126,7 @@ def task_times(flow: str, step: str) -> list[tuple[float, float, str]]:
     from nbflow import Flow
 
     tasks = Flow(flow).latest_run[step].tasks()
-    return [(t.started_at, t.finished_at, t.status) for t in tasks]
+    return [(t.created_at.timestamp(), t.finished_at.timestamp(), t.status) for t in tasks]
 
 
 def run_statuses(flow: str, steps: list[str]) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def run_statuses(flow: str, steps: list[str]) -> dict[str, Any]:
     for step in steps:
         for task in run[step].tasks():
             tasks[task.status] = tasks.get(task.status, 0) + 1
-    return {"run_id": run.id, "run_status": run.status, "task_statuses": tasks}
+    return {"run_id": run.pathspec, "run_status": run.status, "task_statuses": tasks}
 
 
 # ---------------------------------------------------------------- the command line
@@ -195,4 +195,4 @@ def run_summary(datastore: Path, pathspec: str, *names: str) -> dict[str, Any]:
         for task in step.tasks():
             tasks[task.status] = tasks.get(task.status, 0) + 1
     data = {name: getattr(run.data, name) for name in names}
-    return {"run_id": run.id, "run_status": run.status, "task_statuses": tasks, **data}
+    return {"run_id": run.pathspec, "run_status": run.status, "task_statuses": tasks, **data}

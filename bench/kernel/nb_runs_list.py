@@ -51,10 +51,10 @@ for _ in range(%(repeat)d):
     t = time.perf_counter()
     x = Flow(%(flow)r).latest_run.data.x
     reads.append(time.perf_counter() - t)
-ids = [r.id for r in runs]
+ids = [r.pathspec for r in runs]
 assert len(set(ids)) == len(ids)
 t = time.perf_counter()
-rows = [(r.id, r.status, r.started_at) for r in Flow(%(flow)r).runs()]
+rows = [(r.id, r.status, r.created_at) for r in Flow(%(flow)r).runs()]
 t_rows = time.perf_counter() - t
 print(json.dumps({"import_s": t1 - t0, "first_list_s": t2 - t1, "first_read_s": t3 - t2,
                   "lists": lists, "reads": reads, "rows_s": t_rows,

@@ -22,9 +22,13 @@ examples:
   nbflow run notebooks/quickstart.ipynb     execute a notebook headless as one run
   nbflow runs quickstart                    list the runs of flow 'quickstart'
   nbflow show quickstart/3 --json           one run, its steps and tasks, as JSON
+  nbflow tag quickstart/3 +best -draft      add and remove a run's tags
 """
 
-COMMAND_MODULES = ("nbflow.cli.execute", "nbflow.cli.browse", "nbflow.cli.envs", "nbflow.cli.fsck")
+COMMAND_MODULES = (
+    "nbflow.cli.execute", "nbflow.cli.browse", "nbflow.cli.tags", "nbflow.cli.envs",
+    "nbflow.cli.fsck",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -156,7 +156,7 @@ def _execute(execution: Any, report: Path | None = None) -> int:
     elif report is None:
         last = views[-1]
         print(f"stored in {result.store.root}; read it with: from nbflow import Run; "
-              f"Run('{last.id}')  (NBFLOW_DATASTORE={result.store.root})")  # fmt: skip
+              f"Run('{last.pathspec}')  (NBFLOW_DATASTORE={result.store.root})")  # fmt: skip
     return 0
 
 
@@ -183,7 +183,7 @@ def _explain_failure(notebook: Path, views: list[Any], error: str) -> None:
     if steps and "step '" not in error:  # a dead kernel: say which step it was running
         error = f"step '{steps[0]}' failed: {error}"
     print(
-        f"nbflow: run {run.id} failed: {error}\n"
+        f"nbflow: run {run.pathspec} failed: {error}\n"
         f"        resume it with: nbflow resume {notebook} --run {run.run_id}",
         file=sys.stderr,
     )

@@ -188,17 +188,15 @@ class FlowMagics(Magics):
         """The graph of a run (default: the latest): click a step for its tasks."""
         if len(args) > 1:
             raise NbflowError("usage: %flow show [RUN], for example %flow show 12")
-        run = (
-            self._run(args[0])
-            if args
-            else Flow(self.session.flow, store=self.session.store).latest_run
-        )
-        return widgets.GraphWidget(run)
+        if args:
+            return widgets.GraphWidget(self._run(args[0]))
+        flow = Flow(self.session.flow, store=self.session.store, namespace_check=False)
+        return widgets.GraphWidget(flow.latest_run)
 
     def _flow_runs(self, args: list[str]) -> Any:
         """Every run of the flow: sort, filter, select several and compare."""
         flow = args[0] if args else self.session.flow
-        return widgets.RunBrowser(Flow(flow, store=self.session.store))
+        return widgets.RunBrowser(Flow(flow, store=self.session.store, namespace_check=False))
 
     def _flow_compare(self, args: list[str]) -> Any:
         """Runs side by side: parameters, results, artifacts, step durations."""
@@ -226,7 +224,9 @@ class LiveGraph:
             return
         self.drawn_at = now
         run = Run(f"{runner.flow}/{runner.run_id}", store=runner.store)
-        bundle = {"text/plain": f"run {run.id}: {run.status}"} if finished else graph_bundle(run)
+        bundle = (
+            {"text/plain": f"run {run.pathspec}: {run.status}"} if finished else graph_bundle(run)
+        )
         if self.handle is None:
             self.handle = display(bundle, raw=True, display_id=True)
         else:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbflow import __version__
 from nbflow.config import Config
 from nbflow.core.graph import FlowGraph, StepSpec, check_graph, check_step
 from nbflow.core.resources import Machine, check_fits, parse_resources
@@ -30,6 +31,7 @@ from nbflow.run.resume import find_origin, resume_plan, why_failed
 from nbflow.run.runner import PreparedStep, Runner, nullcontext_list, prepare
 from nbflow.store.metadata import TaskRecord
 from nbflow.store.metadata.records import FINISHED_OK, latest_attempts, same_notebook
+from nbflow.store.metadata.tags import checked_user_tags, system_tags
 from nbflow.store.stores import Store, open_store
 
 Echo = Callable[[str], None]
@@ -302,7 +304,9 @@ class Session:
         """A new run of every registered step, in DAG order, on the executor."""
         self._check_registered()
         params = {**self.params, **(overrides or {})}
-        return self._run_all(self._new_runner(self.graph, params), executor, workers)
+        executor = executor or self.config.executor
+        runner = self._new_runner(self.graph, params, executor=executor)
+        return self._run_all(runner, executor, workers)
 
     def resume(
         self,
@@ -321,7 +325,8 @@ class Session:
         self._check_registered()
         plan = resume_plan(self.store, self.graph, self.flow, origin, from_step)
         params = meta.run(self.flow, origin).params
-        runner = self._new_runner(self.graph, params, origin_run=origin)
+        executor = executor or self.config.executor
+        runner = self._new_runner(self.graph, params, origin_run=origin, executor=executor)
         runner.resume = plan
         self.echo(
             f"resuming run {self.flow}/{origin} ({why_failed(meta, taken)}) "
@@ -383,16 +388,19 @@ class Session:
         params: Mapping[str, Any] | None = None,
         *,
         origin_run: int | None = None,
+        executor: str = "kernel",
     ) -> Runner:
+        """A new run; `executor`: the one it starts on (step cells run in the kernel)."""
         params = dict(self.params if params is None else params)
         self._check_flow_is_ours()
         run = self.store.meta.create_run(
             self.flow,
             _normalized(params),
-            tags=self.tags,
+            tags=checked_user_tags(self.tags),
             notebook=self.notebook,
             origin_run=origin_run,
             launcher=self.launcher,
+            system_tags=system_tags(self.notebook, executor, __version__),
         )
         return Runner(
             store=self.store,

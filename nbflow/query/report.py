@@ -110,16 +110,18 @@ def report_view(run: Run) -> ReportView:
     """Everything the report of `run` shows."""
     graph = run_view(run)
     recorded = {step.name: step for step in run.steps()}
-    running = run.status == "running" and run.started_at is not None
+    summary = run.as_dict()  # the id (flow/run), times in seconds since the epoch, user tags
+    started = summary["started_at"]
+    running = run.status == "running" and started is not None
     return {
-        "id": run.id,
+        "id": summary["id"],
         "flow": run.flow,
         "status": run.status,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
+        "started_at": started,
+        "finished_at": summary["finished_at"],
         "duration": run.duration,
-        "elapsed": time.time() - run.started_at if running else None,
-        "tags": run.tags,
+        "elapsed": time.time() - started if running else None,
+        "tags": summary["tags"],
         "params": run.params,
         "results": results(end_artifacts(run)),
         "graph": graph,
@@ -174,12 +176,12 @@ def _task(task: Task, *, inherited: bool = True) -> TaskReport:
     earlier = [a for a in task.artifacts.values() if a.kind == "inherited"] if inherited else []
     origin = task.origin if task.status == "cached" else None
     return {
-        "id": task.id,
+        "id": task.pathspec,
         "element": _element(task),
         "status": task.status,
         "attempt": task.attempt,
         "duration": task.duration,
-        "origin": origin.id if origin is not None else None,
+        "origin": origin.pathspec if origin is not None else None,
         "failed": _failed(task),
         "error": _error(task.error) if task.error else None,
         "artifacts": [_artifact(a) for a in _own(task)],

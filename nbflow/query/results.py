@@ -60,11 +60,7 @@ def step_status(step: Step) -> str:
 
 def step_duration(step: Step) -> float | None:
     """From the first start to the last finish of its tasks (they may run in parallel)."""
-    spans = [(t.started_at, t.finished_at) for t in step.tasks()]
-    timed = [(start, end) for start, end in spans if start is not None and end is not None]
-    if not timed:
-        return None
-    return float(max(end for _, end in timed) - min(start for start, _ in timed))
+    return step.duration
 
 
 def files_read(run: Run) -> list[dict[str, Any]]:
@@ -89,7 +85,7 @@ def task_errors(run: Run) -> list[dict[str, str]]:
     for step in run.steps():
         for task in step.tasks():
             if task.status == "failed":
-                found.append({"task": task.id, "error": error_summary(task.error or {})})
+                found.append({"task": task.pathspec, "error": error_summary(task.error or {})})
     return found
 
 
@@ -145,7 +141,7 @@ def compare_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
     run's own status or duration."""
     rows = []
     for run in runs:
-        row: dict[str, Any] = {"run": run.id, "status": run.status, "duration": run.duration}
+        row: dict[str, Any] = {"run": run.pathspec, "status": run.status, "duration": run.duration}
         row.update({f"param.{name}": value for name, value in run.params.items()})
         for name, value in run_results(run).items():
             row[f"result.{name}" if name in row else name] = value

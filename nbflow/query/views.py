@@ -307,15 +307,15 @@ class CheckResult(TypedDict):
 
 def run_summary(run: Run) -> RunSummary:
     return {
-        "id": run.id,
+        "id": run.pathspec,  # the views' id names the run whole: flow/run
         "flow": run.flow,
         "run_id": run.run_id,
         "status": run.status,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
+        "started_at": run._record.started_at,  # seconds since the epoch, for JSON
+        "finished_at": run._record.finished_at,
         "duration": run.duration,
         "params": run.params,
-        "tags": run.tags,
+        "tags": list(run._record.tags),  # user tags: what the sidebar edits
         "error": run.error,
     }
 
@@ -354,8 +354,8 @@ def step_view(
         # Tasks still to start: the step is under way, k of n.
         counts = {**counts, "total": planned, "pending": planned - len(tasks)}
         status = "running" if status in ("done", "cached", "running") else status
-    starts = [t.started_at for t in tasks if t.started_at is not None]
-    ends = [t.finished_at for t in tasks if t.finished_at is not None]
+    starts = [t._record.started_at for t in tasks if t._record.started_at is not None]
+    ends = [t._record.finished_at for t in tasks if t._record.finished_at is not None]
     started, finished = (min(starts) if starts else None), (max(ends) if ends else None)
     return {
         "name": spec["name"],
@@ -403,7 +403,7 @@ def task_view(task: Task) -> TaskView:
     # Records hold these as plain dicts of the shapes nbflow.run wrote (error_record, the
     # foreach frames, nbflow.run.reads, IPython's display data).
     return {
-        "id": task.id,
+        "id": task.pathspec,
         "task_id": record.task_id,
         "flow": record.flow,
         "run_id": record.run_id,
@@ -413,7 +413,7 @@ def task_view(task: Task) -> TaskView:
         "path": list(record.path),
         "parents": list(record.parents),
         "foreach": [cast(ForeachFrame, dict(frame)) for frame in record.foreach],
-        "origin": task.origin.id if task.origin is not None else None,
+        "origin": task.origin.pathspec if task.origin is not None else None,
         "data_from": record.data_from,
         "cache_key": record.cache_key,
         "started_at": record.started_at,

@@ -83,7 +83,9 @@ def task_reply(store: Store | None, ref: RunRef, step: str, task_id: int) -> Tas
     if record is None:
         _check_step(found, run, step)
         known = ", ".join(str(record.task_id) for record in records[:20]) or "none"
-        raise NotFound(f"step '{step}' of run {run.id} has no task {task_id} (its tasks: {known})")
+        raise NotFound(
+            f"step '{step}' of run {run.pathspec} has no task {task_id} (its tasks: {known})"
+        )
     return bounded_task_view(Task(record, store=found, spec=run[step].spec))
 
 
@@ -101,7 +103,7 @@ def open_run(store: Store | None, ref: RunRef) -> Run:
     found = existing(store, ref.flow)
     check_flow(found, ref.flow)
     if ref.run_id is None:
-        return Flow(ref.flow, store=found).latest_run
+        return Flow(ref.flow, store=found, namespace_check=False).latest_run
     return Run(found.meta.run(ref.flow, ref.run_id), store=found)
 
 
@@ -116,4 +118,4 @@ def _check_step(store: Store, run: Run, step: str) -> None:
     recorded = [spec["name"] for _, spec, _ in store.meta.steps(run.flow, run.run_id)]
     if step not in recorded and not store.meta.tasks(run.flow, run.run_id, step):
         known = ", ".join(recorded) or "none"
-        raise NotFound(f"run {run.id} has no step '{step}' (its steps: {known})")
+        raise NotFound(f"run {run.pathspec} has no step '{step}' (its steps: {known})")

@@ -65,7 +65,7 @@ class RunBrowser(anywidget.AnyWidget):
 
     def _rows(self) -> list[RunRow]:
         runs = self.flow.runs()
-        self._runs = {run.id: run for run in runs}
+        self._runs = {run.pathspec: run for run in runs}
         deadline = time.perf_counter() + RESULTS_BUDGET
         rows: list[RunRow] = []
         for run in runs:

@@ -42,7 +42,7 @@ class GraphWidget(anywidget.AnyWidget):
 
     def refresh(self) -> None:
         """Re-read the run from the store and redraw (laid out again only if the graph changed)."""
-        self.run = Run(self.run.id, store=self.run._store)
+        self.run = Run(self.run.pathspec, store=self.run._store)
         view = run_view(self.run)
         if _shape(view) != _shape(self.view):
             self._layout = _layout(view)
@@ -51,7 +51,7 @@ class GraphWidget(anywidget.AnyWidget):
 
     def step_tasks(self, name: str) -> StepTasks:
         """What a click on step `name` shows: its tasks, read afresh (the run may be going)."""
-        return step_tasks(Run(self.run.id, store=self.run._store), name)
+        return step_tasks(Run(self.run.pathspec, store=self.run._store), name)
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "step":

@@ -557,20 +557,22 @@ def test_run_flow_twice_reuses_the_unchanged_tasks(lab: Lab, chromium: Any) -> N
         run_flow_until(page, {"load": "cached", "train": "cached", "pick": "cached",
                               "report": "done"})  # fmt: skip
         second = flow.latest_run
-        assert second.id != first.id and second.status == "done"
+        assert second.pathspec != first.pathspec and second.status == "done"
         assert step_statuses(second) == {"load": {"cached"}, "train": {"cached"},
                                          "pick": {"cached"}, "report": {"done"}}  # fmt: skip
         trains = second["train"].tasks()
-        assert len(trains) == 5 and {t.origin.id.rsplit("/", 2)[0] for t in trains} == {first.id}
+        assert len(trains) == 5 and {
+            t.origin.pathspec.rsplit("/", 2)[0] for t in trains
+        } == {first.pathspec}
         assert second.data.best_alpha == first.data.best_alpha
         assert "5/5 tasks" in badge(page, "train").inner_text()
 
         # Each cell tells it reused, and shows what the task printed when it ran.
         train = cell_output(page, 4)
-        assert f"✓ train · 5 tasks · cached from {first.id} · " in train, train
+        assert f"✓ train · 5 tasks · cached from {first.pathspec} · " in train, train
         assert "reused from" in train and "alpha=0.01" in train, train
-        assert f"✓ load · 1 task · cached from {first.id} · " in cell_output(page, 3)
-        assert f"✓ pick · 1 task · cached from {first.id} · " in cell_output(page, 5)
+        assert f"✓ load · 1 task · cached from {first.pathspec} · " in cell_output(page, 3)
+        assert f"✓ pick · 1 task · cached from {first.pathspec} · " in cell_output(page, 5)
         assert "run again" in cell_output(page, 6) and "cached" not in cell_output(page, 6)
 
         step = open_sidebar(page).locator("[data-testid='nbflow-step'][data-step='train']")
@@ -589,7 +591,7 @@ def test_run_flow_twice_reuses_the_unchanged_tasks(lab: Lab, chromium: Any) -> N
         page.keyboard.press("Control+Enter")
         wait_badges(page, {"train": "done"})
         by_hand = flow.latest_run
-        assert by_hand.id not in (first.id, second.id)
+        assert by_hand.pathspec not in (first.pathspec, second.pathspec)
         assert step_statuses(by_hand)["train"] == {"done"}
         assert "cached" not in cell_output(page, 4)
         assert not dialogs, dialogs

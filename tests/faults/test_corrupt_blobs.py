@@ -104,7 +104,7 @@ def test_client_names_the_artifact(ip: InteractiveShell, tmp_path: Path, how: st
     task = Flow("demo", store=open_store()).latest_run["start"].task
     with pytest.raises(DamagedArtifact) as caught:
         _ = task.data.big
-    expect_named(caught.value, f"'big' of {task.id}", tmp_path / "marker")
+    expect_named(caught.value, f"'big' of {task.pathspec}", tmp_path / "marker")
     assert f"'big' of demo/1/start/{task_id}" in str(caught.value)  # the task that wrote it
 
 

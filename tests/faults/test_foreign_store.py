@@ -147,7 +147,7 @@ def test_the_cli_browses_without_unpickling(in_store: Foreign, args: list[str]) 
 
 def test_the_client_lists_and_shows_everything_without_unpickling(in_store: Foreign) -> None:
     runs = Flow("foreign").runs()
-    assert [run.id for run in runs] == ["foreign/2", "foreign/1"]
+    assert [run.pathspec for run in runs] == ["foreign/2", "foreign/1"]
     for run in runs:
         shown = [run.as_dict(), repr(run), run._repr_svg_(), run._repr_mimebundle_()]
         for step in run.steps():

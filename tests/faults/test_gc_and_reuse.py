@@ -175,8 +175,8 @@ def test_resume_takes_tasks_over_by_element_not_position(tmp_path: Path) -> None
     words = ["alpha", "bravo", "charlie", "delta", "echo", "fail-me", "golf", "hotel"]
     second, third = Flow("words", store=store).runs()[1::-1]
     for run in (second, third):
-        assert run.data.seen == sorted(w.upper() for w in words), run.id
-        assert sorted(t.item for t in run["each"].tasks()) == sorted(words), run.id
-        assert all(t.data.upper == t.item.upper() for t in run["each"].tasks()), run.id
+        assert run.data.seen == sorted(w.upper() for w in words), run.pathspec
+        assert sorted(t.item for t in run["each"].tasks()) == sorted(words), run.pathspec
+        assert all(t.data.upper == t.item.upper() for t in run["each"].tasks()), run.pathspec
         assert sorted(t.path for t in run["each"].tasks()) == [(i,) for i in range(8)]
     assert {t.status for t in third["each"].tasks()} == {"cached"}  # all taken over

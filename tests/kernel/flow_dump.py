@@ -30,7 +30,7 @@ def dump_task(task: Any) -> dict[str, Any]:
     origin = task.origin
     record = task.as_dict()
     return {
-        "id": task.id,
+        "id": task.pathspec,
         "task_id": task.task_id,
         "status": task.status,
         "path": record["path"],
@@ -39,7 +39,7 @@ def dump_task(task: Any) -> dict[str, Any]:
         "stdout": task.stdout,
         "stderr": task.stderr,
         "error": task.error,
-        "origin": origin.id if origin is not None else None,
+        "origin": origin.pathspec if origin is not None else None,
         "artifacts": {
             name: {
                 "key": a.key,
@@ -61,12 +61,12 @@ def dump_run(run: Any) -> dict[str, Any]:
     except NotFound:
         data = None
     return {
-        "id": run.id,
+        "id": run.pathspec,
         "run_id": run.run_id,
         "status": run.status,
         "params": run.params,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
+        "started_at": run.as_dict()["started_at"],  # seconds since the epoch, as JSON has it
+        "finished_at": run.as_dict()["finished_at"],
         "steps": steps,
         "data": data,
     }

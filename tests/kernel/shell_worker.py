@@ -60,7 +60,7 @@ def main(barrier: Path, index: int, workers: int, flow_runs: int) -> None:
     runs.append(found.group(1) if found else None)
     for _ in range(flow_runs):
         run("_run = %flow run")
-        runs.append(shell.user_ns["_run"].id if "_run" in shell.user_ns else None)
+        runs.append(shell.user_ns["_run"].pathspec if "_run" in shell.user_ns else None)
         shell.user_ns.pop("_run", None)
     print(json.dumps({"worker": index, "runs": runs, "errors": errors, "output": out}))
 

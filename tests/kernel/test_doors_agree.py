@@ -71,7 +71,7 @@ class Truth:
     @classmethod
     def of(cls, run: Run) -> Truth:
         steps = {s.name: (step_status(s), format_duration(step_duration(s))) for s in run.steps()}
-        return cls(run.id, run_results(run), sorted(end_artifacts(run)), steps)
+        return cls(run.pathspec, run_results(run), sorted(end_artifacts(run)), steps)
 
     def durations(self) -> dict[str, str]:
         return {name: duration for name, (_, duration) in self.steps.items()}
@@ -217,7 +217,7 @@ def test_nbflow_compare_and_the_client(store_env: Made) -> None:
     runs = [Run(truth.id) for truth in store_env.truths]
     frame = nbflow.compare(runs)
     for run, truth in zip(runs, store_env.truths, strict=True):
-        row = frame.loc[run.id].to_dict()
+        row = frame.loc[run.pathspec].to_dict()
         # The run's own fields are not hidden by a result of the same name (`duration`).
         assert (row["status"], row["duration"]) == (run.status, run.duration)
         shown = {

@@ -81,7 +81,7 @@ def test_hearthstone_learns_the_archetypes_and_labels_every_deck(folder: Path) -
         data = finished.end_step.task.data
         chance = data.chance
         assert 0 < chance < 0.1  # 24 archetypes
-        assert data.accuracy > 5 * chance, (finished.id, data.accuracy)
+        assert data.accuracy > 5 * chance, (finished.pathspec, data.accuracy)
         train = finished["train"].tasks()
         assert len(train) == 6  # 2 forest sizes x 3 depths, one task each
         assert data.accuracy == max(t.data.accuracy for t in train)
@@ -97,7 +97,7 @@ def test_hearthstone_learns_the_archetypes_and_labels_every_deck(folder: Path) -
 def test_analysis_sees_every_run_of_the_predictor(folder: Path) -> None:
     if not flow(folder, "hearthstone").runs():
         run("nbflow.cli", "run", "hearthstone.ipynb", *SMALL, cwd=folder)
-    runs = [r.id for r in flow(folder, "hearthstone").runs()]
+    runs = [r.pathspec for r in flow(folder, "hearthstone").runs()]
     run("papermill", "analysis.ipynb", "analysis.out.ipynb", "--no-progress-bar", cwd=folder)
     done = nbformat.read(folder / "analysis.out.ipynb", as_version=4)
     text = "\n".join(

@@ -97,20 +97,20 @@ def plain(value):
 
 def task(t):
     return {
-        "id": t.id,
+        "id": t.pathspec,
         "status": t.status,
-        "origin": t.origin.id if t.origin is not None else None,
+        "origin": t.origin.pathspec if t.origin is not None else None,
         "data": {name: plain(getattr(t.data, name)) for name in t.artifacts},
     }
 
 runs = []
 for run in reversed(Flow(sys.argv[1]).runs()):
     runs.append({
-        "id": run.id,
+        "id": run.pathspec,
         "run_id": run.run_id,
         "status": run.status,
         "params": run.params,
-        "tags": run.tags,
+        "tags": run.as_dict()["tags"],  # the user tags, in order
         "notebook": run.notebook,
         "steps": {s.name: [task(t) for t in s.tasks()] for s in run.steps()},
     })

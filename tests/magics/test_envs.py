@@ -122,7 +122,7 @@ def test_retry_timeout_and_resume_work_for_a_step_in_an_environment(
     # Resume: a new run that reuses start and shaky, and runs slow again (now quick).
     ok(ip, f'%%step slow --after shaky --env "{OLD}"\nlate = m * 2')
     full = ok(ip, "%flow run --executor processes --workers 1")
-    resumed = ok(ip, f"%flow resume {full.id.rsplit('/', 1)[1]} --from slow")
+    resumed = ok(ip, f"%flow resume {full.pathspec.rsplit('/', 1)[1]} --from slow")
     assert resumed.status == "done" and resumed.data.late == 6
     assert resumed["shaky"].task.status == "cached"
     assert resumed["slow"].task.environment["packages"]["pandas"] == "2.2.3"

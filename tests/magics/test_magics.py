@@ -82,7 +82,7 @@ def test_rerunning_an_edited_step_makes_a_new_run_sharing_upstream(
     first, second = Flow("demo").runs()[::-1]
     start = second["start"].task
     assert start.status == "cached"
-    assert start.origin is not None and start.origin.id == first["start"].task.id
+    assert start.origin is not None and start.origin.pathspec == first["start"].task.pathspec
     assert start.artifacts["big"].key == first["start"].task.artifacts["big"].key
     assert second["total"].task.data.t == first["total"].task.data.t + 1
     # The step below the edited one is stale: it is not part of the new run yet.
@@ -95,7 +95,7 @@ def test_flow_run_runs_everything_registered_as_a_new_run(ip: InteractiveShell) 
     ok(ip, "%%step sq --after start --foreach xs\ny = item * item")
     ok(ip, "%%step total --after sq --join\ns = sum(i.y for i in inputs)")
     run = ok(ip, "%flow run -p n=5")
-    assert run.id == "demo/2"
+    assert run.pathspec == "demo/2"
     assert run.status == "done"
     assert run.params == {"n": 5}
     assert run.data.s == sum(i * i for i in range(5))
@@ -280,7 +280,7 @@ def test_after_restart_a_step_finds_its_parents_in_history(
     ok(ip, "%%step last --after mid\nz = y + 1")
     assert "mid from run demo/1" in capsys.readouterr().out
     run = Flow("demo").latest_run
-    assert run.id == "demo/2"
+    assert run.pathspec == "demo/2"
     assert run.data.z == 21
     assert run["mid"].task.status == "cached"
     assert run["start"].task.status == "cached"
@@ -322,7 +322,7 @@ def test_rerun_branch_takes_the_sibling_from_the_run_it_agrees_with(
     ok(ip, "%%step both --after a b\ntotal = y + z")
     assert "b from run demo/1" in capsys.readouterr().out
     run = Flow("demo").latest_run
-    assert run.id == "demo/2"
+    assert run.pathspec == "demo/2"
     assert run.data.total == 11 + 3
 
 
@@ -344,7 +344,7 @@ def test_run_all_twice_in_one_kernel_makes_two_complete_runs(ip: InteractiveShel
         for cell in cells:
             ok(ip, cell)
     runs = Flow("demo").runs()
-    assert [r.id for r in runs] == ["demo/2", "demo/1"]
+    assert [r.pathspec for r in runs] == ["demo/2", "demo/1"]
     for run in runs:
         assert run.status == "done"
         assert {s.name for s in run.steps()} == {"one", "two", "both"}

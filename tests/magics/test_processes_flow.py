@@ -132,7 +132,7 @@ def test_an_impossible_resource_request_fails_before_anything_runs(ip: Interacti
     ok(ip, "%%step train --after start --resources gpu=64\ny = 2")
     result = ip.run_cell("%flow run --executor processes")
     assert "asks for gpu=64" in str(result.error_in_exec)
-    assert Flow("par").latest_run.id == "par/1"  # no new run was started
+    assert Flow("par").latest_run.pathspec == "par/1"  # no new run was started
 
 
 def test_a_full_run_draws_its_graph_live_and_updates_it(
@@ -158,5 +158,5 @@ def test_a_full_run_draws_its_graph_live_and_updates_it(
     # While its elements run, the foreach step is "running", k of the 3 it planned.
     assert any('data-step="work" data-status="running"' in p for p in pictures)
     assert any("/3<" in p for p in pictures)
-    assert published[-1] == {"text/plain": f"run {run.id}: done"}
+    assert published[-1] == {"text/plain": f"run {run.pathspec}: done"}
     assert "image/svg+xml" in run._repr_mimebundle_()

@@ -194,7 +194,7 @@ def check_resumed(
     resumed: Run, origin: Run, shape: Shape, *, ran: list[str], finished: set[str], broken: str
 ) -> None:
     assert resumed.status == "done"
-    assert resumed.id != origin.id
+    assert resumed.pathspec != origin.pathspec
     assert len(ran) == len(set(ran)), f"a task ran twice: {ran}"
     # Everything that finished in the failed run is taken over; the rest runs now.
     assert set(ran) == shape.tasks - finished
@@ -210,7 +210,7 @@ def check_resumed(
             else:
                 assert task.status == "cached", (name, task.status)
                 assert task.origin is not None, name
-                assert task.origin.id.startswith(f"{origin.id}/"), (name, task.origin.id)
+                assert task.origin.pathspec.startswith(f"{origin.pathspec}/"), name
                 assert task.origin.status == "done"
     assert seen == shape.tasks
     assert resumed.data.result == shape.result
@@ -249,11 +249,13 @@ def test_resume_takes_the_latest_failed_run_or_the_one_named(
     origin, _ = failed_run(ip, tmp_path, "s3")
     ok(ip, "%flow config cache=off")  # the later run must not serve s3 from the cache
     ok(ip, "%flow run")  # a later successful run does not hide the failed one
-    for command in ("%flow resume", f"%flow resume {origin.run_id}", f"%flow resume {origin.id}"):
+    for command in (
+        "%flow resume", f"%flow resume {origin.run_id}", f"%flow resume {origin.pathspec}"
+    ):
         clear_marks(tmp_path)
         resumed = ok(ip, command)
         assert sorted(marks(tmp_path)) == ["s3", "s4", "s5"], command
-        assert resumed["s2"].task.origin.id.startswith(f"{origin.id}/"), command
+        assert resumed["s2"].task.origin.pathspec.startswith(f"{origin.pathspec}/"), command
 
 
 # -- --from -----------------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def test_resume_from_a_step_above_the_failure_reruns_from_there(
     resumed = ok(ip, "%flow resume --from s2")
     assert sorted(marks(tmp_path)) == ["s2", "s3", "s4", "s5"], "--from must re-run, not reuse"
     assert resumed["s1"].task.status == "cached"
-    assert resumed["s1"].task.origin.id.startswith(f"{origin.id}/")
+    assert resumed["s1"].task.origin.pathspec.startswith(f"{origin.pathspec}/")
 
 
 def test_resume_after_editing_a_finished_step_keeps_the_record_consistent(
@@ -327,13 +329,13 @@ def test_resume_without_something_to_resume_is_a_clear_error(
     register(ip, tmp_path, LINEAR)
     ok(ip, "%flow run")  # demo/2, done
     clear_marks(tmp_path)
-    runs = [r.id for r in Flow("demo").runs()]
+    runs = [r.pathspec for r in Flow("demo").runs()]
     error = fails(ip, command)
     assert isinstance(error, error_type)
     assert message in str(error)
     assert error._render_traceback_() == [f"{type(error).__name__}: {error}"]
     assert marks(tmp_path) == []
-    assert [r.id for r in Flow("demo").runs()] == runs  # no run left behind
+    assert [r.pathspec for r in Flow("demo").runs()] == runs  # no run left behind
     if "nothing to resume" in message:
         assert "--from" in str(error)  # says how to re-run part of it
 
@@ -434,7 +436,7 @@ def test_load_a_foreach_task_binds_what_it_saw(ip: InteractiveShell, tmp_path: P
     ok(ip, "y = item * k + base")  # the step's body, by hand
     assert ns["y"] == second.data.y == 20
     forget(ip)
-    ok(ip, f"%flow load {run.id}/sq/{second.task_id}")  # the full FLOW/RUN/STEP/TASK form
+    ok(ip, f"%flow load {run.pathspec}/sq/{second.task_id}")  # the full FLOW/RUN/STEP/TASK form
     assert ns["item"] == 2
 
 

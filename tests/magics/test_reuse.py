@@ -64,8 +64,8 @@ def test_siblings_under_other_outer_elements_are_not_reused(ip: InteractiveShell
     second = latest()
     assert statuses(second, "draw") == ["cached"] * 4
     assert second.data.draws == draws
-    origins = [t.origin.id for t in second["draw"].tasks()]
-    assert all(o.startswith(f"{first.id}/") for o in origins) and len(set(origins)) == 4
+    origins = [t.origin.pathspec for t in second["draw"].tasks()]
+    assert all(o.startswith(f"{first.pathspec}/") for o in origins) and len(set(origins)) == 4
 
 
 def test_the_foreach_stack_is_in_the_record_and_in_current(ip: InteractiveShell) -> None:

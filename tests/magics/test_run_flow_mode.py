@@ -79,18 +79,18 @@ def test_a_second_pass_reuses_every_unchanged_task_and_runs_a_changed_one(
     changed = [*CELLS[:-1], "%%step report --after pick\nsummary = f'best {best:.4f}'"]
     run_flow(ip, changed)
     second = Flow("runflow").latest_run
-    assert second.id != first.id and second.status == "done"
+    assert second.pathspec != first.pathspec and second.status == "done"
     assert statuses(second) == {"load": ["cached"], "train": ["cached"] * 3,
                                 "pick": ["cached"], "report": ["done"]}  # fmt: skip
     assert second.data.best == first.data.best  # the same result, not a new random draw
     assert second.data.summary == f"best {first.data.best:.4f}"
-    origins = {t.origin.id.rsplit("/", 2)[0] for t in second["train"].tasks()}
-    assert origins == {first.id}
+    origins = {t.origin.pathspec.rsplit("/", 2)[0] for t in second["train"].tasks()}
+    assert origins == {first.pathspec}
     # Each cell says its tasks were reused, and from where; what they printed is shown again.
     out = capsys.readouterr().out
-    assert re.fullmatch(rf"✓ train · 3 tasks · cached from {first.id} · .+ · run {second.id}",
-                        summary(out, "train")), summary(out, "train")  # fmt: skip
-    assert f"· cached from {first.id} · " in summary(out, "pick")
+    expected = rf"✓ train · 3 tasks · cached from {first.pathspec} · .+ · run {second.pathspec}"
+    assert re.fullmatch(expected, summary(out, "train")), summary(out, "train")
+    assert f"· cached from {first.pathspec} · " in summary(out, "pick")
     assert "cached" not in summary(out, "report")
     assert "reused from" in out and "alpha 2" in out and "loaded" in out
 
@@ -111,7 +111,7 @@ def test_some_tasks_reused_are_counted(
     run_flow(ip, ["%%params\nalphas = [1, 2, 4]", *CELLS[1:3]])
     second = Flow("runflow").latest_run
     assert [t.status for t in second["train"].tasks()] == ["cached", "cached", "done"]
-    assert f"✓ train · 3 tasks · 2 of 3 cached from {first.id} · " in capsys.readouterr().out
+    assert f"✓ train · 3 tasks · 2 of 3 cached from {first.pathspec} · " in capsys.readouterr().out
 
 
 def test_off_even_when_a_cell_fails_and_on_before_the_extension_is_loaded(

@@ -286,7 +286,7 @@ def version_of(location: str | Path) -> int:
 def test_a_new_database_is_at_the_latest_version(location: str | Path) -> None:
     MetadataStore(location).close()
     MetadataStore(location).close()  # opening again changes nothing
-    assert version_of(location) == metadata_schema.MIGRATIONS[-1].version == 4
+    assert version_of(location) == metadata_schema.MIGRATIONS[-1].version == 5
 
 
 def test_an_older_database_is_migrated_in_order(
@@ -565,7 +565,7 @@ def test_a_notebook_flow_on_postgres_is_read_back_by_another_process(
     reader = (
         "import json\nfrom nbflow import Flow\n"
         "run = Flow('pgdemo').latest_run\n"
-        "print(json.dumps({'id': run.id, 'status': run.status, 'params': run.params,"
+        "print(json.dumps({'id': run.pathspec, 'status': run.status, 'params': run.params,"
         " 's': run.data.s, 'items': [t.item for t in run['sq'].tasks()],"
         " 'runs': len(Flow('pgdemo').runs())}))"
     )
@@ -580,7 +580,7 @@ def test_a_notebook_flow_on_postgres_is_read_back_by_another_process(
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {
-        "id": run.id,
+        "id": run.pathspec,
         "status": "done",
         "params": {"n": 5},
         "s": sum(i * i for i in range(5)),

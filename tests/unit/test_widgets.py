@@ -227,14 +227,14 @@ def test_graph_syncs_the_run_view_and_the_svg_the_report_draws(runs: list[Any]) 
     # One drawing of a graph: the widget shows nbflow.render.svg's, without its run header.
     assert widget.svg == render_svg(run_view(run), header=False)
     state = widget.get_state()
-    assert state["view"]["id"] == run.id
+    assert state["view"]["id"] == run.pathspec
     root = svg_root(state["svg"])
     steps = [g.get("data-step") for g in root.iter(f"{NS}g") if g.get("class") == "nbflow-step"]
     assert steps == ["start", "square", "total"]
-    assert f">run {run.id}<" not in state["svg"]  # no header line: the widget has its own
+    assert f">run {run.pathspec}<" not in state["svg"]  # no header line: the widget has its own
     assert [step["tasks"]["total"] for step in state["view"]["steps"]] == [1, 3, 1]
     json.dumps(state["view"])
-    assert GraphWidget(run.id).view == widget.view  # "flow/id" works too
+    assert GraphWidget(run.pathspec).view == widget.view  # "flow/id" works too
 
 
 def test_a_click_on_a_step_returns_its_task_views(
@@ -244,7 +244,7 @@ def test_a_click_on_a_step_returns_its_task_views(
     [reply] = replies(widget, monkeypatch, {"type": "step", "name": "start"})
     assert (reply["type"], reply["step"], reply["total"]) == ("tasks", "start", 1)
     [task] = reply["tasks"]
-    assert task["id"] == runs[0]["start"].task.id
+    assert task["id"] == runs[0]["start"].task.pathspec
     assert "hello from start\n" in task["stdout"]
     artifacts = {a["name"]: a for a in task["artifacts"]}
     # The hostile repr comes back as the plain string it is: drawing it as text is the
@@ -324,7 +324,7 @@ def test_the_output_carries_an_svg_picture_and_text(runs: list[Any]) -> None:
     root = svg_root(data["image/svg+xml"])
     steps = [g.get("data-step") for g in root.iter(f"{NS}g") if g.get("class") == "nbflow-step"]
     assert steps == ["start", "square", "total"]
-    assert data["text/plain"].startswith(f"Run('{runs[0].id}')")
+    assert data["text/plain"].startswith(f"Run('{runs[0].pathspec}')")
 
 
 def test_refresh_rereads_a_growing_run(ip: InteractiveShell, monkeypatch: Any) -> None:
@@ -347,7 +347,7 @@ def test_refresh_rereads_a_growing_run(ip: InteractiveShell, monkeypatch: Any) -
 def test_compare_marks_a_changed_param_and_a_changed_artifact(runs: list[Any]) -> None:
     data = CompareWidget(runs).comparison
     json.dumps(data)
-    assert [run["id"] for run in data["runs"]] == [run.id for run in runs]
+    assert [run["id"] for run in data["runs"]] == [run.pathspec for run in runs]
     params = {row["name"]: row for row in data["params"]}
     assert params["lr"]["differs"] and params["lr"]["values"] == [0.1, 0.3]
     assert not params["n"]["differs"]
@@ -362,12 +362,12 @@ def test_compare_marks_a_changed_param_and_a_changed_artifact(runs: list[Any]) -
 
 
 def test_compare_carries_the_step_timeline_as_an_svg_image(runs: list[Any]) -> None:
-    widget = CompareWidget([run.id for run in runs])
+    widget = CompareWidget([run.pathspec for run in runs])
     prefix = "data:image/svg+xml;base64,"
     assert widget.comparison["timeline"].startswith(prefix)
     root = svg_root(base64.b64decode(widget.comparison["timeline"][len(prefix) :]))
     blocks = [g.get("data-run") for g in root.iter(f"{NS}g") if g.get("class") == "nbflow-run"]
-    assert blocks == [run.id for run in runs]
+    assert blocks == [run.pathspec for run in runs]
     data, _ = widget._repr_mimebundle_()
     assert WIDGET_MIME in data
     svg_root(data["image/svg+xml"])
@@ -387,14 +387,14 @@ def test_browser_lists_runs_with_their_results(runs: list[Any]) -> None:
     rows = widget.get_state()["runs"]
     # Newest first: the two `%flow run`s, then the interactive run the cells made.
     assert [row["id"] for row in rows] == ["demo/3", "demo/2", "demo/1"]
-    assert [runs[1].id, runs[0].id] == ["demo/3", "demo/2"]
+    assert [runs[1].pathspec, runs[0].pathspec] == ["demo/3", "demo/2"]
     newest = rows[0]
     assert (newest["status"], newest["params"], newest["tags"]) == ("done", {"lr": 0.3, "n": 3}, [])
     assert newest["results"]["acc"] == 0.8 and newest["results"]["s"] == 5
     assert isinstance(newest["started_at"], float) and newest["duration"] > 0
     assert RunBrowser("demo").runs == widget.runs
     data, _ = widget._repr_mimebundle_()
-    assert WIDGET_MIME in data and runs[0].id in data["text/plain"]
+    assert WIDGET_MIME in data and runs[0].pathspec in data["text/plain"]
     # Exported notebooks keep a picture of the list: one row per run, its status drawn.
     picture = svg_root(data["image/svg+xml"])
     drawn = picture.findall(f".//{NS}g[@class='nbflow-run-row']")
@@ -408,17 +408,18 @@ def test_results_left_out_up_front_load_on_request(
     monkeypatch.setattr(browser_module, "RESULTS_BUDGET", 0.0)
     widget = RunBrowser("demo")
     assert [row["results"] for row in widget.runs] == [None, None, None]
-    [reply] = replies(widget, monkeypatch, {"type": "results", "ids": [runs[0].id, "demo/99"]})
+    asked = {"type": "results", "ids": [runs[0].pathspec, "demo/99"]}
+    [reply] = replies(widget, monkeypatch, asked)
     assert reply["type"] == "results"
-    assert list(reply["results"]) == [runs[0].id]
-    assert reply["results"][runs[0].id]["acc"] == 0.6
+    assert list(reply["results"]) == [runs[0].pathspec]
+    assert reply["results"][runs[0].pathspec]["acc"] == 0.6
 
 
 def test_browser_compares_the_selected_runs(
     runs: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     widget = RunBrowser("demo")
-    ids = [run.id for run in runs]
+    ids = [run.pathspec for run in runs]
     assert replies(widget, monkeypatch, {"type": "compare", "ids": ids}) == [{"type": "compared"}]
     assert widget.comparison == CompareWidget(runs).comparison
     assert {row["name"]: row["differs"] for row in widget.comparison["params"]} == {

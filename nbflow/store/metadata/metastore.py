@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,6 +39,7 @@ from nbflow.store.metadata.liveness import (
 )
 from nbflow.store.metadata.records import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.store.metadata.schema import MIGRATIONS, migrate
+from nbflow.store.metadata.tags import USER_PREFIX
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 ALL_ROWS = 2**63 - 1  # LIMIT for "no limit": both databases take a 64-bit count
@@ -49,7 +51,15 @@ TASK_COLUMNS = (
 )
 RUN_COLUMNS = (
     "flow, run_id, status, started_at, finished_at, params, tags, notebook, origin_run, "
-    "launcher, notebook_key, heartbeat, error, host, pid, process_start"
+    "launcher, notebook_key, heartbeat, error, host, pid, process_start, system_tags"
+)
+# A run no `user:` tag claims (made before nbflow kept system tags) is in every namespace.
+_TAGGED = (
+    "EXISTS (SELECT 1 FROM run_tags g WHERE g.flow = r.flow AND g.run_id = r.run_id AND g.tag = ?)"
+)
+_UNCLAIMED = (
+    "NOT EXISTS (SELECT 1 FROM run_tags g WHERE g.flow = r.flow AND g.run_id = r.run_id "
+    "AND g.tag >= 'user:' AND g.tag < 'user;')"
 )
 
 
@@ -92,8 +102,10 @@ class MetadataStore:
         notebook: str | None = None,
         origin_run: int | None = None,
         launcher: str | None = None,
+        system_tags: Sequence[str] = (),
     ) -> RunRecord:
-        """A new run with the next id of its flow.
+        """A new run with the next id of its flow; `tags` are its user tags, `system_tags` say
+        who made it and how (nbflow.store.metadata.tags).
 
         The id and the start time are both taken while the flow's counter row is locked (by
         the UPDATE, until the commit), so ids sort by start time even when several kernels
@@ -111,12 +123,17 @@ class MetadataStore:
             # Its first beat: alive from the start, until the heartbeat thread takes over.
             self._db.execute(
                 f"INSERT INTO runs ({RUN_COLUMNS}) "
-                "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?)",
+                "VALUES (?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?, ?)",
                 (
                     flow, run_id, started, _json(params), _json(list(tags)), notebook,
                     origin_run, launcher, started, process.host, process.pid, process.started,
+                    _json(list(system_tags)),
                 ),
             )  # fmt: skip
+            self._db.executemany(
+                "INSERT INTO run_tags VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(flow, run_id, tag) for tag in dict.fromkeys([*tags, *system_tags])],
+            )
         crash_point("run_created")
         return self.run(flow, run_id)
 
@@ -132,7 +149,7 @@ class MetadataStore:
             ).fetchone()[0]
             if owned:
                 raise ValueError(f"run {flow}/{run_id} ran tasks of its own; it is kept")
-            for table in ("tasks", "steps", "runs"):
+            for table in ("tasks", "steps", "run_tags", "runs"):
                 self._db.execute(
                     f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", (flow, run_id)
                 )
@@ -264,12 +281,91 @@ class MetadataStore:
             )
         return _run_record(row)
 
-    def runs(self, flow: str, limit: int | None = None, offset: int = 0) -> list[RunRecord]:
+    def runs(
+        self,
+        flow: str,
+        limit: int | None = None,
+        offset: int = 0,
+        *,
+        tags: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        since: float | None = None,
+        namespace: str | None = None,
+    ) -> list[RunRecord]:
+        """The runs of `flow`, newest first: those with every one of `tags`, one of `statuses`,
+        started at or after `since`, and in `namespace` (a tag; None: every run)."""
+        # Driven by the index of run_tags (flow, tag, run_id): one range read per tag, not a
+        # probe per run.
+        where, args = ["r.flow = ?"], list[Any]([flow])
+        for tag in tags:
+            where.append("r.run_id IN (SELECT run_id FROM run_tags WHERE flow = ? AND tag = ?)")
+            args += [flow, tag]
+        if statuses:
+            where.append(f"r.status IN ({', '.join('?' for _ in statuses)})")
+            args += statuses
+        if since is not None:
+            where.append("r.started_at >= ?")
+            args.append(since)
+        if namespace is not None and namespace.startswith(USER_PREFIX):
+            # A user's namespace: every run but those another user made.
+            where.append(
+                "r.run_id NOT IN (SELECT run_id FROM run_tags WHERE flow = ? AND tag >= 'user:' "
+                "AND tag < 'user;' AND tag <> ?)"
+            )
+            args += [flow, namespace]
+        elif namespace is not None:
+            where.append(f"({_TAGGED} OR {_UNCLAIMED})")
+            args.append(namespace)
         rows = self._db.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE flow = ? ORDER BY run_id DESC LIMIT ? OFFSET ?",
-            (flow, ALL_ROWS if limit is None else limit, offset),
+            f"SELECT {RUN_COLUMNS} FROM runs r WHERE {' AND '.join(where)} "
+            "ORDER BY r.run_id DESC LIMIT ? OFFSET ?",
+            (*args, ALL_ROWS if limit is None else limit, offset),
         ).fetchall()
         return [_run_record(row) for row in rows]
+
+    def latest_runs(self, namespace: str | None = None) -> list[RunRecord]:
+        """The newest run of each flow (in `namespace`, a tag; None: of every run), by flow."""
+        claimed = "" if namespace is None else f"WHERE ({_TAGGED} OR {_UNCLAIMED})"
+        rows = self._db.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE (flow, run_id) IN (SELECT r.flow, "
+            f"MAX(r.run_id) FROM runs r {claimed} GROUP BY r.flow) ORDER BY flow",
+            () if namespace is None else (namespace,),
+        ).fetchall()
+        return [_run_record(row) for row in rows]
+
+    def add_tags(self, flow: str, run_id: int, tags: Sequence[str]) -> RunRecord:
+        """Add user tags to a run (those it has already stay as they are)."""
+        return self._set_tags(flow, run_id, lambda held: [*held, *tags])
+
+    def remove_tags(self, flow: str, run_id: int, tags: Sequence[str]) -> RunRecord:
+        """Remove user tags from a run (those it does not have are no error)."""
+        return self._set_tags(flow, run_id, lambda held: [t for t in held if t not in tags])
+
+    def _set_tags(
+        self, flow: str, run_id: int, change: Callable[[list[str]], list[str]]
+    ) -> RunRecord:
+        with self._db.write():
+            row = self._db.execute(
+                "SELECT tags, system_tags FROM runs WHERE flow = ? AND run_id = ?", (flow, run_id)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no run {flow}/{run_id} in {self.where}")
+            held = json.loads(row[0])
+            kept = set(json.loads(row[1] or "[]"))  # a user tag equal to a system tag stays
+            wanted = list(dict.fromkeys(change(held)))
+            self._db.execute(
+                "UPDATE runs SET tags = ? WHERE flow = ? AND run_id = ?",
+                (_json(wanted), flow, run_id),
+            )
+            self._db.executemany(
+                "DELETE FROM run_tags WHERE flow = ? AND run_id = ? AND tag = ?",
+                [(flow, run_id, t) for t in held if t not in wanted and t not in kept],
+            )
+            self._db.executemany(
+                "INSERT INTO run_tags VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(flow, run_id, t) for t in wanted],
+            )
+        return self.run(flow, run_id)
 
     def flow_notebook(self, flow: str) -> tuple[str, int] | None:
         """The notebook that made the latest run of `flow` that names one, with that run's id."""
@@ -580,7 +676,7 @@ class MetadataStore:
         Only inside `exclusive()`: the caller decides from what it read in the same transaction.
         """
         self._check_exclusive()
-        for table in ("steps", "runs"):
+        for table in ("steps", "run_tags", "runs"):
             self._db.executemany(f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", runs)
         for table in ("artifacts", "tasks"):
             self._db.executemany(f"DELETE FROM {table} WHERE task_id = ?", [(t,) for t in tasks])
@@ -720,11 +816,19 @@ def _json(value: Any) -> str:
 
 def _run_record(row: Sequence[Any]) -> RunRecord:
     flow, run_id, status, started, finished, params, tags, notebook, origin = row[:9]
-    launcher, notebook_key, heartbeat, error, host, pid, process_start = row[9:]
+    launcher, notebook_key, heartbeat, error, host, pid, process_start, system = row[9:]
     return RunRecord(
-        flow, run_id, status, started, finished, json.loads(params), tuple(json.loads(tags)),
+        flow, run_id, status, started, finished, json.loads(params), _tags(tags),
         notebook, origin, launcher, notebook_key, heartbeat, error, host, pid, process_start,
+        _tags(system) if system else (),
     )  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _tags(text: str) -> tuple[str, ...]:
+    # Runs share their tags (the system tags of one user and host, a sweep's tag): a listing
+    # of many runs parses each set once.
+    return tuple(json.loads(text))
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:

@@ -41,9 +41,11 @@ class RunRecord:
     host: str | None = None
     pid: int | None = None
     process_start: str | None = None
+    # Who made it and how (nbflow.store.metadata.tags); () for runs made before nbflow kept them.
+    system_tags: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "tags": list(self.tags)}
+        return {**asdict(self), "tags": list(self.tags), "system_tags": list(self.system_tags)}
 
 
 @dataclass(frozen=True)

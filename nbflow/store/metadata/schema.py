@@ -10,7 +10,8 @@ Statements are written with SQLite's column types; `Database.ddl` gives PostgreS
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nbflow.exceptions import DatastoreError
@@ -22,6 +23,8 @@ class Migration:
     version: int  # the schema version once it is applied: 1, 2, ... in order
     summary: str
     statements: tuple[str, ...]
+    # Fills what the statements added from the rows already there (same transaction).
+    backfill: Callable[[Database], None] | None = None
 
 
 META_TABLE = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -85,11 +88,35 @@ PROCESS = (
     "ALTER TABLE runs ADD COLUMN process_start TEXT",
 )
 
+# Version 5: system tags (who made a run and how: user:, host:, notebook:, executor:, nbflow:)
+# and one row per tag of a run, so that runs are listed by tag (and by namespace, a `user:` tag)
+# in SQL over an index. `runs.tags` stays the user tags, as before; `run_tags` holds both kinds.
+# Runs made before this version have no system tags: they belong to every namespace.
+TAGS = (
+    "ALTER TABLE runs ADD COLUMN system_tags TEXT",
+    """CREATE TABLE IF NOT EXISTS run_tags (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, tag TEXT NOT NULL,
+    PRIMARY KEY (flow, run_id, tag))""",
+    "CREATE INDEX IF NOT EXISTS run_tags_by_tag ON run_tags (flow, tag, run_id)",
+)
+
+
+def _index_user_tags(db: Database) -> None:
+    rows = db.execute("SELECT flow, run_id, tags FROM runs").fetchall()
+    db.executemany(
+        "INSERT INTO run_tags VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        [(flow, run_id, tag) for flow, run_id, tags in rows for tag in json.loads(tags)],
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, steps, tasks, objects and artifacts", INITIAL_SCHEMA),
     Migration(2, "runs.heartbeat: dead runs are found", HEARTBEAT),
     Migration(3, "tasks.foreach, tasks.reads, runs.error: lineage and failed notebooks", LINEAGE),
     Migration(4, "runs.host, runs.pid, runs.process_start: dead runs known at once", PROCESS),
+    Migration(
+        5, "runs.system_tags, run_tags: system tags, runs listed by tag", TAGS, _index_user_tags
+    ),
 )
 
 
@@ -128,6 +155,8 @@ def migrate(db: Database, migrations: Sequence[Migration] | None = None) -> int:
             if step.version > current:
                 for statement in step.statements:
                     db.execute(db.ddl(statement))
+                if step.backfill is not None:
+                    step.backfill(db)
         if latest > current:
             db.execute(
                 "INSERT INTO meta VALUES ('schema_version', ?) "
