@@ -107,6 +107,12 @@ def show_view(run: Run) -> dict[str, Any]:
     return {
         **run.as_dict(),
         "results": run_results(run),
+        # Every end artifact, scalar or not, for the summary's one phrase each (`arr=ndarray 3
+        # int64`): what the run made, read from its previews.
+        "end_artifacts": {
+            name: {"type": a.type_name, "size": a.size, "preview": a.preview}
+            for name, a in end_artifacts(run).items()
+        },
         "steps": steps,
         "files_read": files_read(run),
         "task_errors": task_errors(run),

@@ -79,6 +79,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return "\n".join(lines)
 
 
+def describe_preview(preview: dict[str, Any], type_name: str | None) -> str:
+    """A value in one short phrase, from its preview: its repr, or its kind and shape
+    (`ndarray 3 int64`, `DataFrame 2×1`)."""
+    if "repr" in preview:
+        return cut(str(preview["repr"]), CELL_WIDTH)
+    kind = str(type_name or preview.get("type") or "value").rsplit(".", 1)[-1]
+    shape = preview.get("shape")
+    if shape is not None:
+        dtype = f" {preview['dtype']}" if "dtype" in preview else ""
+        return f"{kind} {'×'.join(map(str, shape)) or 'scalar'}{dtype}"
+    return f"<{kind}>"
+
+
 def _or_dash(seconds: float | None) -> str:
     return format_duration(seconds) or "-"
 
@@ -115,6 +128,10 @@ def describe(view: dict[str, Any]) -> str:
     lines += ["", table(["step", "status", "tasks", "duration"], rows, right={2, 3})]
     if view["results"]:
         lines += ["", f"results  {pairs(view['results'], limit=None)}"]
+    others = {k: v for k, v in view["end_artifacts"].items() if k not in view["results"]}
+    if others:  # what is not a scalar result, in a phrase each: `arr=ndarray 3 int64`
+        made = [f"{k}={describe_preview(v['preview'], v['type'])}" for k, v in others.items()]
+        lines.append(f"made     {', '.join(made)}")
     lines += [
         f"read     {read['path']}  {format_size(read['size'])}  xxh3 {read['hash'][:12]}  "
         f"by {', '.join(read['steps'])}"
