@@ -117,25 +117,47 @@ function activate(
     commands.notifyCommandChanged(CommandIDs.resumeFlow);
   });
 
+  // One click, one run: while a notebook's run goes on, both buttons are off and say so.
+  const going = new Set<NotebookPanel>();
+  const whileGoing = async (panel: NotebookPanel, work: () => Promise<void>) => {
+    going.add(panel);
+    commands.notifyCommandChanged(CommandIDs.runFlow);
+    commands.notifyCommandChanged(CommandIDs.resumeFlow);
+    try {
+      await work();
+    } finally {
+      going.delete(panel);
+      commands.notifyCommandChanged(CommandIDs.runFlow);
+      commands.notifyCommandChanged(CommandIDs.resumeFlow);
+    }
+  };
+  const isGoing = (args: ReadonlyPartialJSONObject) => {
+    const panel = panelFor(args);
+    return !!panel && going.has(panel);
+  };
+
   commands.addCommand(CommandIDs.runFlow, {
-    label: 'Run flow',
+    label: args => (isGoing(args) ? 'Running flow…' : 'Run flow'),
     caption:
       'Run every cell of the notebook as one new run of its flow, reusing unchanged tasks as ' +
       "%flow run does, and show the run's graph",
     icon: args => (args['panel'] || args['toolbar'] ? flowIcon : undefined),
-    isEnabled: args => !!panelFor(args),
+    isEnabled: args => !!panelFor(args) && !isGoing(args),
     execute: async args => {
       const panel = panelFor(args);
       const manager = panel && badges.get(panel);
-      if (!panel || !manager) {
+      if (!panel || !manager || going.has(panel)) {
         return;
       }
-      await panel.context.ready;
-      dismissFailure(panel);
-      showSidebar(panel, manager);
-      sidebar.followLatest();
-      const ok = await runFlow(panel, dialogs ?? undefined);
-      await manager.update();
+      let ok = true;
+      await whileGoing(panel, async () => {
+        await panel.context.ready;
+        dismissFailure(panel);
+        showSidebar(panel, manager);
+        sidebar.followLatest();
+        ok = await runFlow(panel, dialogs ?? undefined);
+        await manager.update();
+      });
       if (!ok && manager.latest?.status === 'failed') {
         const note = `Run flow: run ${manager.latest.id} failed. Fix the cell, then Resume.`;
         const id = Notification.warning(note, {
@@ -153,25 +175,28 @@ function activate(
   });
 
   commands.addCommand(CommandIDs.resumeFlow, {
-    label: 'Resume flow',
+    label: args => (isGoing(args) ? 'Running flow…' : 'Resume flow'),
     caption:
       'A new run that takes over the finished tasks of the latest (failed) run and runs the rest',
     icon: args => (args['panel'] || args['toolbar'] ? redoIcon : undefined),
     isEnabled: args => {
       const panel = panelFor(args);
-      return !!panel && badges.get(panel)?.latest?.status === 'failed';
+      return !!panel && !going.has(panel) && badges.get(panel)?.latest?.status === 'failed';
     },
     execute: async args => {
       const panel = panelFor(args);
       const manager = panel && badges.get(panel);
-      if (!panel || !manager) {
+      if (!panel || !manager || going.has(panel)) {
         return;
       }
-      dismissFailure(panel);
-      showSidebar(panel, manager);
-      sidebar.followLatest();
-      const outcome = await resumeFlow(panel, manager.flow);
-      await manager.update();
+      let outcome = { ok: false, text: '' };
+      await whileGoing(panel, async () => {
+        dismissFailure(panel);
+        showSidebar(panel, manager);
+        sidebar.followLatest();
+        outcome = await resumeFlow(panel, manager.flow);
+        await manager.update();
+      });
       const text = outcome.text || (outcome.ok ? 'resumed' : 'resume failed');
       if (outcome.ok) {
         Notification.success(`Resume: ${text}`, { autoClose: 8000 });

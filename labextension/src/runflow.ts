@@ -2,8 +2,10 @@
 // notebook's cells already make one new run (a root step cell starts it, the later step
 // cells grow it), and each step's output lands in its own cell. Around it the kernel's
 // Run flow mode is on (nbflow.kernel.magics.run_flow_mode): step cells then reuse unchanged tasks
-// as `%flow run` does, where a step cell run by hand always runs. Resume asks the kernel
-// for `%flow resume`: a new run that takes over the finished tasks of the latest failed run.
+// as `%flow run` does, where a step cell run by hand always runs. Resume first registers the
+// step cells as they stand in the editor (nbflow.kernel.magics.register_cells), then asks the
+// kernel for `%flow resume`: a new run that takes over the finished tasks of the latest failed
+// run and runs the rest with the code the user sees, a fixed cell included.
 
 import { ISessionContextDialogs } from '@jupyterlab/apputils';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
@@ -76,17 +78,25 @@ export interface Outcome {
 }
 
 /**
- * `%flow resume` in the notebook's kernel for `flow`. The extension is loaded and the flow
- * named first, so it also works in a kernel that has run none of the notebook yet.
+ * `%flow resume` in the notebook's kernel for `flow`. The extension is loaded, the flow named
+ * and the notebook's step cells registered as the editor holds them first, so it also works
+ * in a kernel that has run none of the notebook yet, and runs a cell fixed since it failed.
  */
 export async function resumeFlow(panel: NotebookPanel, flow: string): Promise<Outcome> {
   const kernel = panel.sessionContext.session?.kernel;
   if (!kernel) {
     return { ok: false, text: 'the notebook has no kernel: start one, then Resume' };
   }
+  const cells = panel.content.widgets
+    .filter(cell => cell.model.type === 'code')
+    .map(cell => ({ id: cell.model.id, source: cell.model.sharedModel.getSource() }));
+  // A JSON string is a Python string literal too: the sources reach the kernel as they are.
+  const sources = JSON.stringify(JSON.stringify(cells));
   const code = [
     "get_ipython().extension_manager.load_extension('nbflow')",
     `%flow name ${flow}`,
+    "__import__('nbflow.kernel.magics').kernel.magics.register_cells(" +
+      `get_ipython(), __import__('json').loads(${sources}))`,
     '%flow resume'
   ].join('\n');
   const future = kernel.requestExecute({ code, silent: false, store_history: false });

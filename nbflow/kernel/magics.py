@@ -324,6 +324,29 @@ def run_flow_mode(shell: InteractiveShell, on: bool) -> None:
         magics.session.cells_full_run = on or os.environ.get("NBFLOW_FULL_RUN") == "1"
 
 
+def register_cells(shell: InteractiveShell, cells: list[dict[str, str]]) -> list[str]:
+    """JupyterLab's Resume flow, first: the notebook's step cells as they stand in the editor
+    (`[{"id": cell id, "source": text}, ...]`, every code cell in order) are registered, not
+    run, so the run that resumes runs the code the user sees, fixed cell and all, rather than
+    what the kernel last executed. Other cells are left alone. The step names, in order."""
+    magics = shell.magics_manager.registry.get(FlowMagics.__name__)
+    if not isinstance(magics, FlowMagics):
+        raise NbflowError("nbflow is not loaded in this kernel: run %load_ext nbflow first")
+    registered = []
+    for position, cell in enumerate(cells, start=1):
+        first, _, body = cell["source"].lstrip("\n").partition("\n")
+        magic, _, line = first.partition(" ")
+        if magic != "%%step":
+            continue
+        try:
+            spec = parse_step_line(line, shell.transform_cell(body))
+            magics.session.register(spec, Cell(cell["id"], f"code cell {position}"))
+        except NbflowError as error:  # where, as the cell's own run would have said it
+            raise NbflowError(f"code cell {position} ({first.strip()}): {error}") from error
+        registered.append(spec.name)
+    return registered
+
+
 def graph_bundle(run: Run) -> dict[str, Any]:
     """A run as the graph you can click: the GraphWidget's bundle, with its SVG and text."""
     data, _metadata = widgets.GraphWidget(run)._repr_mimebundle_()

@@ -561,9 +561,9 @@ def test_run_flow_twice_reuses_the_unchanged_tasks(lab: Lab, chromium: Any) -> N
         assert step_statuses(second) == {"load": {"cached"}, "train": {"cached"},
                                          "pick": {"cached"}, "report": {"done"}}  # fmt: skip
         trains = second["train"].tasks()
-        assert len(trains) == 5 and {
-            t.origin.pathspec.rsplit("/", 2)[0] for t in trains
-        } == {first.pathspec}
+        assert len(trains) == 5 and {t.origin.pathspec.rsplit("/", 2)[0] for t in trains} == {
+            first.pathspec
+        }
         assert second.data.best_alpha == first.data.best_alpha
         assert "5/5 tasks" in badge(page, "train").inner_text()
 
@@ -781,21 +781,44 @@ def test_make_this_a_step_writes_the_step_line_and_remove_takes_it_out(
 # ---------------------------------------------------------------- live run, failure, resume
 
 
+def watch_until_total_fails(page: Any) -> list[str]:
+    """The side panel's step `slow` (status and text) each time it changed, until the badge
+    of step `total` says failed; a screenshot of the live run as it goes."""
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state, total = page.evaluate(
+            """(panel) => {
+              const run = document.querySelector("#nbflow-sidebar [data-testid='nbflow-run']");
+              const slow = run && run.querySelector("[data-step='slow']");
+              const total = document.querySelector(
+                `${panel} [data-testid='nbflow-badge'][data-step='total']`);
+              return [slow ? `${slow.dataset.status} ${slow.lastChild.textContent}` : '',
+                      total && total.dataset.status];
+            }""",
+            PANEL,
+        )
+        if state and (not seen or seen[-1] != state):
+            seen.append(state)
+            if state.startswith("running") and len(seen) < 3:
+                shot(page, "sidebar_live_run")
+        if total == "failed":
+            break
+        time.sleep(0.1)
+    return seen
+
+
 def test_a_failed_run_is_resumed_from_the_toolbar(lab: Lab, chromium: Any) -> None:
-    """The graph in the side panel grows while the run goes on; a failed step enables
-    Resume, which runs what failed as a new run once the cause is gone."""
-    flag = lab.root / "resume-ok.txt"
-    flag.unlink(missing_ok=True)
+    """The graph in the side panel grows while the run goes on, and Run flow is off (a second
+    click makes no second run); a failed step enables Resume; the user fixes the cell in the
+    editor, without running it, and Resume runs the fixed cell as a new run."""
     make_notebook(
         lab.root / "resumable.ipynb",
         [
             "%load_ext nbflow\n%flow name resumable\nimport time\nfrom pathlib import Path",
             "%%step start\nxs = [1, 2, 3]",
             "%%step slow --after start --foreach xs\ntime.sleep(0.8)\ny = item * 2",
-            "%%step total --after slow --join\n"
-            "if not Path('resume-ok.txt').exists():\n"
-            "    raise RuntimeError('resume-ok.txt is missing')\n"
-            "total = sum(i.y for i in inputs)",
+            "%%step total --after slow --join\nraise RuntimeError('total: not written yet')",
         ],
     )
     context, page, _ = new_page(chromium)
@@ -804,27 +827,10 @@ def test_a_failed_run_is_resumed_from_the_toolbar(lab: Lab, chromium: Any) -> No
         resume = page.locator(f"{PANEL} [data-testid='nbflow-resume-flow'] button")
         assert resume.is_disabled()
         click_run_flow(page)
-        seen: list[str] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            state, total = page.evaluate(
-                """(panel) => {
-                  const run = document.querySelector("#nbflow-sidebar [data-testid='nbflow-run']");
-                  const slow = run && run.querySelector("[data-step='slow']");
-                  const total = document.querySelector(
-                    `${panel} [data-testid='nbflow-badge'][data-step='total']`);
-                  return [slow ? `${slow.dataset.status} ${slow.lastChild.textContent}` : '',
-                          total && total.dataset.status];
-                }""",
-                PANEL,
-            )
-            if state and (not seen or seen[-1] != state):
-                seen.append(state)
-                if state.startswith("running") and len(seen) < 3:
-                    shot(page, "sidebar_live_run")
-            if total == "failed":
-                break
-            time.sleep(0.1)
+        run_button = page.locator(f"{PANEL} [data-testid='nbflow-run-flow'] button")
+        expect(run_button).to_be_disabled(timeout=5_000)  # one click, one run
+        run_button.click(force=True)  # as an impatient second click: nothing happens
+        seen = watch_until_total_fails(page)
         print(f"\nthe side panel's step 'slow' while the run went on: {seen}")
         assert any(s.startswith("running") for s in seen), seen
         wait_badges(page, {"start": "done", "slow": "done", "total": "failed"})
@@ -833,9 +839,12 @@ def test_a_failed_run_is_resumed_from_the_toolbar(lab: Lab, chromium: Any) -> No
         expect(run_rows(page).first).to_have_attribute("data-status", "failed")
         shot(page, "failed_run_resume_enabled")
         failed = lab.api("/nbflow/api/runs/resumable/latest")
-        assert failed["status"] == "failed"
+        assert failed["status"] == "failed" and failed["run_id"] == 1  # the second click: none
+        expect(run_button).to_be_enabled()
 
-        flag.write_text("ok")
+        # Fixed in the editor, not run: Resume runs the cell as it now stands.
+        fixed = "%%step total --after slow --join\ntotal = sum(i.y for i in inputs)"
+        set_cell_source(page, 3, fixed)
         resume.click()
         toast = page.locator(".jp-Notification-Toast-success", has_text="Resume")
         toast.wait_for(timeout=60_000)
@@ -851,8 +860,13 @@ def test_a_failed_run_is_resumed_from_the_toolbar(lab: Lab, chromium: Any) -> No
         }
         shot(page, "resumed_run")
         expect(resume).to_be_disabled(timeout=15_000)
+        from nbflow import Run
+        from nbflow.config import Config
+        from nbflow.store.stores import open_store
+
+        store = open_store(Config(datastore=str(lab.datastore)))
+        assert Run("resumable/2", store=store).data.total == 12  # the fixed code's answer
     finally:
-        flag.unlink(missing_ok=True)
         context.close()
 
 

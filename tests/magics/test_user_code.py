@@ -13,7 +13,8 @@ from magictools import fails, flow_shell, ok
 
 import nbflow
 from nbflow import Flow
-from nbflow.exceptions import StepError
+from nbflow.exceptions import NbflowError, StepError
+from nbflow.kernel.magics import register_cells
 
 NBFLOW_DIR = str(Path(nbflow.__file__).parent)
 FOREACH = "%%step start\nxs = [1, 2, 3]\nbase = 0"
@@ -87,3 +88,34 @@ def test_a_whole_run_prints_each_tasks_output_under_its_own_line(
     assert "── start ──" not in printed  # a task that printed nothing gets no line
     stored = Flow("usercode").latest_run["sq"].tasks()[0].stdout
     assert stored == "square of 1\n"  # the line is the notebook's, not the task's output
+
+
+def test_resume_after_a_fix_in_the_editor_runs_the_fixed_cell(ip: InteractiveShell) -> None:
+    """JupyterLab's Resume: the step cells as the editor holds them are registered (not run),
+    then `%flow resume` runs the failed step with its fixed code and takes over the rest."""
+    broken = "%%step total --after sq --join\ntotal = sum(i.y for i in inputs) / base"
+    assert "ZeroDivisionError" in str(fails(ip, broken))
+    failed = Flow("usercode").latest_run
+    assert failed.status == "failed"
+    fixed = "%%step total --after sq --join\ntotal = sum(i.y for i in inputs) + base"
+    cells = [
+        {"id": "c1", "source": "%load_ext nbflow\n%flow name usercode"},
+        {"id": "c2", "source": FOREACH},
+        {"id": "c3", "source": "\n" + SQUARES},  # a blank line above the magic is no matter
+        {"id": "c4", "source": "print('a plain cell is not run')"},
+        {"id": "c5", "source": fixed},
+    ]
+    assert register_cells(ip, cells) == ["start", "sq", "total"]
+    resumed = ok(ip, "%flow resume")
+    assert resumed.status == "done" and resumed.data.total == 14
+    assert {step.name: {t.status for t in step.tasks()} for step in resumed.steps()} == {
+        "start": {"cached"},
+        "sq": {"cached"},
+        "total": {"done"},
+    }
+
+
+def test_a_bad_step_line_in_the_editor_names_its_cell(ip: InteractiveShell) -> None:
+    cells = [{"id": "c1", "source": FOREACH}, {"id": "c2", "source": "%%step sq --after"}]
+    with pytest.raises(NbflowError, match=r"code cell 2 \(%%step sq --after\): "):
+        register_cells(ip, cells)

@@ -24,7 +24,7 @@ from nbflow.kernel.magics import load_ipython_extension
 from nbflow.query.namespace import default_namespace, get_namespace
 from nbflow.store.metadata import MetadataStore
 from nbflow.store.metadata import schema as metadata_schema
-from nbflow.store.metadata.sql import open_database
+from nbflow.store.metadata.databases import open_database
 from nbflow.store.metadata.tags import TagError
 from nbflow.store.stores import open_store
 
