@@ -127,7 +127,7 @@ def made(ip: InteractiveShell, tmp_path: Path) -> tuple[Store, list[Run]]:
     done = [ok(ip, "%flow run -p scale=1"), ok(ip, "%flow run -p scale=2")]
     assert not ip.run_cell(BROKEN).success
     store = open_store(Config(datastore=str(tmp_path / "store")))
-    return store, [Run(run.id, store=store) for run in done]
+    return store, [Run(run.pathspec, store=store) for run in done]
 
 
 def test_the_checked_in_views_ts_is_what_the_script_writes_now() -> None:
@@ -167,8 +167,8 @@ def test_views_of_real_runs_have_the_keys_their_typeddicts_declare(
     tasks = [task for step in first.steps() for task in step.tasks()]
     assert len(tasks) == 5  # start, 3 x count, total
     for task in tasks:
-        conforms(views.task_view(task), views.TaskView, f"task_view({task.id})")
-        conforms(bounded_task_view(task), views.TaskDetails, f"bounded_task_view({task.id})")
+        conforms(views.task_view(task), views.TaskView, f"task_view({task.pathspec})")
+        conforms(bounded_task_view(task), views.TaskDetails, f"bounded_task_view({task.pathspec})")
     start = views.task_view(first["start"].tasks()[0])
     assert [read["path"].endswith("words.txt") for read in start["reads"]] == [True]
     assert start["displays"] and start["artifacts"]
