@@ -754,6 +754,13 @@ class Task:
     def __contains__(self, name: object) -> bool:
         return name in self.artifacts
 
+    def __getitem__(self, name: str) -> DataArtifact:
+        """One artifact as Metaflow's `task["x"]`: `.data` (loaded when read), `.sha`, `.size`."""
+        if name not in self.artifacts:
+            known = ", ".join(sorted(self.artifacts)) or "none"
+            raise NotFound(f"task {self.pathspec} has no artifact '{name}' (it has: {known})")
+        return DataArtifact(self, self.artifacts[name])
+
     def lineage(self, name: str) -> Lineage:
         """Where its artifact `name` comes from (see Run.lineage)."""
         return lineage(self, name)
@@ -812,6 +819,43 @@ def _as_tags(tags: Iterable[str]) -> list[str]:
     if isinstance(tags, str):
         return [tags]
     return list(tags)
+
+
+class DataArtifact:
+    """An artifact of a task, as Metaflow's client has it: its name as `id`, its `pathspec`,
+    `sha` (the content hash it is stored under), `size`, `type_name`, and `data`, its value,
+    loaded from the store (after its hash is checked) when first read."""
+
+    def __init__(self, task: Task, record: ArtifactRecord) -> None:
+        self._task = task
+        self._record = record
+
+    @property
+    def id(self) -> str:
+        return self._record.name
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self._task.pathspec}/{self._record.name}"
+
+    @property
+    def sha(self) -> str:
+        return self._record.key
+
+    @property
+    def size(self) -> int:
+        return self._record.size
+
+    @property
+    def type_name(self) -> str:
+        return self._record.type_name
+
+    @property
+    def data(self) -> Any:
+        return self._task.data[self._record.name]
+
+    def __repr__(self) -> str:
+        return f"DataArtifact('{self.pathspec}') {self.type_name}"
 
 
 class DataView:

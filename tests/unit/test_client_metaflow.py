@@ -344,3 +344,13 @@ def test_a_store_made_before_tags_had_a_table_is_upgraded(tmp_path: Path) -> Non
         assert meta.runs("old", tags=["new", "keep"])[0].tags == ("keep", "best", "new")
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT value FROM meta").fetchone() == ("5",)
+
+
+def test_a_tasks_artifact_by_name_as_metaflow_writes_it(run: Run) -> None:
+    task = run["join"].task
+    best = task["best"]  # Metaflow's `task["best"].data`
+    assert (best.id, best.pathspec, best.data) == ("best", f"{task.pathspec}/best", 8.5)
+    assert best.sha == task.artifacts["best"].key and best.size > 0
+    assert best.type_name == "builtins.float" and "DataArtifact" in repr(best)
+    with pytest.raises(NotFound, match=r"has no artifact 'nope' \(it has: .*best"):
+        task["nope"]
