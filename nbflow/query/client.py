@@ -647,6 +647,13 @@ class Task:
         return self._record.error
 
     @property
+    def exception(self) -> TaskException | None:
+        """What the task raised (None if it raised nothing), as Metaflow's `task.exception`;
+        also set on a task that failed under --catch."""
+        error = self._record.error
+        return TaskException(error, self.pathspec) if error else None
+
+    @property
     def displays(self) -> list[dict[str, Any]]:
         return list(self._record.displays)
 
@@ -819,6 +826,30 @@ def _as_tags(tags: Iterable[str]) -> list[str]:
     if isinstance(tags, str):
         return [tags]
     return list(tags)
+
+
+class TaskException:
+    """A task's exception as Metaflow's client gives it (`type`, `message`, `stacktrace`), and
+    the line of its cell it was raised on. The exception object itself is not kept: a task's
+    error must read in any kernel, even one without the module its class came from."""
+
+    def __init__(self, error: dict[str, Any], pathspec: str) -> None:
+        self.type: str = error.get("ename", "")
+        self.message: str = error.get("evalue", "")
+        self.stacktrace: str = error.get("traceback", "")
+        self.line: int | None = error.get("line")
+        self.pathspec = pathspec
+
+    @property
+    def exception(self) -> str:
+        """The message, by the name Metaflow's MetaflowExceptionWrapper gives it."""
+        return self.message
+
+    def __str__(self) -> str:  # the traceback ends with "Type: message", as Python prints it
+        return self.stacktrace or f"{self.type}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"TaskException('{self.pathspec}') {self.type}: {self.message}"
 
 
 class DataArtifact:

@@ -354,3 +354,20 @@ def test_a_tasks_artifact_by_name_as_metaflow_writes_it(run: Run) -> None:
     assert best.type_name == "builtins.float" and "DataArtifact" in repr(best)
     with pytest.raises(NotFound, match=r"has no artifact 'nope' \(it has: .*best"):
         task["nope"]
+
+
+def test_a_failed_tasks_exception_as_metaflow_reads_it(ip: InteractiveShell) -> None:
+    ok(ip, "%%step start\nsize = 3")
+    ok(ip, "%%step fails --after start --catch err\nratio = size / 0")
+    ip.run_cell("%%step crash --after fails\nraise ValueError(f'bad size {size}')")  # fails
+    made = Flow("HelloFlow").latest_run
+    assert made["start"].task.exception is None
+    caught = made["fails"].task.exception  # --catch: the run goes on, the exception is kept
+    assert caught is not None and caught.type == "ZeroDivisionError"
+    assert caught.exception == caught.message == "division by zero" and caught.line == 2
+    assert made["fails"].task.data.err.ename == "ZeroDivisionError"  # and in VAR, as before
+    crash = made["crash"].task.exception
+    assert crash is not None and (crash.type, crash.message) == ("ValueError", "bad size 3")
+    assert "raise ValueError" in crash.stacktrace and str(crash).rstrip().endswith("bad size 3")
+    assert "nbflow/run" not in crash.stacktrace  # the user's frames only
+    assert repr(crash) == f"TaskException('{made['crash'].task.pathspec}') ValueError: bad size 3"
