@@ -174,6 +174,9 @@ def alias(name: str, value: Any) -> str:
     line = f"export type {name} = {' | '.join(members)};"
     if len(line) <= WIDTH:
         return line
+    union = f"  {' | '.join(members)};"
+    if len(union) <= WIDTH:  # Prettier breaks after `=` first, when the union fits then
+        return f"export type {name} =\n{union}"
     head, *rest = [f"export type {name} =", *(f"  | {m}" for m in members)]
     return "\n".join([head, *rest[:-1], rest[-1] + ";"])
 

@@ -260,7 +260,11 @@ function drawBadge(cell: Cell, state: BadgeState | undefined, running: boolean):
     header.appendChild(badge);
     header.classList.add('nbflow-has-badge');
   }
-  const { line, run, errors, checked } = state;
+  const { line, errors, checked } = state;
+  // What the latest run did with this step; a step it never ran (`not_run`, `pending`) has no
+  // status of its own there, and is never stale: stale is "its code changed since it ran".
+  const ran = state.run && !['not_run', 'pending'].includes(state.run.status);
+  const run = ran ? state.run : undefined;
   const stale = checked?.changed === true && !!run;
   const status = errors.length
     ? 'error'

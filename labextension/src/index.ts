@@ -177,11 +177,12 @@ function activate(
   commands.addCommand(CommandIDs.resumeFlow, {
     label: args => (isGoing(args) ? 'Running flow…' : 'Resume flow'),
     caption:
-      'A new run that takes over the finished tasks of the latest (failed) run and runs the rest',
+      'A new run that takes over the finished tasks of the latest failed (or incomplete) run ' +
+      'and runs the rest',
     icon: args => (args['panel'] || args['toolbar'] ? redoIcon : undefined),
     isEnabled: args => {
       const panel = panelFor(args);
-      return !!panel && !going.has(panel) && badges.get(panel)?.latest?.status === 'failed';
+      return !!panel && !going.has(panel) && resumable(badges.get(panel)?.latest?.status);
     },
     execute: async args => {
       const panel = panelFor(args);
@@ -290,3 +291,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
 };
 
 export default plugin;
+
+/** Resume takes over a run that failed or that ended without all its steps (`incomplete`). */
+function resumable(status: string | undefined): boolean {
+  return status === 'failed' || status === 'incomplete';
+}

@@ -2,7 +2,9 @@
 // notebook's cells already make one new run (a root step cell starts it, the later step
 // cells grow it), and each step's output lands in its own cell. Around it the kernel's
 // Run flow mode is on (nbflow.kernel.magics.run_flow_mode): step cells then reuse unchanged tasks
-// as `%flow run` does, where a step cell run by hand always runs. Resume first registers the
+// as `%flow run` does, where a step cell run by hand always runs; the switch also hands the
+// kernel the notebook's cells, whose steps are registered at the first step cell, so the run
+// knows the whole flow from its start (its graph, its "k/n steps"). Resume first registers the
 // step cells as they stand in the editor (nbflow.kernel.magics.register_cells), then asks the
 // kernel for `%flow resume`: a new run that takes over the finished tasks of the latest failed
 // run and runs the rest with the code the user sees, a fixed cell included.
@@ -37,7 +39,7 @@ export async function runFlow(
 async function runFlowMode(panel: NotebookPanel, on: boolean): Promise<boolean> {
   const code =
     "__import__('nbflow.kernel.magics').kernel.magics.run_flow_mode(get_ipython(), " +
-    (on ? 'True' : 'False') +
+    (on ? `True, __import__('json').loads(${cellSources(panel)})` : 'False') +
     ')';
   // A request that reaches the kernel just as it drops the queue after a failed cell is
   // aborted, not run: it is sent again.
@@ -87,11 +89,7 @@ export async function resumeFlow(panel: NotebookPanel, flow: string): Promise<Ou
   if (!kernel) {
     return { ok: false, text: 'the notebook has no kernel: start one, then Resume' };
   }
-  const cells = panel.content.widgets
-    .filter(cell => cell.model.type === 'code')
-    .map(cell => ({ id: cell.model.id, source: cell.model.sharedModel.getSource() }));
-  // A JSON string is a Python string literal too: the sources reach the kernel as they are.
-  const sources = JSON.stringify(JSON.stringify(cells));
+  const sources = cellSources(panel);
   const code = [
     "get_ipython().extension_manager.load_extension('nbflow')",
     `%flow name ${flow}`,
@@ -113,4 +111,13 @@ export async function resumeFlow(panel: NotebookPanel, flow: string): Promise<Ou
   const ok = reply.content.status === 'ok';
   const text = ok ? printed.join('').trim() : error || printed.join('').trim();
   return { ok, text };
+}
+
+/** The notebook's code cells (id and source, in order) as a Python string literal of JSON. */
+function cellSources(panel: NotebookPanel): string {
+  const cells = panel.content.widgets
+    .filter(cell => cell.model.type === 'code')
+    .map(cell => ({ id: cell.model.id, source: cell.model.sharedModel.getSource() }));
+  // A JSON string is a Python string literal too: the sources reach the kernel as they are.
+  return JSON.stringify(JSON.stringify(cells));
 }

@@ -12,6 +12,9 @@ const GLYPHS: Record<string, string> = {
   skipped: '↷',
   cached: '↺',
   stale: '!',
+  not_run: '–',
+  none: '–', // a badge's step that the latest run did not run
+  incomplete: '◐',
   error: '✗'
 };
 
@@ -19,7 +22,16 @@ export function glyph(status: string): string {
   return GLYPHS[status] ?? '?';
 }
 
+/** A status as a word to read: `not_run` is "not run" (nbflow.render.svg.status_word). */
+export function statusWord(status: string): string {
+  return status.replace(/_/g, ' ');
+}
+
 /** `✓ done` in the status's colours. */
 export function statusBadge(status: string): HTMLElement {
-  return h('span', { class: 'nbflow-status', 'data-status': status }, `${glyph(status)} ${status}`);
+  return h(
+    'span',
+    { class: 'nbflow-status', 'data-status': status },
+    `${glyph(status)} ${statusWord(status)}`
+  );
 }

@@ -4,14 +4,15 @@
 
 export type TaskStatus = 'done' | 'failed' | 'running' | 'skipped' | 'cached' | 'pending';
 
-export type StepStatus = 'done' | 'failed' | 'running' | 'skipped' | 'cached' | 'pending' | 'stale';
+export type StepStatus =
+  'done' | 'failed' | 'running' | 'skipped' | 'cached' | 'pending' | 'not_run';
 
 /** A run as lists show it (`Run.as_dict()`). */
 export interface RunSummary {
   id: string; // "flow/12"
   flow: string;
   run_id: number;
-  status: string; // running, done, failed
+  status: string; // running, done, incomplete, failed (nbflow.store.metadata.records)
   started_at: number; // seconds since the epoch
   finished_at: number | null;
   duration: number | null; // seconds
@@ -40,7 +41,7 @@ export interface StepView {
   env: string[]; // its own environment's requirements (%%step --env), if any
   python: string | null; // its own environment's Python (%%step --python)
   status: StepStatus;
-  duration: number | null; // from its first task's start to its last task's end, seconds
+  duration: number | null; // its wall time: first task start to last task end (records.wall_time)
   started_at: number | null;
   finished_at: number | null;
   tasks: TaskCounts;

@@ -26,6 +26,7 @@ from nbflow.query.client import Flow, Run
 from nbflow.render.text import format_duration
 from nbflow.run.cellcode import user_frames
 from nbflow.run.runner import Runner
+from nbflow.store.metadata.records import wall_time
 
 FLOW_COMMANDS = ("name", "run", "resume", "load", "config", "show", "runs", "compare", "env")
 
@@ -60,7 +61,9 @@ class FlowMagics(Magics):
         """Run this cell as a step of the flow: `%%step NAME [--after P ...] [--foreach VAR]`."""
         assert self.shell is not None
         spec = parse_step_line(line, self.shell.transform_cell(cell))
-        started = time.perf_counter()
+        cells = _cells_to_register.pop(self.shell, None)
+        if cells is not None:  # Run flow's first step cell: the whole flow first
+            register_cells(self.shell, cells, strict=False)
         runner = self.session.run_step_cell(spec, _this_cell(self.shell))
         if runner is None:
             print(f"· {spec.name} registered: the whole flow runs at the end of the notebook")
@@ -68,9 +71,12 @@ class FlowMagics(Magics):
         self._bind_outputs(runner, spec.name)
         tasks = len(runner.tasks_of[spec.name])
         cached = _cached_note(runner, spec.name)
+        # The step's wall time in the run, as the badge and the graphs show it (not the cell's
+        # own time, which also counts registering the step and binding its outputs).
+        took = wall_time(self.session.store.meta.tasks(runner.flow, runner.run_id, spec.name))
         print(
             f"✓ {spec.name} · {tasks} task{'s' * (tasks != 1)} · {cached}"
-            f"{format_duration(time.perf_counter() - started)} · run {runner.flow}/{runner.run_id}"
+            f"{format_duration(took)} · run {runner.flow}/{runner.run_id}"
         )
 
     def _bind_outputs(self, runner: Runner, step: str) -> None:
@@ -306,29 +312,46 @@ def _cached_note(runner: Runner, step: str) -> str:
 
 # Shells in which JupyterLab's Run flow is running the notebook (see `run_flow_mode`).
 _run_flow_shells: weakref.WeakSet[InteractiveShell] = weakref.WeakSet()
+# The notebook's cells Run flow handed over, registered at its first step cell.
+_cells_to_register: weakref.WeakKeyDictionary[InteractiveShell, list[dict[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def run_flow_mode(shell: InteractiveShell, on: bool) -> None:
+def run_flow_mode(
+    shell: InteractiveShell, on: bool, cells: list[dict[str, str]] | None = None
+) -> None:
     """JupyterLab's Run flow around its Run All: while on, a step cell run in this kernel reuses
     unchanged tasks as `%flow run` does (when the config's cache is on); off, a step cell run
     by hand always runs again. Needs no loaded extension: a `%load_ext nbflow` run while on
     starts in the mode. The front end runs it silently:
-    `__import__('nbflow.kernel.magics').kernel.magics.run_flow_mode(get_ipython(), True)`."""
+    `__import__('nbflow.kernel.magics').kernel.magics.run_flow_mode(get_ipython(), True)`.
+
+    `cells` (as `register_cells` takes them): the notebook's cells. Its step cells are
+    registered when the first step cell runs (after `%load_ext` and `%flow name`), so the run
+    knows every step of the flow from its start: its graph shows them all (pending, then `not
+    run` where Run All stopped), and it is `done` only once all of them ran."""
     if on:
         _run_flow_shells.add(shell)
+        if cells is not None:
+            _cells_to_register[shell] = cells
     else:
         _run_flow_shells.discard(shell)
+        _cells_to_register.pop(shell, None)
     magics = shell.magics_manager.registry.get(FlowMagics.__name__)
     if isinstance(magics, FlowMagics):
         # Off: back to what the kernel was started with (a headless run's cells reuse).
         magics.session.cells_full_run = on or os.environ.get("NBFLOW_FULL_RUN") == "1"
 
 
-def register_cells(shell: InteractiveShell, cells: list[dict[str, str]]) -> list[str]:
+def register_cells(
+    shell: InteractiveShell, cells: list[dict[str, str]], *, strict: bool = True
+) -> list[str]:
     """JupyterLab's Resume flow, first: the notebook's step cells as they stand in the editor
     (`[{"id": cell id, "source": text}, ...]`, every code cell in order) are registered, not
     run, so the run that resumes runs the code the user sees, fixed cell and all, rather than
-    what the kernel last executed. Other cells are left alone. The step names, in order."""
+    what the kernel last executed. Other cells are left alone. The step names, in order.
+    Not `strict` (Run flow): a cell that does not register is skipped; its own run says why."""
     magics = shell.magics_manager.registry.get(FlowMagics.__name__)
     if not isinstance(magics, FlowMagics):
         raise NbflowError("nbflow is not loaded in this kernel: run %load_ext nbflow first")
@@ -342,6 +365,8 @@ def register_cells(shell: InteractiveShell, cells: list[dict[str, str]]) -> list
             spec = parse_step_line(line, shell.transform_cell(body))
             magics.session.register(spec, Cell(cell["id"], f"code cell {position}"))
         except NbflowError as error:  # where, as the cell's own run would have said it
+            if not strict:
+                continue
             raise NbflowError(f"code cell {position} ({first.strip()}): {error}") from error
         registered.append(spec.name)
     return registered

@@ -30,7 +30,12 @@ from nbflow.run.loop import run_steps
 from nbflow.run.resume import find_origin, resume_plan, why_failed
 from nbflow.run.runner import PreparedStep, Runner, nullcontext_list, prepare
 from nbflow.store.metadata import TaskRecord
-from nbflow.store.metadata.records import FINISHED_OK, latest_attempts, same_notebook
+from nbflow.store.metadata.records import (
+    ENDED_WELL,
+    FINISHED_OK,
+    latest_attempts,
+    same_notebook,
+)
 from nbflow.store.metadata.tags import checked_user_tags, system_tags
 from nbflow.store.stores import Store, open_store
 
@@ -191,9 +196,10 @@ class Session:
             if runner is not self.working:  # a run made for this step alone: it never ran
                 self.store.meta.discard_run(self.flow, runner.run_id)
             raise
-        # Record the graph as this run sees it: the steps it reuses and the one it runs now.
-        steps = dict.fromkeys([*runner.tasks_of, spec.name])
-        self.store.meta.save_steps(self.flow, runner.run_id, self._step_rows(steps))
+        # Record the graph as this kernel knows it, every registered step: the ones this run
+        # reuses, the one it runs now, and those it has not run (yet), so that its graph shows
+        # the whole flow and its status can say whether all of it ran.
+        self.store.meta.save_steps(self.flow, runner.run_id, self._step_rows(self.graph.steps))
         self.store.meta.reopen_run(self.flow, runner.run_id)
         self.working = runner
         runner.full_run, runner.use_cache = self.cells_full_run, self.config.cache == "on"
@@ -202,8 +208,14 @@ class Session:
         except BaseException:
             self.store.meta.finish_run(self.flow, runner.run_id, "failed")
             raise
-        self.store.meta.finish_run(self.flow, runner.run_id, "done")
+        self.store.meta.finish_run(self.flow, runner.run_id, self._outcome(runner))
         return runner
+
+    def _outcome(self, runner: Runner) -> str:
+        """`done` when every registered step ran (or was reused) in the run, else
+        `incomplete`: a run is never `done` with steps of the flow missing."""
+        ran = runner.tasks_of.keys()  # a step planned with no tasks (an empty foreach) ran
+        return "done" if all(step in ran for step in self.graph.steps) else "incomplete"
 
     def _runner_for(self, spec: StepSpec) -> Runner:
         """The run this step cell goes into: the working run if it can grow, else a new one.
@@ -242,7 +254,7 @@ class Session:
 
     def _can_grow(self, working: Runner, step: str) -> bool:
         run = self.store.meta.run(self.flow, working.run_id)
-        return run.status == "done" and step not in working.tasks_of
+        return run.status in ENDED_WELL and step not in working.tasks_of
 
     def _upstream_in(self, working: Runner, step: str) -> list[TaskRecord]:
         """The finished tasks of the working run that `step` depends on."""
@@ -362,7 +374,7 @@ class Session:
             meta.finish_run(self.flow, runner.run_id, "failed")
             raise
         else:
-            meta.finish_run(self.flow, runner.run_id, "done")
+            meta.finish_run(self.flow, runner.run_id, self._outcome(runner))
         finally:
             runner.executor.close()
             runner.executor = kernel_executor  # step cells run later go on in the kernel

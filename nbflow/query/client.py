@@ -27,7 +27,12 @@ from nbflow.query.views import run_view
 from nbflow.render.text import format_duration
 from nbflow.store.blobs import decode_text
 from nbflow.store.metadata import ArtifactRecord, RunRecord, TaskRecord
-from nbflow.store.metadata.records import FINISHED_OK, RUN_STATUSES, latest_attempts
+from nbflow.store.metadata.records import (
+    FINISHED_OK,
+    RUN_STATUSES,
+    latest_attempts,
+    wall_time,
+)
 from nbflow.store.metadata.tags import TagError, checked_user_tags, is_system_tag
 from nbflow.store.stores import Store, open_store
 
@@ -567,11 +572,9 @@ class Step:
 
     @property
     def duration(self) -> float | None:
-        """Seconds from its first task's start to its last task's finish (they may overlap)."""
-        timed = [t for t in self._final if t.started_at is not None and t.finished_at is not None]
-        if not timed:
-            return None
-        return max(t.finished_at for t in timed) - min(t.started_at for t in timed)  # type: ignore[type-var, operator]
+        """Its wall time in the run: seconds from its first task's start to its last task's
+        finish (tasks may overlap; retried attempts count). None while a task runs."""
+        return wall_time(self._tasks)
 
     def as_dict(self) -> dict[str, Any]:
         return {

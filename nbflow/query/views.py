@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
-from nbflow.store.metadata.records import ArtifactRecord
+from nbflow.store.metadata.records import ArtifactRecord, wall_span, wall_time
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 TASK_STATUSES = ("done", "failed", "running", "skipped", "cached", "pending")
 
 TaskStatus = Literal["done", "failed", "running", "skipped", "cached", "pending"]
-# A step that has no tasks in a run that has ended is `stale`: the run never got there.
-StepStatus = Literal["done", "failed", "running", "skipped", "cached", "pending", "stale"]
+# A step of the flow that has no tasks in a run that has ended is `not_run`: the run never got
+# there (a failure above it, or a step cell run by hand that left the steps below it out).
+StepStatus = Literal["done", "failed", "running", "skipped", "cached", "pending", "not_run"]
 
 
 # ------------------------------------------------------------------ runs and steps
@@ -42,7 +43,7 @@ class RunSummary(TypedDict):
     id: str  # "flow/12"
     flow: str
     run_id: int
-    status: str  # running, done, failed
+    status: str  # running, done, incomplete, failed (nbflow.store.metadata.records)
     started_at: float  # seconds since the epoch
     finished_at: float | None
     duration: float | None  # seconds
@@ -73,7 +74,7 @@ class StepView(TypedDict):
     env: list[str]  # its own environment's requirements (%%step --env), if any
     python: str | None  # its own environment's Python (%%step --python)
     status: StepStatus
-    duration: float | None  # from its first task's start to its last task's end, seconds
+    duration: float | None  # its wall time: first task start to last task end (records.wall_time)
     started_at: float | None
     finished_at: float | None
     tasks: TaskCounts
@@ -349,14 +350,12 @@ def step_view(
     status: StepStatus = _step_status(tasks)
     if step is None:
         # Not run (yet): pending while the run goes on; otherwise the run never got there.
-        status = "pending" if run_status == "running" else "stale"
+        status = "pending" if run_status == "running" else "not_run"
     elif planned is not None and run_status == "running" and len(tasks) < planned:
         # Tasks still to start: the step is under way, k of n.
         counts = {**counts, "total": planned, "pending": planned - len(tasks)}
         status = "running" if status in ("done", "cached", "running") else status
-    starts = [t._record.started_at for t in tasks if t._record.started_at is not None]
-    ends = [t._record.finished_at for t in tasks if t._record.finished_at is not None]
-    started, finished = (min(starts) if starts else None), (max(ends) if ends else None)
+    started, finished = wall_span(step._tasks) if step is not None else (None, None)
     return {
         "name": spec["name"],
         "parents": list(spec.get("parents", [])),
@@ -365,7 +364,7 @@ def step_view(
         "env": list(spec.get("env") or []),
         "python": spec.get("python"),
         "status": status,
-        "duration": finished - started if started is not None and finished else None,
+        "duration": wall_time(step._tasks) if step is not None else None,
         "started_at": started,
         "finished_at": finished,
         "tasks": counts,

@@ -50,7 +50,9 @@ STATUS_STYLES: Mapping[str, StatusStyle] = {
     "failed": StatusStyle("#fbe1d3", "#d55e00", "#a04600", "✗"),
     "skipped": StatusStyle("#ececec", "#9e9e9e", "#4d4d4d", "↷", "2 3"),
     "cached": StatusStyle("#f6e6ef", "#cc79a7", "#8c3f6b", "↺"),
-    "stale": StatusStyle("#fdf0d2", "#e69f00", "#805800", "!", "6 3"),
+    # A step of the flow the run did not get to; a run that ended without all of its steps.
+    "not_run": StatusStyle("#fafafa", "#b0b0b0", "#595959", "–", "1 4"),
+    "incomplete": StatusStyle("#fdf0d2", "#e69f00", "#805800", "◐", "6 3"),
 }
 _UNKNOWN = StatusStyle("#f5f5f5", "#8c8c8c", "#4d4d4d", "?", "1 2")
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -78,7 +80,7 @@ def render_svg(
     run_id, status = _str(view.get("id")), _str(view.get("status"))
     style = _style(status)
     # The header widens a narrow graph rather than being cut; a huge id is cut at 480 px.
-    shown_id, shown_status = _fit(run_id, 480, 8.6), _fit(status, 120, 7.4)
+    shown_id, shown_status = _fit(run_id, 480, 8.6), _fit(status_word(status), 120, 7.4)
     title = (4 + len(shown_id)) * 8.6 + 10 + (2 + len(shown_status)) * 7.4 if header else 0.0
     top = _HEADER if header else 0.0
     width = max(drawing.width + _FAN, title) + 2 * _PAD
@@ -203,7 +205,7 @@ def _step(step: Mapping[str, Any], box: Box) -> str:
         f'<text x="12" y="21" font-size="13" font-weight="600" fill="{_INK}">'
         f"{_text(_fit(box.name, width - 24, 7.4))}</text>",
         f'<text x="12" y="39" font-size="11" fill="{style.ink}">'
-        f"{_text(style.glyph)} {_text(_fit(status, width / 2 - 12, 6.2))}</text>",
+        f"{_text(style.glyph)} {_text(_fit(status_word(status), width / 2 - 12, 6.2))}</text>",
     ]
     if duration:
         parts.append(
@@ -247,7 +249,7 @@ def _hover(
     step: Mapping[str, Any], name: str, status: str, duration: str, tasks: Mapping[str, int]
 ) -> str:
     foreach = step.get("foreach")
-    lines = [name, f"status: {status}"]
+    lines = [name, f"status: {status_word(status)}"]
     if duration:
         lines.append(f"duration: {duration}")
     if foreach:
@@ -432,7 +434,7 @@ def _run_row(run: Mapping[str, Any], top: float) -> str:
         params = {}
     cells = [
         (_str(run.get("id")), _INK),
-        (f"{style.glyph} {status}", style.ink),
+        (f"{style.glyph} {status_word(status)}", style.ink),
         (_started(run.get("started_at")), _INK),
         (format_duration(_number(run.get("duration"))), _INK),
         (", ".join(f"{key}={value}" for key, value in params.items()), _INK),
@@ -469,6 +471,11 @@ def _open_svg(width: float, height: float, kind: str) -> str:
 
 def _style(status: str) -> StatusStyle:
     return STATUS_STYLES.get(status, _UNKNOWN)
+
+
+def status_word(status: str) -> str:
+    """A status as a word to read: `not_run` is "not run"."""
+    return status.replace("_", " ")
 
 
 def _tasks(value: object) -> dict[str, int]:

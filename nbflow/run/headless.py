@@ -24,6 +24,7 @@ from nbflow.core.params import parse_value
 from nbflow.exceptions import NbflowError
 from nbflow.store.blobs import Stored, raw
 from nbflow.store.metadata import RunRecord
+from nbflow.store.metadata.records import ENDED_WELL
 from nbflow.store.stores import Store, open_store
 
 Progress = Callable[[int, int, str], None]
@@ -268,7 +269,7 @@ def _settle(
         if run.status == "running":  # the kernel died, or was stopped, mid-run
             meta.fail_running_tasks(run.flow, run.run_id, "the kernel stopped while it ran")
             meta.finish_run(run.flow, run.run_id, "failed", stopped)
-        elif run.status == "done" and stopped:
+        elif run.status in ENDED_WELL and stopped:
             meta.finish_run(run.flow, run.run_id, "failed", stopped)
         if notebook is not None:
             meta.set_run_notebook(run.flow, run.run_id, notebook)

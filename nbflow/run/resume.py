@@ -26,8 +26,9 @@ def find_origin(
     from_step: str | None,
     notebook: str | None = None,
 ) -> RunRecord:
-    """The run to resume: the one named, or the latest failed run of the flow made from
-    `notebook` (a flow name alone may be shared by notebooks that never agreed to it)."""
+    """The run to resume: the one named, or the latest failed (or incomplete) run of the flow
+    made from `notebook` (a flow name alone may be shared by notebooks that never agreed to
+    it)."""
     meta.reap_dead_runs()  # a run whose kernel was killed is failed, and can be resumed
     # NotFound names the run
     run = _latest_failed(meta, flow, notebook) if run_id is None else meta.run(flow, run_id)
@@ -56,7 +57,9 @@ def _latest_failed(meta: MetadataStore, flow: str, notebook: str | None) -> RunR
             f"{_alive(latest)}. Wait for it, or name the run to resume: "
             "`%flow resume RUN_ID` (or `nbflow resume NOTEBOOK --run RUN_ID`)."
         )
-    failed = [r for r in runs if r.status == "failed"]
+    # An incomplete run (a step cell run by hand left steps out) is resumed as a failed one:
+    # what it lacks runs, on what it has.
+    failed = [r for r in runs if r.status in ("failed", "incomplete")]
     if not failed:
         mine = f" from {notebook}" if notebook else ""
         raise NotFound(
@@ -83,6 +86,11 @@ def why_failed(meta: MetadataStore, run: RunRecord) -> str:
     ValueError"."""
     if run.error:
         return f"{run.status}: {run.error}"
+    if run.status == "incomplete":
+        ran = {task.step for task in meta.tasks(run.flow, run.run_id)}
+        missing = [spec["name"] for _, spec, _ in meta.steps(run.flow, run.run_id)]
+        left = [name for name in missing if name not in ran]
+        return f"incomplete: {', '.join(left) or 'some steps'} did not run"
     for task in latest_attempts(meta.tasks(run.flow, run.run_id)):
         if task.status == "failed":
             ename = (task.error or {}).get("ename", "an error")

@@ -115,13 +115,14 @@ def register_in_order(steps: Sequence[StepCell]) -> None:
 
 
 def recorded_code(store: Store | None, flow: str, names: Sequence[str]) -> dict[str, str]:
-    """The code each step ran with in the newest run of `flow` that recorded it."""
+    """The code each step ran with in the newest run of `flow` that ran it (a run records
+    the steps it did not run too: their code never ran, so nothing can be stale against it)."""
     found: dict[str, str] = {}
     if store is None or not names:
         return found
     wanted = set(names)
     for run in store.meta.runs(flow, RUNS_SEARCHED):
-        for _, spec, code in store.meta.steps(flow, run.run_id):
+        for _, spec, code in store.meta.steps(flow, run.run_id, ran=True):
             if spec["name"] in wanted:
                 found.setdefault(spec["name"], code)
         if wanted <= found.keys():

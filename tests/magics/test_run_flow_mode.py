@@ -15,6 +15,7 @@ from magictools import ok
 
 from nbflow import Flow, Run
 from nbflow.kernel.magics import FlowMagics, load_ipython_extension, run_flow_mode
+from nbflow.query.views import run_view
 
 CELLS = [
     "%%params\nalphas = [1, 2, 3]",
@@ -132,3 +133,46 @@ def test_off_even_when_a_cell_fails_and_on_before_the_extension_is_loaded(
     assert session_of(ip).cells_full_run  # type: ignore[attr-defined]
     run_flow_mode(ip, False)
     assert not session_of(ip).cells_full_run  # type: ignore[attr-defined]
+
+
+def test_run_flow_given_the_notebook_shows_every_step_from_its_first_cell(
+    ip: InteractiveShell,
+) -> None:
+    """Run flow hands the kernel the notebook's cells with the switch: the run knows all the
+    flow's steps from its first step cell on (the sidebar's "k/n steps" counts the badges' n),
+    and when a cell fails, the steps below it are in the failed run's graph as `not_run`."""
+    cells = [{"id": f"c{i}", "source": source} for i, source in enumerate(CELLS)]
+    broken = CELLS[3].replace("best = ", "best = 1 / 0 + ")
+    cells[3]["source"] = broken
+    run_flow_mode(ip, True, cells)
+    try:
+        ok(ip, CELLS[0])
+        ok(ip, CELLS[1])
+        first = Flow("runflow").latest_run
+        assert [step["name"] for step in run_view(first)["steps"]] == STEPS
+        assert first.status == "incomplete"  # between two cells of Run All
+        ok(ip, CELLS[2])
+        assert ip.run_cell(broken).error_in_exec is not None  # Run All stops here
+    finally:
+        run_flow_mode(ip, False)
+    failed = Flow("runflow").latest_run
+    assert failed.run_id == first.run_id
+    assert failed.status == "failed"
+    shown = {step["name"]: step["status"] for step in run_view(failed)["steps"]}
+    assert shown == {"load": "done", "train": "done", "pick": "failed", "report": "not_run"}
+
+
+def test_cells_handed_to_run_flow_that_do_not_register_are_left_to_their_own_run(
+    ip: InteractiveShell,
+) -> None:
+    cells = [
+        {"id": "a", "source": CELLS[1]},
+        {"id": "b", "source": "%%step orphan --after nowhere\nx = 1"},
+        {"id": "c", "source": "%%step --bad-option\nx = 1"},
+    ]
+    run_flow_mode(ip, True, cells)
+    try:
+        ok(ip, CELLS[1])  # the bad cells are not this cell's error: they fail when they run
+    finally:
+        run_flow_mode(ip, False)
+    assert [step["name"] for step in run_view(Flow("runflow").latest_run)["steps"]] == ["load"]

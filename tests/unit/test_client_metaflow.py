@@ -255,7 +255,7 @@ def test_runs_by_status_and_since(run: Run, ip: InteractiveShell) -> None:
     assert flow.runs(since=run.created_at)[0].pathspec == run.pathspec
     assert flow.runs(since=datetime.date.today() + datetime.timedelta(days=2)) == []
     assert len(flow.runs(limit=1)) == 1
-    with pytest.raises(ValueError, match="a run is one of running, done, failed"):
+    with pytest.raises(ValueError, match="a run is one of running, done, incomplete, failed"):
         flow.runs(status="ok")
     with pytest.raises(TypeError, match="since="):
         flow.runs(since="yesterday")  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from nbflow.render.text import format_duration
 
 NS = "{http://www.w3.org/2000/svg}"
 HOSTILE = "<script>alert(1)</script>"
-STATUSES = ("pending", "running", "done", "failed", "skipped", "cached", "stale")
+STATUSES = ("pending", "running", "done", "failed", "skipped", "cached", "not_run")
 
 
 def step(
@@ -111,7 +111,16 @@ def test_each_status_has_its_own_fill_glyph_and_word() -> None:
     assert len(set(outlines.values())) == len(STATUSES)
     # Without colour: a different glyph and the word itself.
     assert len({label.split()[0] for label in labels.values()}) == len(STATUSES)
-    assert all(label.endswith(status) for status, label in labels.items())
+    assert all(label.endswith(status.replace("_", " ")) for status, label in labels.items())
+
+
+def test_a_step_that_did_not_run_reads_not_run_and_an_incomplete_run_says_so() -> None:
+    drawn = view(step("start"), step("end", "start", status="not_run", duration=None))
+    root = parse(render_svg({**drawn, "status": "incomplete"}))
+    assert texts(box_of(root, "end"))[1] == "– not run"
+    header = texts(root)[0]
+    assert header.endswith("◐ incomplete")
+    assert STATUS_STYLES["incomplete"] != STATUS_STYLES["done"]
 
 
 def test_an_unknown_status_is_drawn_as_given_in_a_neutral_style() -> None:

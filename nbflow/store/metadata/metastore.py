@@ -434,9 +434,19 @@ class MetadataStore:
         )
         return dict(rows.fetchall())
 
-    def steps(self, flow: str, run_id: int) -> list[tuple[int, dict[str, Any], str]]:
+    def steps(
+        self, flow: str, run_id: int, *, ran: bool = False
+    ) -> list[tuple[int, dict[str, Any], str]]:
+        """The run's steps (position, spec, code); `ran`: only those with a task in the run
+        (a run records every step of the flow, also those it did not run)."""
+        only_ran = (
+            " AND EXISTS (SELECT 1 FROM tasks t WHERE t.flow = s.flow AND t.run_id = s.run_id "
+            "AND t.step = s.name)"
+            if ran
+            else ""
+        )
         rows = self._db.execute(
-            "SELECT position, spec, code FROM steps WHERE flow = ? AND run_id = ? "
+            f"SELECT position, spec, code FROM steps s WHERE flow = ? AND run_id = ?{only_ran} "
             "ORDER BY position",
             (flow, run_id),
         ).fetchall()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-RUN_STATUSES = ("running", "done", "failed")
+# `done`: every step of the flow ran (or was reused); `incomplete`: the run ended without a
+# failure, but some registered step has not run in it (a step cell run by hand after an edit
+# or a failure: the steps below it are not in the run yet); `failed`: a task failed, or the
+# run stopped (its kernel died, its notebook stopped early).
+RUN_STATUSES = ("running", "done", "incomplete", "failed")
+ENDED_WELL = ("done", "incomplete")  # a run a step cell may still grow
 
 
 TASK_STATUSES = ("pending", "running", "done", "failed", "skipped", "cached")
@@ -119,3 +125,23 @@ def latest_attempts(tasks: list[TaskRecord]) -> list[TaskRecord]:
     for task in sorted(tasks, key=lambda t: t.task_id):
         latest[task.step, task.path] = task
     return [latest[place] for place in sorted(latest)]
+
+
+def wall_span(tasks: Iterable[TaskRecord]) -> tuple[float | None, float | None]:
+    """When a step began and ended in its run, as far as known: its first task's start, its
+    last task's end (every attempt counts: a retry is time the step took)."""
+    timed = list(tasks)
+    starts = [t.started_at for t in timed if t.started_at is not None]
+    ends = [t.finished_at for t in timed if t.finished_at is not None]
+    return (min(starts) if starts else None), (max(ends) if ends else None)
+
+
+def wall_time(tasks: Iterable[TaskRecord]) -> float | None:
+    """A step's duration, the one figure every door shows (the cell's last line, the client,
+    the badge, the graphs): its wall time in the run, first task start to last task end;
+    None while one of its tasks has not ended."""
+    timed = list(tasks)
+    if not timed or any(t.finished_at is None for t in timed):
+        return None
+    started, finished = wall_span(timed)
+    return None if started is None or finished is None else finished - started
