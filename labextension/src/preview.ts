@@ -272,17 +272,18 @@ function artifactTable(artifacts: ArtifactView[], empty: string, look: Look): HT
         h(
           'tr',
           { 'data-testid': look.testid('artifact', a.name) },
-          h('th', {}, a.name),
-          h(
-            'td',
-            { class: cls(look, 'dim') },
-            String(a.type_name ?? '').replace(/^builtins\./, '')
-          ),
+          h('th', { title: a.name }, a.name),
+          typeCell(String(a.type_name ?? '').replace(/^builtins\./, ''), look),
           h('td', {}, renderPreview(a.preview, look))
         )
       )
     )
   );
+}
+
+/** A type name, never broken: cut where the column is narrow, whole in its tooltip. */
+function typeCell(name: string, look: Look): HTMLElement {
+  return h('td', { class: cls(look, 'dim', 'type'), title: name }, name);
 }
 
 /** The files the task read, one line each: path (cut from the left when long, whole in its

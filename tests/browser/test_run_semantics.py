@@ -31,7 +31,12 @@ from test_labextension import (
 pytestmark = pytest.mark.browser
 
 BROKEN = "%%step score --after start\nraise RuntimeError('score: not written yet')"
-FIXED = "%%step score --after start\nimport numpy as np\nscore = np.float64(0.9534)"
+FIXED = (
+    "%%step score --after start\nimport numpy as np\nfrom collections import OrderedDict\n"
+    "score = np.float64(0.9534)\n"
+    "options = OrderedDict(n_estimators=150, max_depth=None, criterion='gini')\n"
+    "note = 'the best forest of the search, by held-out accuracy on the test split'"
+)
 CELLS = [
     "%load_ext nbflow\n%flow name recovery",
     "%%step start\nxs = [1, 2, 3]",
@@ -65,6 +70,63 @@ def themed_shots(page: Any, name: str, target: Any = None) -> None:
         shot(page, f"{name}_dark", target)
     finally:
         use_theme(page, "JupyterLab Light")
+
+
+def check_task_panel(page: Any) -> None:
+    """The score step's task in the sidebar at its default width: the numpy score reads
+    `0.9534` on one line, type names are never broken, and a long value wraps between words
+    (never one character a line)."""
+    page.locator(f"{SIDEBAR} [data-testid='nbflow-step'][data-step='score']").click()
+    table = page.locator(f"{SIDEBAR} [data-testid='nbflow-task'] .nbflow-artifacts")
+    table.wait_for(timeout=10_000)
+    rows = {
+        row.locator("th").inner_text(): row
+        for row in table.locator("[data-testid='nbflow-artifact']").all()
+    }
+    assert rows["score"].locator("td").nth(1).inner_text() == "0.9534"
+    assert rows["score"].locator("td").nth(0).inner_text() == "numpy.float64"
+    layout = {
+        name: row.evaluate(
+            """(tr) => {
+              // The lines a cell's text takes: the distinct tops of its text's line boxes.
+              const lines = (cell) => {
+                const tops = new Set();
+                const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+                for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+                  const range = document.createRange();
+                  range.selectNodeContents(text);
+                  for (const r of range.getClientRects()) {
+                    if (r.width > 0) tops.add(Math.round(r.top));
+                  }
+                }
+                return tops.size;
+              };
+              const [type, value] = tr.querySelectorAll('td');
+              return {typeLines: lines(type), valueLines: lines(value),
+                      valueWidth: value.getBoundingClientRect().width,
+                      chars: value.textContent.length};
+            }"""
+        )
+        for name, row in rows.items()
+    }
+    print(f"\nthe task panel's artifact rows at the default width: {layout}")
+    assert layout["score"]["valueLines"] == 1, layout
+    for name, found in layout.items():
+        assert found["typeLines"] == 1, (name, found)  # one line: never broken
+        # Wrapped between words: far fewer lines than characters, and room for a word.
+        assert found["valueLines"] <= max(1, found["chars"] // 8), (name, found)
+        assert found["valueWidth"] >= 60, (name, found)
+    toasts = (
+        "(shown) => document.querySelectorAll('.Toastify')"
+        ".forEach(t => { t.style.display = shown ? '' : 'none'; })"
+    )
+    page.evaluate(toasts, False)  # the "Run flow failed" toast covers the panel's foot
+    try:
+        themed_shots(
+            page, "task_panel_values", page.locator(f"{SIDEBAR} [data-testid='nbflow-task']")
+        )
+    finally:
+        page.evaluate(toasts, True)
 
 
 def test_a_cell_fixed_by_hand_after_a_failed_run_flow_leaves_an_incomplete_run(
@@ -111,6 +173,7 @@ def test_a_cell_fixed_by_hand_after_a_failed_run_flow_leaves_an_incomplete_run(
         expect(page.locator(f"{SIDEBAR} .nbflow-run-header")).to_contain_text("incomplete")
         assert "2/4 steps" in run_header(page), run_header(page)
         themed_shots(page, "incomplete_run")
+        check_task_panel(page)
 
         resume.click()
         toast = page.locator(".jp-Notification-Toast-success", has_text="Resume")

@@ -572,9 +572,22 @@ class _BadRepr:
         ((1,), {"type": "builtins.tuple", "length": 1, "repr": "(1,)"}),
         ({"a": 1}, {"type": "builtins.dict", "length": 1, "repr": "{'a': 1}"}),
         (set(), {"type": "builtins.set", "length": 0, "repr": "set()"}),
-        (np.int64(7), {"type": "numpy.int64", "value": 7, "repr": "np.int64(7)"}),
-        (np.float32(np.nan), {"type": "numpy.float32", "value": "nan", "repr": "np.float32(nan)"}),
-        (np.bool_(True), {"type": "numpy.bool", "value": True, "repr": "np.True_"}),
+        # numpy's scalars read as their value (numpy 2 reprs them `np.float64(0.9534)`); the
+        # type says which they are.
+        (np.int64(7), {"type": "numpy.int64", "value": 7, "repr": "7"}),
+        (np.float64(0.9534), {"type": "numpy.float64", "value": 0.9534, "repr": "0.9534"}),
+        (np.float32(0.1), {"type": "numpy.float32", "value": 0.10000000149011612, "repr": "0.1"}),
+        (np.float32(np.nan), {"type": "numpy.float32", "value": "nan", "repr": "nan"}),
+        (np.bool_(True), {"type": "numpy.bool", "value": True, "repr": "True"}),
+        (np.str_("ab"), {"type": "numpy.str_", "repr": "'ab'", "length": 2}),
+        (
+            [np.float64(0.5), np.int64(3), (np.str_("a"),)],
+            {"type": "builtins.list", "length": 3, "repr": "[0.5, 3, ('a',)]"},
+        ),
+        (
+            {"acc": np.float64(0.9534)},
+            {"type": "builtins.dict", "length": 1, "repr": "{'acc': 0.9534}"},
+        ),
     ],
     ids=lambda v: type(v).__name__,
 )

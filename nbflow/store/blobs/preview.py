@@ -130,6 +130,20 @@ def _short_repr(value: Any, limit: int = REPR_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _numpy_scalar_text(value: Any) -> str | None:
+    """A numpy scalar as a data scientist reads it, `0.9534` (numpy 2's repr is
+    `np.float64(0.9534)`; the preview's type names it); None for anything else."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(value, numpy.generic):
+        return None
+    kind = value.dtype.kind
+    if kind in "biufcmM":  # numbers, booleans, dates: str is the plain value
+        return str(value)
+    if kind in "US":  # np.str_, np.bytes_: as the str or bytes they hold
+        return repr(value.item())
+    return None  # a record (void): numpy's own repr
+
+
 _BRACKETS: dict[type, tuple[str, str]] = {
     list: ("[", "]"),
     tuple: ("(", ")"),
@@ -168,6 +182,6 @@ def _emit_repr(value: Any, parts: list[str], budget: list[int], depth: int) -> N
         emit("..." if len(value) else repr(value))  # too deep, or empty: set() etc.
         return
     try:
-        emit(repr(value))
+        emit(_numpy_scalar_text(value) or repr(value))
     except Exception as exc:  # a __repr__ that raises, or an int past the digit limit
         emit(f"<{type_name(value)} object; repr failed: {type(exc).__name__}: {exc}>")
