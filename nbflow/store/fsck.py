@@ -351,15 +351,19 @@ def _blob_problems(
             reason = f"it cannot be read ({actual})"
             problems.append(_damaged_blob(blobs, key, wanted[key], reason, "unreadable-blob"))
         elif actual != key:
-            reason = f"its bytes hash to {actual}"
+            # A compressed blob that does not decompress whole has no hash to name.
+            hashed = all(c in "0123456789abcdef" for c in actual)
+            reason = f"its bytes hash to {actual}" if hashed else f"it holds {actual}"
             problems.append(_damaged_blob(blobs, key, wanted[key], reason, "damaged-blob"))
     return problems
 
 
-def _plain_size(blobs: CheckableBlobs, key: str, entry: BlobEntry, recorded: int) -> int | None:
+def _plain_size(
+    blobs: CheckableBlobs, key: str, entry: BlobEntry, recorded: int | None
+) -> int | None:
     # A compressed blob is smaller on disk than its record (which counts its plain bytes):
     # its header says how large it is. Only blobs smaller than their record are opened.
-    if entry.size > recorded:
+    if recorded is None or entry.size > recorded:
         return entry.size
     try:
         return blobs.plain_size(key)

@@ -30,6 +30,8 @@ PART = 5 << 20  # S3's smallest part: large blobs need only a few MiB to go mult
 def noise(n: int) -> np.ndarray:
     """n random floats: a blob stored raw (not compressible), as large on S3 as in memory."""
     return np.random.default_rng(n).random(n)
+
+
 FAST = RetryPolicy(tries=5, first_delay=0.01, max_delay=0.05)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import mmap
 import struct
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import IO
 
 import xxhash
 import zstandard
@@ -46,10 +46,6 @@ _PIECE = 8 << 20  # decompression and hashing work in pieces of this size: memor
 _MMAP_MIN = 1 << 20
 
 Chunk = bytes | bytearray | memoryview
-
-
-class Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def _views(chunks: Iterable[Chunk]) -> list[memoryview]:
@@ -152,7 +148,7 @@ def _fill(reader: zstandard.ZstdDecompressionReader, view: memoryview, size: int
     return got
 
 
-def digest(stored: Readable) -> str:
+def digest(stored: IO[bytes]) -> str:
     """The key of a stored file's plain bytes, read from `stored` in pieces (memory stays flat:
     `nbflow fsck` hashes stores far larger than memory)."""
     hasher = xxhash.xxh3_128()
@@ -162,10 +158,13 @@ def digest(stored: Readable) -> str:
         while piece := stored.read(_PIECE):
             hasher.update(piece)
         return hasher.hexdigest()
+    size, got = int(_HEADER.unpack_from(head)[1]), 0
     try:
         reader = zstandard.ZstdDecompressor().stream_reader(stored)
         while piece := reader.read(_PIECE):
             hasher.update(piece)
+            got += len(piece)
     except zstandard.ZstdError:
-        return "damaged (its compressed frame does not decompress)"
-    return hasher.hexdigest()
+        return "a compressed frame that does not decompress"
+    # What `plain` refuses, this refuses too: a frame shorter or longer than its header says.
+    return hasher.hexdigest() if got == size else f"{got} bytes, where its header says {size}"
