@@ -30,11 +30,12 @@ FRAME = b"NBZ1"
 _HEADER = struct.Struct("<4sQ")
 HEADER_SIZE = _HEADER.size
 
-# zstd level 1, chosen by measurement (bench/bench_codec.py on this machine class): a pickled
-# random forest to 0.20 of its size at ~240 MB/s, where level 3 gives 0.18 at ~175 MB/s and
-# gzip-3 (Metaflow's codec) 0.21 at ~95 MB/s. Every task pays the compression; the last 10% of
-# bytes is not worth 40% more time.
-LEVEL = 1
+# zstd level 3 (zstd's default), chosen by measurement (bench/kernel/nb_bytes.py's forests,
+# 56 MB of pickled random forests, on this machine class): 0.076 of their size at ~450 MB/s,
+# where level 1 gives 0.084 at ~500 MB/s, level 5 0.071 at ~140 MB/s, and gzip-3 (Metaflow's
+# codec) 0.096 at ~145 MB/s. Every step that binds a value pays the compression, so levels
+# past 3 (3-5x slower for 5-15% fewer bytes) would cost interactive re-runs their speed.
+LEVEL = 3
 
 # Compress only when the samples shrink below this: random float64 compresses to ~0.94 (the
 # exponent bits), which saves too little to be worth the time.
