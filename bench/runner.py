@@ -49,6 +49,7 @@ TARGETS = {
     "s3_put_x_raw": 1.5,
     "env_build": 2.0,
     "env_step_added": 0.5,
+    "bytes_x_metaflow": 0.5,
 }
 
 R1, NW = ["--repeat", "1"], ["--no-warmup"]
@@ -96,6 +97,8 @@ JOBS: list[tuple[str, str, list[str], list[str]]] = [
     ("nb_s3", "kernel/nb_s3.py", [], MIB8),
     # Step environments (issue 8): measures its own anchor (uv alone), in turns.
     ("nb_env", "kernel/nb_env.py", [], R1),
+    # Bytes (issue 16): measures its own anchor (Metaflow's .metaflow for the same flow).
+    ("nb_bytes", "kernel/nb_bytes.py", [], ["--runs", "1", "--decks", "300"]),
 ]
 
 
@@ -675,7 +678,26 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
     cli_rows(t, r)
     scale_rows(t, r)
     env_rows(t, r)
+    bytes_rows(t, r.get("nb_bytes", {}))
     return t.rows
+
+
+def bytes_rows(t: Table, x: dict[str, Any]) -> None:
+    """Bytes on disk after runs of notebooks/hearthstone.ipynb, beside Metaflow's `.metaflow`
+    after as many runs of the same flow (see nb_bytes.py)."""
+    bench = "bytes stored: runs of notebooks/hearthstone.ipynb (blobs before compression)"
+    if not ok(x):
+        t.failed(bench, "Metaflow .metaflow")
+        return
+    ours, theirs = x["nbflow"]["bytes_after"][-1], x["metaflow"]["bytes_after"][-1]
+    t.add(
+        f"{bench}, {x['runs']} runs",
+        f"{fbytes(ours)} ({fbytes(x['nbflow']['blob_plain_bytes'])})",
+        f"≤ {TARGETS['bytes_x_metaflow']}× Metaflow",
+        f"Metaflow .metaflow {fbytes(theirs)}",
+        f"{ours / theirs:.2f}× Metaflow's bytes",
+        ours / theirs <= TARGETS["bytes_x_metaflow"],
+    )
 
 
 def print_table(header: list[str], body: list[list[str]]) -> None:

@@ -9,7 +9,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$(dirname "$here")/.venv-anchors"
 py="${PYTHON:-python3}"
 
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import metaflow, papermill, numpy, ipykernel, xxhash" 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import metaflow, papermill, numpy, ipykernel, xxhash, pandas, sklearn" 2>/dev/null; then
   echo "anchors venv ready: $venv ($("$venv/bin/python" -c 'import metaflow; print("metaflow", metaflow.__version__)'))"
   exit 0
 fi
@@ -22,6 +22,6 @@ if ! quiet "$venv/bin/python" -m pip install -q --disable-pip-version-check "met
   echo "metaflow 2.19.* not installable; falling back to the newest 2.x" >&2
   quiet "$venv/bin/python" -m pip install -q --disable-pip-version-check "metaflow>=2,<3"
 fi
-quiet "$venv/bin/python" -m pip install -q --disable-pip-version-check papermill numpy ipykernel xxhash
+quiet "$venv/bin/python" -m pip install -q --disable-pip-version-check papermill numpy ipykernel xxhash pandas scikit-learn
 
 "$venv/bin/python" -c "import metaflow, papermill, numpy, ipykernel, xxhash; print('anchors venv ready:', '$venv', 'metaflow', metaflow.__version__, 'papermill', papermill.__version__, 'numpy', numpy.__version__)"

@@ -150,7 +150,9 @@ def test_a_damaged_blob_is_named_with_its_artifacts_and_the_fix(store: Path, dam
 
     assert status == 1
     (problem,) = report["problems"]
-    expected_kind = {"truncate": "wrong-size", "delete": "missing-blob"}.get(damage, "damaged-blob")
+    # A compressed blob's size is its header's: a cut one is found by its hash, not its size.
+    cut = "damaged-blob" if data[:4] == b"NBZ1" else "wrong-size"
+    expected_kind = {"truncate": cut, "delete": "missing-blob"}.get(damage, "damaged-blob")
     assert problem["kind"] == expected_kind
     key = blob.parent.name + blob.name
     assert problem["key"] == key

@@ -233,7 +233,7 @@ def test_identical_values_share_a_key_and_are_written_once(
 
 
 def test_blob_layout_and_no_temp_files_left(tmp_path: Path, store: ArtifactStore) -> None:
-    stored = store.save(np.ones(BIG // 8))
+    stored = store.save(np.random.default_rng(0).random(BIG // 8))  # random: stored raw
     path = blob_path(tmp_path, stored.key)
     assert path.stat().st_size == stored.size
     assert key_of(path.read_bytes()) == stored.key
@@ -507,12 +507,12 @@ def test_store_creates_its_folder_and_reports_its_url(tmp_path: Path) -> None:
 
 
 _FULL_DISK = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 from nbflow.store.blobs import LocalBlobStore, encode
 from nbflow.exceptions import DatastoreError
 blobs = LocalBlobStore(sys.argv[1])
-encoded = encode(bytes(4 << 20))
+encoded = encode(os.urandom(4 << 20))  # random: written raw, 4 MiB
 try:
     blobs.put(encoded.key, encoded.chunks)
     print(json.dumps({"error": None}))

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import xxhash
-
 from nbflow.core.faults import crash_point
 from nbflow.exceptions import DatastoreError, IntegrityError
+from nbflow.store.blobs import codec
 
 # What `get` returns: a writable, contiguous buffer owned by the caller. A private anonymous
 # mmap for large blobs (see _allocate), a bytearray otherwise; both take slicing, len(),
@@ -40,8 +39,6 @@ _FIX = "set NBFLOW_DATASTORE to a writable folder"
 # file worth a system call (see _preallocate).
 _MMAP_MIN = 1 << 20
 
-# `digest` hashes a blob in pieces of this size: memory stays flat for a blob of any size.
-_HASH_PIECE = 8 << 20
 
 _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 # What a folder that exists but cannot be written answers: no permission, a read-only mount.
@@ -61,11 +58,12 @@ class BlobStore(Protocol):
         ...
 
     def put(self, key: str, chunks: Iterable[Chunk]) -> bool:
-        """Create-only: write and return True, or return False (writing nothing) if present."""
+        """Create-only: write and return True, or return False (writing nothing) if present.
+        The bytes are stored compressed when that pays (see codec); `get` undoes it."""
         ...
 
     def get(self, key: str) -> Buffer:
-        """The blob's bytes; DatastoreError naming the key when it is missing."""
+        """The blob's plain bytes; DatastoreError naming the key when it is missing."""
         ...
 
 
@@ -160,8 +158,9 @@ class LocalBlobStore:
             # cache, so its blobs survive; power loss is out of scope for the embedded default.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
             try:
-                pieces = list(chunks)
-                _preallocate(fd, sum(memoryview(c).nbytes for c in pieces))
+                pieces = codec.stored_form(chunks)
+                if isinstance(pieces, list):  # raw: its size is known, reserve it
+                    _preallocate(fd, sum(memoryview(c).nbytes for c in pieces))
                 for piece in pieces:
                     _write_all(fd, piece)
                     crash_point("artifact_writing")  # test hook (nbflow.core.faults)
@@ -209,7 +208,7 @@ class LocalBlobStore:
             ) from exc
         if got != size:
             raise IntegrityError(f"blob {key} at {path} shrank while it was read: damaged store")
-        return buffer
+        return codec.plain(buffer, key, str(path))
 
     # -- checking, for `nbflow fsck` ---------------------------------------------------------------
 
@@ -219,16 +218,23 @@ class LocalBlobStore:
 
     def digest(self, key: str) -> str | None:
         """The key the stored bytes hash to (None: no such blob), read in pieces, never decoded."""
-        hasher = xxhash.xxh3_128()
         try:
-            with open(self._path(key), "rb", buffering=0) as file:
-                while piece := file.read(_HASH_PIECE):
-                    hasher.update(piece)
+            with open(self._path(key), "rb") as file:
+                return codec.digest(file)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise DatastoreError(f"cannot read blob {key}: {exc.strerror or exc}") from exc
-        return hasher.hexdigest()
+
+    def plain_size(self, key: str) -> int | None:
+        """The size of the blob's plain bytes (what its record says), read from its header."""
+        try:
+            with open(self._path(key), "rb") as file:
+                return codec.plain_size(
+                    file.read(codec.HEADER_SIZE), os.fstat(file.fileno()).st_size
+                )
+        except FileNotFoundError:
+            return None
 
     # -- listing and deleting, for `nbflow gc` ----------------------------------------------------
 
@@ -369,7 +375,7 @@ class MemoryBlobStore:
         check_key(key)
         if key in self._blobs:
             return False
-        data = b"".join(chunks)
+        data = b"".join(codec.stored_form(chunks))
         with self._lock:
             if key in self._blobs:
                 return False
@@ -378,16 +384,21 @@ class MemoryBlobStore:
 
     def get(self, key: str) -> Buffer:
         try:
-            return bytearray(self._blobs[check_key(key)])
+            stored = bytearray(self._blobs[check_key(key)])
         except KeyError:
             raise DatastoreError(f"blob {key} is missing from {self.url}") from None
+        return codec.plain(stored, key, self.url)
 
     def where(self, key: str) -> str:
         return f"{self.url}/{check_key(key)}"
 
     def digest(self, key: str) -> str | None:
         data = self._blobs.get(check_key(key))
-        return None if data is None else xxhash.xxh3_128(data).hexdigest()
+        return None if data is None else codec.digest(io.BytesIO(data))
+
+    def plain_size(self, key: str) -> int | None:
+        data = self._blobs.get(check_key(key))
+        return None if data is None else codec.plain_size(data[: codec.HEADER_SIZE], len(data))
 
     # -- listing and deleting, for `nbflow gc` ----------------------------------------------------
 

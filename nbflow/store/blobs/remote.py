@@ -19,6 +19,7 @@ $NBFLOW_STORAGE_RETRIES (JSON: tries, first_delay, factor, max_delay) sets how p
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import time
@@ -30,7 +31,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from nbflow.exceptions import DatastoreError, IntegrityError
-from nbflow.store.blobs import retry
+from nbflow.store.blobs import codec, retry
 from nbflow.store.blobs.backends import (
     _KEY,
     _TEMP,
@@ -247,7 +248,9 @@ class FsspecBlobStore:
         final = self._path(key)
         if self.exists(key):
             return False
-        pieces = list(chunks)  # references, no copies: a failed try starts again from them
+        # References, no copies (a failed try starts again from them); a compressed blob is
+        # held compressed, as an upload of unknown size cannot be split into parts.
+        pieces = list(codec.stored_form(chunks))
         size = sum(memoryview(piece).nbytes for piece in pieces)
         if self._s3 is not None:
             self._call(f"write blob {key}", lambda: self._s3_upload(final, pieces, size))
@@ -281,18 +284,21 @@ class FsspecBlobStore:
 
     def get(self, key: str) -> Buffer:
         if self.cache is not None and self.cache.exists(key):
-            data = self.cache.get(key)
-            if key_of(data) == key:
-                return data
+            with contextlib.suppress(IntegrityError):  # a frame that does not decompress
+                data = self.cache.get(key)
+                if key_of(data) == key:
+                    return data
             self.cache.delete(key)  # damaged on this disk: fetch a good copy again
-        data = self._download(key)
+        stored, data = self._download(key)
         if self.cache is not None:
-            # A full or read-only cache only costs the next read a download.
+            # A full or read-only cache only costs the next read a download. It keeps the
+            # stored form: a compressed blob is not compressed again.
             with contextlib.suppress(DatastoreError):
-                self.cache.put(key, [memoryview(data)])
+                self.cache.put(key, [memoryview(stored)])
         return data
 
-    def _download(self, key: str) -> Buffer:
+    def _download(self, key: str) -> tuple[Buffer, Buffer]:
+        """The blob as stored, and its plain bytes, checked against the key."""
         path = self._path(key)
         try:
             buffer = self._fetch(key)
@@ -302,15 +308,16 @@ class FsspecBlobStore:
                 "was pruned, or NBFLOW_DATASTORE names another place than the one that wrote "
                 "this run."
             ) from None
-        actual = key_of(buffer)
+        data = codec.plain(buffer, key, self.url)
+        actual = key_of(data)
         if actual != key:
             raise IntegrityError(
-                f"blob {key} in {self.url} is damaged: its {len(buffer)} bytes hash to {actual}. "
+                f"blob {key} in {self.url} is damaged: its {len(data)} bytes hash to {actual}. "
                 "It was altered or replaced after it was written, or the store kept a damaged "
                 "upload; nothing was unpickled. Delete that object and re-run the step that "
                 "produced it."
             )
-        return buffer
+        return buffer, data
 
     def _fetch(self, key: str) -> Buffer:
         """The stored bytes, unchecked, from the store itself (never the read cache)."""
@@ -344,9 +351,21 @@ class FsspecBlobStore:
         """The key the bytes in the store hash to (None: no such blob). The read cache is
         bypassed: a good copy here says nothing about the one every other machine reads."""
         try:
-            return key_of(self._fetch(key))
+            return codec.digest(io.BytesIO(self._fetch(key)))
         except FileNotFoundError:
             return None
+
+    def plain_size(self, key: str) -> int | None:
+        """The size of the blob's plain bytes (what its record says), read from its header."""
+        path = self._path(key)
+        try:
+            size = self._size(key)
+            head = self._call(
+                f"read blob {key}", lambda: self.fs.cat_file(path, start=0, end=codec.HEADER_SIZE)
+            )
+        except FileNotFoundError:
+            return None
+        return codec.plain_size(head, size)
 
     # -- listing and deleting, for `nbflow gc` ------------------------------------------------
 
