@@ -336,7 +336,7 @@ export class RunsPanel extends Panel {
         { class: 'nbflow-num nbflow-col-started', title: whenText(run.started_at) },
         whenShort(run.started_at)
       ),
-      h('td', { class: 'nbflow-num' }, formatDuration(run.duration) || '-'),
+      h('td', { class: 'nbflow-num nbflow-col-duration' }, formatDuration(run.duration) || '-'),
       h('td', { class: 'nbflow-params', title: full }, params || '-')
     );
   }
