@@ -318,6 +318,7 @@ def widgets(wide_runs: Lab, chromium: Any) -> Iterator[Any]:
     """looks.ipynb: %flow show, %flow runs and %flow compare of the wide runs, run cell by cell."""
     make_notebook(wide_runs.root / "looks.ipynb", WIDGET_CELLS)
     context, page, _ = new_page(chromium)
+    page.set_viewport_size({"width": 1500, "height": 1600})  # the compare widget, whole
     try:
         from test_browser_widgets import open_notebook as open_widget_notebook
 
