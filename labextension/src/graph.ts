@@ -30,6 +30,8 @@ export class RunGraph {
     if (!sameRun) {
       this._openStep = null;
     }
+    // A redraw of the same run (polling) keeps where the picture was scrolled to.
+    const scrolled = sameRun ? this.node.querySelector('.nbflow-picture')?.scrollLeft : undefined;
     const picture = graphPicture(view.svg ?? '', {
       selected: this._openStep,
       selectedClass: 'nbflow-selected',
@@ -46,6 +48,13 @@ export class RunGraph {
       this._stepList(view),
       this._tasks
     );
+    const box = this.node.querySelector<HTMLElement>('.nbflow-picture');
+    if (box) {
+      // A new run wider than the panel opens at its middle, where its roots and joins are.
+      requestAnimationFrame(() => {
+        box.scrollLeft = scrolled ?? (box.scrollWidth - box.clientWidth) / 2;
+      });
+    }
     if (this._openStep) {
       void this._loadTasks(this._openStep);
     } else {
