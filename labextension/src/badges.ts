@@ -9,6 +9,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import * as api from './api';
+import { badgeTitle } from './badgetitle';
 import type { CheckResult, CheckStep, RunReply, StepView } from './views';
 import { fill, formatDuration, h } from './dom';
 import { glyph } from './status';
@@ -107,13 +108,16 @@ export class StepBadges implements IDisposable {
     const states = this._states();
     // A step not in the latest run yet is pending while that run goes on.
     const running = this._latest?.status === 'running';
+    const runId = this._latest?.id ?? null;
     for (const cell of this.panel.content.widgets) {
       const state = states.get(cell.model.id);
       if (!cell.isPlaceholder()) {
-        drawBadge(cell, state, running);
+        drawBadge(cell, state, running, runId);
       } else if (state) {
         // Not yet drawn (notebook windowing): badge it once it is.
-        void cell.ready.then(() => drawBadge(cell, this._states().get(cell.model.id), running));
+        void cell.ready.then(() =>
+          drawBadge(cell, this._states().get(cell.model.id), running, runId)
+        );
       }
     }
   }
@@ -247,7 +251,12 @@ export class StepBadges implements IDisposable {
 }
 
 /** Set, update or remove the badge in a cell's header. */
-function drawBadge(cell: Cell, state: BadgeState | undefined, running: boolean): void {
+function drawBadge(
+  cell: Cell,
+  state: BadgeState | undefined,
+  running: boolean,
+  runId: string | null
+): void {
   const header = cell.node.querySelector(':scope > .jp-CellHeader');
   let badge = header?.querySelector<HTMLElement>(':scope > .nbflow-badge') ?? null;
   if (!state || !header || cell.model.type !== 'code') {
@@ -303,9 +312,7 @@ function drawBadge(cell: Cell, state: BadgeState | undefined, running: boolean):
         )
       : null
   );
-  badge.title = stale
-    ? 'The code of this cell changed since the latest run: run it (or Run flow) again.'
-    : '';
+  badge.title = badgeTitle(status, runId, run, errors);
 }
 
 function fact(text: string): HTMLElement {

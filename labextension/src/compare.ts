@@ -1,11 +1,12 @@
 // A comparison of runs (built by nbflow.widgets.compare.compare_view: GET /nbflow/api/compare
 // for the sidebar, the synced `comparison` for the notebook widgets) as DOM: parameters and
 // scalar results side by side with differences marked, artifacts changed or not with their
-// previews, the step timeline as an image and, where the look has one, a chosen result
-// plotted against a chosen parameter.
+// previews (a wide one, a DataFrame say, collapsed to a line that opens on a click), the step
+// timeline as an inline picture (themed by the page) and, where the look has one, a chosen
+// result plotted against a chosen parameter.
 
 import type { ArtifactRow, CompareReply, ComparedRun, ValueRow } from './views';
-import { formatValue, h, svgDataUri } from './dom';
+import { formatValue, h, inlineSvg, svgOfDataUri } from './dom';
 import { cls, EXTENSION, Look, lookClipped as clipped, lookNote as note } from './look';
 import { renderPreview } from './preview';
 
@@ -20,10 +21,11 @@ export function renderComparison(data: ComparisonData, look: Look = EXTENSION): 
   }
   const params = data.params ?? [];
   const results = data.results ?? [];
-  const timeline = data.timeline_svg ? svgDataUri(data.timeline_svg) : data.timeline;
+  const timeline = data.timeline_svg ?? svgOfDataUri(data.timeline);
   return h(
     'div',
     { class: cls(look, 'compare'), 'data-testid': look.testid('compare') },
+    look.actions ? look.actions(runs) : null,
     section('Parameters', valueTable(runs, params, 'param', 'no parameters', look), look),
     section('Results', valueTable(runs, results, 'result', 'no scalar results', look), look),
     section('Artifacts', artifactTable(runs, data.artifacts ?? [], look), look),
@@ -118,7 +120,7 @@ function artifactTable(runs: ComparedRun[], rows: ArtifactRow[], look: Look): HT
                       `key ${String(cell.key).slice(0, 10)}`
                     )
                   : null,
-                renderPreview(cell.preview, look)
+                collapsed(cell.preview, look)
               ]
         )
       )
@@ -127,19 +129,55 @@ function artifactTable(runs: ComparedRun[], rows: ArtifactRow[], look: Look): HT
   return grid(runs, body, look);
 }
 
-function timelineNode(uri: string | undefined, look: Look): HTMLElement {
-  // Built in Python by nbflow.render.svg.render_timeline_svg; shown as an image, so nothing in
-  // it runs.
-  if (typeof uri !== 'string' || !uri.startsWith('data:image/svg+xml;base64,')) {
-    return note(look, 'no timeline');
+/** A preview that takes more than a line (a table, an array, long text) as its one-line
+ * summary that opens on a click; a short one as it is. */
+function collapsed(preview: unknown, look: Look): HTMLElement {
+  const summary = summaryOf(preview);
+  if (summary === null) {
+    return renderPreview(preview, look);
   }
   return h(
-    'div',
-    { class: cls(look, 'wide') },
-    h('img', {
-      src: uri,
-      alt: 'step durations of each run on one time axis',
-      'data-testid': look.testid('timeline')
-    })
+    'details',
+    { class: cls(look, 'collapsed') },
+    h('summary', { title: 'show the preview' }, summary),
+    renderPreview(preview, look)
   );
+}
+
+const ONE_LINE = 60; // characters of text shown without collapsing
+
+function summaryOf(preview: unknown): string | null {
+  if (preview === null || typeof preview !== 'object') {
+    const text = String(preview ?? '');
+    return text.length > ONE_LINE || text.includes('\n') ? `${text.slice(0, ONE_LINE)}…` : null;
+  }
+  const p = preview as Record<string, unknown>;
+  const shape = Array.isArray(p.shape) ? p.shape.join(' × ') : '';
+  if (Array.isArray(p.columns)) {
+    return `DataFrame ${shape}`;
+  }
+  if (Array.isArray(p.index)) {
+    return `Series ${shape}`;
+  }
+  if (Array.isArray(p.values)) {
+    return `array ${shape} ${String(p.dtype ?? '')}`.trim();
+  }
+  const text = String(p.repr ?? (p.value !== undefined ? formatValue(p.value) : ''));
+  if (text.length > ONE_LINE || text.includes('\n')) {
+    return `${text.split('\n')[0].slice(0, ONE_LINE)}…`;
+  }
+  return null;
+}
+
+function timelineNode(svg: string, look: Look): HTMLElement {
+  // Built in Python by nbflow.render.svg.render_timeline_svg; drawn at its own size, so its
+  // 11 px labels stay 11 px and a narrow view scrolls it sideways.
+  const picture = inlineSvg(svg);
+  if (!picture) {
+    return note(look, 'no timeline');
+  }
+  picture.setAttribute('data-testid', look.testid('timeline'));
+  picture.setAttribute('role', 'img');
+  picture.setAttribute('aria-label', 'step durations of each run on one time axis');
+  return h('div', { class: cls(look, 'wide', 'timeline') }, picture);
 }

@@ -213,3 +213,44 @@ export function base64Utf8(text: string): string {
 export function isNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
+
+/**
+ * An SVG picture (as nbflow.render.svg draws it) as an element of this page, so the page's
+ * CSS variables theme it and its parts can be clicked. The text is parsed as XML, never as
+ * HTML; anything that could run (scripts, foreign objects, event attributes, links) is taken
+ * out first, although nbflow's pictures hold none: their strings are escaped when drawn.
+ */
+export function inlineSvg(svg: string): SVGSVGElement | null {
+  if (!svg) {
+    return null;
+  }
+  const parsed = new DOMParser().parseFromString(svg, 'image/svg+xml').documentElement;
+  if (parsed.nodeName !== 'svg' || parsed.namespaceURI !== SVG_NS) {
+    return null; // a parse error is a <parsererror> document
+  }
+  for (const node of Array.from(parsed.querySelectorAll('script, foreignObject, a, use'))) {
+    node.remove();
+  }
+  for (const node of [parsed, ...Array.from(parsed.querySelectorAll('*'))]) {
+    for (const attribute of Array.from(node.attributes)) {
+      if (/^on/i.test(attribute.name) || /href$/i.test(attribute.name)) {
+        node.removeAttribute(attribute.name);
+      }
+    }
+  }
+  return document.importNode(parsed, true) as unknown as SVGSVGElement;
+}
+
+/** The SVG text inside a `data:image/svg+xml;base64,` URI ('' for any other URI). */
+export function svgOfDataUri(uri: unknown): string {
+  const prefix = 'data:image/svg+xml;base64,';
+  if (typeof uri !== 'string' || !uri.startsWith(prefix)) {
+    return '';
+  }
+  try {
+    const binary = atob(uri.slice(prefix.length));
+    return new TextDecoder().decode(Uint8Array.from(binary, c => c.charCodeAt(0)));
+  } catch {
+    return '';
+  }
+}

@@ -1,10 +1,13 @@
-// One run as the sidebar shows it: the server's SVG picture of its graph as an <img> (an image:
-// nothing in it runs), and a compact list of its steps (status, duration, tasks done of
-// total). A click on a step lists its tasks with their artifacts, logs and errors.
+// One run as the sidebar shows it: a header (id, status, when, how long, parameters), the
+// server's SVG picture of its graph inline (themed by style/base.css; at its own size, so a
+// wide graph scrolls sideways instead of shrinking its text), and a compact list of its steps
+// (status, duration, tasks done of total). A click on a step, in the picture or in the list,
+// lists its tasks with their artifacts, logs and errors.
 
 import * as api from './api';
 import type { RunReply, StepView } from './views';
-import { Child, fill, formatDuration, h, note, paramsText, svgDataUri, whenText } from './dom';
+import { Child, fill, formatDuration, h, note, paramsText, whenText } from './dom';
+import { graphPicture } from './picture';
 import { renderTask } from './preview';
 import { statusBadge } from './status';
 
@@ -27,44 +30,46 @@ export class RunGraph {
     if (!sameRun) {
       this._openStep = null;
     }
-    const finished = view.steps.filter(s => ['done', 'cached', 'skipped'].includes(s.status));
+    // A redraw of the same run (polling) keeps where the picture was scrolled to.
+    const scrolled = sameRun ? this.node.querySelector('.nbflow-picture')?.scrollLeft : undefined;
+    const picture = graphPicture(view.svg ?? '', {
+      selected: this._openStep,
+      selectedClass: 'nbflow-selected',
+      testid: 'nbflow-graph',
+      stepTestid: () => 'nbflow-graph-step',
+      pick: name => this._open(name)
+    });
     fill(
       this.node,
-      h(
-        'div',
-        { class: 'nbflow-run-header' },
-        h('strong', {}, view.id),
-        ' ',
-        statusBadge(view.status),
-        h(
-          'div',
-          { class: 'nbflow-dim' },
-          `${whenText(view.started_at)} · ${formatDuration(view.duration) || '-'} · ` +
-            `${finished.length}/${view.steps.length} steps`
-        ),
-        view.params && Object.keys(view.params).length
-          ? h('div', { class: 'nbflow-dim nbflow-params' }, paramsText(view.params))
-          : null
-      ),
-      view.svg
-        ? h(
-            'div',
-            { class: 'nbflow-picture' },
-            h('img', {
-              src: svgDataUri(view.svg),
-              alt: `graph of run ${view.id}`,
-              'data-testid': 'nbflow-graph'
-            })
-          )
+      header(view),
+      picture
+        ? h('div', { class: 'nbflow-picture', title: 'click a step to see its tasks' }, picture)
         : null,
       this._stepList(view),
       this._tasks
     );
+    const box = this.node.querySelector<HTMLElement>('.nbflow-picture');
+    if (box) {
+      // A new run wider than the panel opens at its middle, where its roots and joins are.
+      requestAnimationFrame(() => {
+        box.scrollLeft = scrolled ?? (box.scrollWidth - box.clientWidth) / 2;
+      });
+    }
     if (this._openStep) {
       void this._loadTasks(this._openStep);
     } else {
       fill(this._tasks);
     }
+  }
+
+  /** Open the tasks of step `name`, marked in the picture and in the list. */
+  private _open(name: string): void {
+    this._openStep = name;
+    for (const marked of Array.from(this.node.querySelectorAll('[data-step]'))) {
+      const chosen = marked.getAttribute('data-step') === name;
+      marked.classList.toggle(marked.tagName === 'TR' ? 'nbflow-open' : 'nbflow-selected', chosen);
+    }
+    void this._loadTasks(name, true);
   }
 
   private _stepList(view: RunReply): HTMLElement {
@@ -85,13 +90,7 @@ export class RunGraph {
         h('td', { class: 'nbflow-num' }, formatDuration(step.duration)),
         h('td', { class: 'nbflow-num' }, tasks && tasks.total ? `${finished}/${tasks.total}` : '')
       );
-      row.addEventListener('click', () => {
-        this._openStep = step.name;
-        for (const other of Array.from(row.parentElement?.children ?? [])) {
-          other.classList.toggle('nbflow-open', other === row);
-        }
-        void this._loadTasks(step.name);
-      });
+      row.addEventListener('click', () => this._open(step.name));
       return row;
     });
     return h(
@@ -101,7 +100,7 @@ export class RunGraph {
     );
   }
 
-  private async _loadTasks(step: string): Promise<void> {
+  private async _loadTasks(step: string, reveal = false): Promise<void> {
     const view = this._view;
     if (!view) {
       return;
@@ -117,8 +116,32 @@ export class RunGraph {
     }
     if (this._view === view && this._openStep === step) {
       fill(this._tasks, h('h3', {}, `Tasks of ${step}`), content);
+      if (reveal) {
+        this._tasks.scrollIntoView({ block: 'nearest' });
+      }
     }
   }
+}
+
+/** The run's id and status, when it started, how long it took, how many steps finished, and
+ * its parameters (cut to the panel's width; the whole line is the tooltip). */
+function header(view: RunReply): HTMLElement {
+  const finished = view.steps.filter(s => ['done', 'cached', 'skipped'].includes(s.status));
+  const params = paramsText(view.params);
+  return h(
+    'div',
+    { class: 'nbflow-run-header', 'data-testid': 'nbflow-run-header' },
+    h('strong', {}, view.id),
+    ' ',
+    statusBadge(view.status),
+    h(
+      'div',
+      { class: 'nbflow-dim' },
+      `${whenText(view.started_at)} · ${formatDuration(view.duration) || '-'} · ` +
+        `${finished.length}/${view.steps.length} steps`
+    ),
+    params ? h('div', { class: 'nbflow-dim nbflow-params', title: params }, params) : null
+  );
 }
 
 /** A step row's hover text: what a click does, and the step's own environment if it has one. */

@@ -1,6 +1,7 @@
 // nbflow's JupyterLab extension: "Run flow" and "Resume" on the notebook toolbar (also in
 // the command palette and the Run menu), a badge on every `%%step` cell, "Make this a step…"
-// in the cell's context menu, and the "nbflow" side panel of runs. Everything it shows comes
+// in the cell's context menu, the "nbflow" side panel of runs, and comparisons of runs as
+// document tabs. Everything it shows comes
 // from the notebook's own cells and from the server extension's REST API (nbflow/server).
 //
 // The toolbar buttons, the Run menu items and the context-menu items are declared in the
@@ -22,7 +23,9 @@ import { redoIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { StepBadges } from './badges';
+import { CompareTab, compareTab } from './comparetab';
 import { flowIcon } from './icon';
+import { listenForOpenCompare } from './opentab';
 import { resumeFlow, runFlow } from './runflow';
 import { RunsPanel } from './sidebar';
 import { editStep, removeStep } from './stepdialog';
@@ -34,6 +37,7 @@ namespace CommandIDs {
   export const editStep = 'nbflow:edit-step';
   export const removeStep = 'nbflow:remove-step';
   export const showRuns = 'nbflow:show-runs';
+  export const compareRuns = 'nbflow:compare-runs';
 }
 
 const CATEGORY = 'nbflow';
@@ -56,7 +60,8 @@ function activate(
       failures.delete(panel);
     }
   };
-  const sidebar = new RunsPanel();
+  const compareTabs = new Map<string, CompareTab>(); // by their runs, joined
+  const sidebar = new RunsPanel(runs => void commands.execute(CommandIDs.compareRuns, { runs }));
   sidebar.title.icon = flowIcon;
   app.shell.add(sidebar, 'right', { rank: 700 });
   restorer?.add(sidebar, sidebar.id);
@@ -222,14 +227,14 @@ function activate(
       if (!panel || !cell || cell.model.type !== 'code') {
         return;
       }
-      // The notebook's steps in order; a new step's default parent is the step above it.
+      // The notebook's steps in order, and those above this cell: its possible parents.
       const steps: string[] = [];
-      let above: string | null = null;
+      let above: string[] = [];
       for (const other of panel.content.widgets) {
         const line =
           other.model.type === 'code' && parseStepLine(other.model.sharedModel.getSource());
         if (other === cell) {
-          above = steps[steps.length - 1] ?? null;
+          above = [...steps];
         }
         if (line && line.name) {
           steps.push(line.name);
@@ -263,6 +268,31 @@ function activate(
     }
   });
 
+  commands.addCommand(CommandIDs.compareRuns, {
+    label: 'Compare runs',
+    caption: 'Runs side by side in a tab: parameters, results, artifacts, step durations',
+    isVisible: args => Array.isArray(args['runs']),
+    execute: args => {
+      const runs = (Array.isArray(args['runs']) ? args['runs'] : []).map(String);
+      if (runs.length < 1) {
+        return;
+      }
+      const key = runs.join(',');
+      let tab = compareTabs.get(key);
+      if (!tab || tab.isDisposed) {
+        tab = compareTab(runs);
+        compareTabs.set(key, tab);
+        tab.disposed.connect(() => compareTabs.delete(key));
+        app.shell.add(tab, 'main', { mode: 'split-right' });
+      } else {
+        void tab.content.load(); // the same runs again: fresh, in the tab already open
+      }
+      app.shell.activateById(tab.id);
+    }
+  });
+  // "Open in a tab" on a comparison in a notebook's output (./opentab.ts).
+  listenForOpenCompare(runs => void commands.execute(CommandIDs.compareRuns, { runs }));
+
   // The notebook toolbar's buttons (placed by the schema's jupyter.lab.toolbars): a button
   // for its own panel (the `panel` argument), with the data-testid the browser tests use.
   for (const [name, command] of [
@@ -276,7 +306,8 @@ function activate(
     });
   }
 
-  for (const command of Object.values(CommandIDs)) {
+  // Comparing takes runs as arguments, which the palette has none of.
+  for (const command of Object.values(CommandIDs).filter(id => id !== CommandIDs.compareRuns)) {
     palette?.addItem({ command, category: CATEGORY });
   }
 }

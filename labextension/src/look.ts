@@ -22,6 +22,8 @@ export interface Look {
   wideTables: boolean;
   artifactKeys: boolean;
   plot?: (runs: ComparedRun[], params: ValueRow[], results: ValueRow[]) => HTMLElement;
+  /** What goes above the comparison, if anything (the widgets' "Open in a tab"). */
+  actions?: (runs: ComparedRun[]) => HTMLElement | null;
 }
 
 /** The JupyterLab extension's look. */

@@ -1,14 +1,15 @@
 // The "nbflow" side panel: the runs of a flow (status, start, duration, parameters) read
 // through the REST API, so it needs no kernel; a click on a run shows its graph, ticking two
-// or more and "Compare" compares them. While a kernel is busy (or a run is running) it polls
-// the newest runs and redraws the shown run, so a run's graph is seen growing.
+// or more and "Compare" opens them side by side in a tab of the main area (the panel is too
+// narrow for a column per run). While a kernel is busy (or a run is running) it polls the
+// newest runs and redraws the shown run, so a run's graph is seen growing.
 
+import { caretDownEmptyIcon, refreshIcon, Toolbar, ToolbarButton } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
+import { Panel, Widget } from '@lumino/widgets';
 
 import * as api from './api';
 import type { RunRow, RunsPage } from './views';
-import { renderComparison } from './compare';
 import { fill, formatDuration, h, note, paramsText, whenShort, whenText } from './dom';
 import { RunGraph } from './graph';
 import { statusBadge } from './status';
@@ -17,7 +18,7 @@ const PAGE = 1000; // runs listed at once; "more" lists the next page
 const POLL_MS = 750;
 const POLL_PAGE = 20; // newest runs asked for while polling
 
-export class RunsPanel extends Widget {
+export class RunsPanel extends Panel {
   private _flow: string | null = null;
   private _notebookFlow: string | null = null;
   private _runs: RunRow[] = [];
@@ -25,7 +26,6 @@ export class RunsPanel extends Widget {
   private _total = 0;
   private _selected = new Set<string>();
   private _shown: number | 'latest' | null = null; // the run whose graph is drawn
-  private _comparing = false;
   private _kernelBusy = false;
   private _timer: number | null = null;
   private _settle = 0;
@@ -36,13 +36,18 @@ export class RunsPanel extends Widget {
   private _generation = 0; // bumped when the flow changes: late answers are dropped
   private _graph = new RunGraph();
 
-  private _flowSelect = h('select', { 'aria-label': 'flow', 'data-testid': 'nbflow-flow' });
+  private _flowSelect = h('select', {
+    'aria-label': 'flow',
+    title: 'the flow whose runs are listed',
+    'data-testid': 'nbflow-flow'
+  });
   private _status = h('span', { class: 'nbflow-dim', 'data-testid': 'nbflow-status' });
   private _compareButton = h(
     'button',
     {
       type: 'button',
-      class: 'jp-mod-styled',
+      class: 'jp-mod-styled jp-mod-accept nbflow-compare-button',
+      title: 'tick two runs or more, then open them side by side in a tab',
       'data-testid': 'nbflow-compare-button',
       disabled: true
     },
@@ -56,29 +61,21 @@ export class RunsPanel extends Widget {
   );
   private _detail = h('div', { class: 'nbflow-detail', 'data-testid': 'nbflow-detail' });
 
-  constructor() {
+  /** `openCompare` shows runs side by side (a tab of the main area, see ./comparetab.ts). */
+  constructor(private _openCompare: (runs: string[]) => void) {
     super();
     this.id = 'nbflow-sidebar';
     this.addClass('nbflow-sidebar');
     this.title.caption = "nbflow: the runs of this notebook's flow";
-    const refresh = h(
-      'button',
-      {
-        type: 'button',
-        class: 'jp-mod-styled',
-        title: 'list the runs again',
-        'data-testid': 'nbflow-refresh'
-      },
-      '↻'
-    );
-    refresh.addEventListener('click', () => void this.refresh());
-    this._compareButton.addEventListener('click', () => void this._compare());
+    this._compareButton.addEventListener('click', () => this._compare());
     this._more.addEventListener('click', () => void this._loadMore());
     this._flowSelect.addEventListener('change', () => this._setFlow(this._flowSelect.value));
     this._tbody.addEventListener('click', event => this._onRowClick(event));
     this._tbody.addEventListener('change', event => this._onTick(event));
-    this.node.append(
-      h('div', { class: 'nbflow-toolbar' }, this._flowSelect, refresh, this._compareButton),
+    this.addWidget(this._toolbar());
+    const body = new Widget();
+    body.addClass('nbflow-body');
+    body.node.append(
       this._status,
       h(
         'div',
@@ -103,6 +100,31 @@ export class RunsPanel extends Widget {
       ),
       this._detail
     );
+    this.addWidget(body);
+  }
+
+  /** JupyterLab's toolbar: the flow (a styled select), refresh, Compare. */
+  private _toolbar(): Toolbar {
+    const toolbar = new Toolbar();
+    toolbar.addClass('nbflow-toolbar');
+    const select = new Widget({
+      node: h(
+        'div',
+        { class: 'jp-HTMLSelect jp-DefaultStyle nbflow-flow-select' },
+        this._flowSelect,
+        caretDownEmptyIcon.element({ tag: 'span', stylesheet: 'select', right: '4px', top: '4px' })
+      )
+    });
+    const refresh = new ToolbarButton({
+      icon: refreshIcon,
+      tooltip: 'List the runs again',
+      onClick: () => void this.refresh()
+    });
+    refresh.node.dataset.testid = 'nbflow-refresh';
+    toolbar.addItem('flow', select);
+    toolbar.addItem('refresh', refresh);
+    toolbar.addItem('compare', new Widget({ node: this._compareButton }));
+    return toolbar;
   }
 
   get flow(): string | null {
@@ -123,7 +145,6 @@ export class RunsPanel extends Widget {
   /** Show the newest run from now on and redraw it as it grows (Run flow, Resume). */
   followLatest(): void {
     this._shown = 'latest';
-    this._comparing = false;
     this._startPolling();
   }
 
@@ -234,7 +255,6 @@ export class RunsPanel extends Widget {
     this._runs = [];
     this._selected.clear();
     this._shown = null;
-    this._comparing = false;
     fill(this._detail);
     this._renderRows();
     if (this.isVisible) {
@@ -296,6 +316,11 @@ export class RunsPanel extends Widget {
     const box = h('input', { type: 'checkbox', 'aria-label': `select run ${run.id}` });
     box.checked = this._selected.has(run.id);
     const params = paramsText(run.params);
+    const results = paramsText(run.results ?? {});
+    // The cell is cut to the panel's width; its tooltip has every parameter and result.
+    const full = [`parameters: ${params || 'none'}`, results ? `results: ${results}` : '']
+      .filter(Boolean)
+      .join('\n');
     return h(
       'tr',
       { 'data-testid': 'nbflow-run-row', 'data-run': run.id, 'data-status': run.status },
@@ -311,8 +336,8 @@ export class RunsPanel extends Widget {
         { class: 'nbflow-num nbflow-col-started', title: whenText(run.started_at) },
         whenShort(run.started_at)
       ),
-      h('td', { class: 'nbflow-num' }, formatDuration(run.duration) || '-'),
-      h('td', { class: 'nbflow-params', title: params }, params)
+      h('td', { class: 'nbflow-num nbflow-col-duration' }, formatDuration(run.duration) || '-'),
+      h('td', { class: 'nbflow-params', title: full }, params || '-')
     );
   }
 
@@ -368,7 +393,6 @@ export class RunsPanel extends Widget {
     const run = this._runs.find(r => r.id === row.dataset.run);
     if (run) {
       this._shown = run.run_id;
-      this._comparing = false;
       void this._drawShown();
     }
   }
@@ -396,7 +420,7 @@ export class RunsPanel extends Widget {
     const shownId =
       this._shown === 'latest' ? this._runs[0]?.id : `${this._flow}/${String(this._shown)}`;
     for (const [id, row] of this._rows) {
-      row.classList.toggle('nbflow-shown', !this._comparing && id === shownId);
+      row.classList.toggle('nbflow-shown', id === shownId);
     }
   }
 
@@ -405,13 +429,13 @@ export class RunsPanel extends Widget {
   private async _drawShown(): Promise<void> {
     const flow = this._flow;
     const shown = this._shown;
-    if (!flow || shown === null || this._comparing) {
+    if (!flow || shown === null) {
       return;
     }
     this._markShown();
     try {
       const view = await api.run(flow, shown);
-      if (flow === this._flow && shown === this._shown && !this._comparing) {
+      if (flow === this._flow && shown === this._shown) {
         this._graph.show(view);
         if (this._graph.node.parentElement !== this._detail) {
           fill(this._detail, this._graph.node);
@@ -424,22 +448,11 @@ export class RunsPanel extends Widget {
     }
   }
 
-  private async _compare(): Promise<void> {
+  private _compare(): void {
     // In the order of the list (newest first), as the run browser does.
     const ids = this._runs.map(r => r.id).filter(id => this._selected.has(id));
-    if (ids.length < 2) {
-      return;
-    }
-    this._comparing = true;
-    this._markShown();
-    fill(this._detail, note(`comparing ${ids.length} runs…`));
-    try {
-      const data = await api.compare(ids);
-      if (this._comparing) {
-        fill(this._detail, renderComparison(data));
-      }
-    } catch (error) {
-      fill(this._detail, note(`compare: ${(error as Error).message}`));
+    if (ids.length >= 2) {
+      this._openCompare(ids);
     }
   }
 

@@ -1,5 +1,6 @@
 // "Make this a step…": a dialog that writes (or edits) the cell's `%%step` line: its name,
-// its parents chosen among the notebook's other steps, foreach and join. Options the dialog
+// its parents chosen among the steps above the cell (a step runs after what it reads, and the
+// notebook reads top to bottom), foreach with the element's name (--as), and join. Options the dialog
 // does not show (--when, --retry, ...) are kept as they are. "Remove step" takes the line
 // out, so the cell is a plain cell again.
 
@@ -15,12 +16,13 @@ const REMOVE = 'Remove step';
 class StepForm extends Widget implements Dialog.IBodyWidget<StepLine> {
   private _name: HTMLInputElement;
   private _foreach: HTMLInputElement;
+  private _as: HTMLInputElement;
   private _join: HTMLInputElement;
   private _parents: HTMLInputElement[];
 
   constructor(
     private _step: StepLine,
-    others: string[],
+    above: string[],
     error: string
   ) {
     super();
@@ -39,10 +41,18 @@ class StepForm extends Widget implements Dialog.IBodyWidget<StepLine> {
       placeholder: "a parent's artifact or a parameter",
       'data-testid': 'nbflow-step-foreach'
     });
+    this._as = h('input', {
+      type: 'text',
+      class: 'jp-mod-styled',
+      value: _step.as ?? '',
+      placeholder: 'item',
+      title: 'the name each element is bound to in the step (--as); item if left empty',
+      'data-testid': 'nbflow-step-as'
+    });
     this._join = h('input', { type: 'checkbox', 'data-testid': 'nbflow-step-join' });
     this._join.checked = _step.join;
-    // Parents the line names that are not steps of this notebook stay choosable.
-    const choices = [...new Set([...others, ..._step.after])];
+    // Parents the line already names stay choosable, wherever they are.
+    const choices = [...new Set([...above, ..._step.after])];
     this._parents = choices.map(name => {
       const box = h('input', {
         type: 'checkbox',
@@ -61,9 +71,14 @@ class StepForm extends Widget implements Dialog.IBodyWidget<StepLine> {
         h('legend', {}, 'After (parents)'),
         this._parents.length
           ? this._parents.map(box => h('label', { class: 'nbflow-choice' }, box, box.value))
-          : h('span', { class: 'nbflow-dim' }, 'no other steps: this is a root step')
+          : h('span', { class: 'nbflow-dim' }, 'no steps above this cell: this is a root step')
       ),
-      h('label', {}, 'Foreach (one task per element of)', this._foreach),
+      h(
+        'div',
+        { class: 'nbflow-step-foreach' },
+        h('label', {}, 'Foreach (one task per element of)', this._foreach),
+        h('label', {}, 'as', this._as)
+      ),
       h(
         'label',
         { class: 'nbflow-choice' },
@@ -80,7 +95,7 @@ class StepForm extends Widget implements Dialog.IBodyWidget<StepLine> {
       name: this._name.value.trim(),
       after: this._parents.filter(box => box.checked).map(box => box.value),
       foreach,
-      as: foreach ? this._step.as : null,
+      as: foreach ? this._as.value.trim() || null : null,
       join: this._join.checked
     };
   }
@@ -88,15 +103,15 @@ class StepForm extends Widget implements Dialog.IBodyWidget<StepLine> {
 
 /**
  * Ask for the step of `cell` and write its `%%step` line. `steps` are the notebook's step
- * names in notebook order, with `above`, the step just above this cell (a new step's
- * default parent).
+ * names, `above` those of the cells above this one, in notebook order: the parents to choose
+ * from, the last of them a new step's default parent.
  */
-export async function editStep(cell: Cell, steps: string[], above: string | null): Promise<void> {
+export async function editStep(cell: Cell, steps: string[], above: string[]): Promise<void> {
   const source = cell.model.sharedModel.getSource();
   const current = parseStepLine(source);
   let step: StepLine = current ?? {
     name: '',
-    after: above ? [above] : [],
+    after: above.length ? [above[above.length - 1]] : [],
     foreach: null,
     as: null,
     join: false,
@@ -112,7 +127,11 @@ export async function editStep(cell: Cell, steps: string[], above: string | null
     buttons.push(Dialog.okButton({ label: 'Save' }));
     const result = await showDialog({
       title: current ? `Step ${current.name}` : 'Make this a step',
-      body: new StepForm(step, others, error),
+      body: new StepForm(
+        step,
+        above.filter(name => name !== current?.name),
+        error
+      ),
       buttons,
       focusNodeSelector: 'input'
     });
@@ -150,6 +169,9 @@ function problem(step: StepLine, others: string[]): string {
   }
   if (step.foreach && !isIdentifier(step.foreach)) {
     return `foreach '${step.foreach}': name a parent's artifact or a parameter.`;
+  }
+  if (step.as && !isIdentifier(step.as)) {
+    return `as '${step.as}': the element's name must be a Python name.`;
   }
   return '';
 }

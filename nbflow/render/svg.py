@@ -6,6 +6,18 @@ scripts or ids another SVG on the page could clash with. Every string taken from
 escaped and stripped of characters XML cannot carry, so a step called `<script>` is drawn as
 those characters. Colours follow the Okabe-Ito palette, and each status also has a glyph, a word
 and (for the pale ones) a dashed outline, so nothing depends on telling colours apart.
+
+Every colour is written twice: as a presentation attribute (what renderers without CSS draw)
+and as a CSS variable with that colour as its fallback, in the element's `style`, so a page
+that inlines a picture recolours it for its theme by setting the variables (the JupyterLab
+sidebar and the widgets do: labextension/style/base.css, nbflow/widgets/static/widgets.css):
+
+- `--nbflow-svg-text`: names, durations, counts, labels; `--nbflow-svg-muted`: axis ticks;
+- `--nbflow-svg-edge`: edges and arrows; `--nbflow-svg-track`: the progress track, grid lines;
+- `--nbflow-fill`, `--nbflow-stroke`, `--nbflow-ink`: a status's colours, set per status on
+  the elements that carry `data-status` (a step's group, a timeline row, a run row).
+
+No text is smaller than 11 px, so a picture shown at its own size reads in a side panel.
 """
 
 from __future__ import annotations
@@ -58,6 +70,15 @@ _UNKNOWN = StatusStyle("#f5f5f5", "#8c8c8c", "#4d4d4d", "?", "1 2")
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 _INK = "#1f2328"
 _EDGE = "#6e7781"
+_MUTED = "#57606a"
+_TRACK = "#d0d7de"
+# The CSS variable of each colour above (see the module's docstring).
+_VARIABLES = {
+    _INK: "--nbflow-svg-text",
+    _EDGE: "--nbflow-svg-edge",
+    _MUTED: "--nbflow-svg-muted",
+    _TRACK: "--nbflow-svg-track",
+}
 _PAD = 16.0
 _HEADER = 28.0
 _FAN = 8.0  # how far the stacked outlines behind a foreach step reach
@@ -86,9 +107,10 @@ def render_svg(
     width = max(drawing.width + _FAN, title) + 2 * _PAD
     height = drawing.height + _FAN + top + 2 * _PAD
     heading = [
-        f'<text x="{_PAD}" y="{_PAD + 8}" font-size="14" font-weight="600" fill="{_INK}">'
+        f'<text x="{_PAD}" y="{_PAD + 8}" font-size="14" font-weight="600" {_paint(fill=_INK)}>'
         f"run {_text(shown_id)}"
-        f'<tspan dx="10" font-weight="400" fill="{style.ink}">'
+        f'<tspan dx="10" font-weight="400" data-status="{_attr(status)}" '
+        f"{_status_paint(style, fill='ink')}>"
         f"{_text(style.glyph)} {_text(shown_status)}</tspan></text>"
     ]
     parts = [
@@ -96,7 +118,7 @@ def render_svg(
         f"<title>{_text(f'run {run_id}: {status}')}</title>",
         *(heading if header else []),
         f'<g transform="translate({_PAD} {_PAD + top})">',
-        f'<g class="nbflow-edges" fill="none" stroke="{_EDGE}" stroke-width="1.5">',
+        f'<g class="nbflow-edges" fill="none" {_paint(stroke=_EDGE)} stroke-width="1.5">',
         *(_edge(edge) for edge in drawing.edges),
         "</g>",
         *(_step(step, drawing.boxes[name]) for step, name in _drawn(steps, drawing)),
@@ -121,7 +143,7 @@ def render_timeline_svg(runs: Sequence[Mapping[str, Any]]) -> str:
     parts += _axis(axis_end, tick, scale, height - 2 * _PAD)
     if not blocks:
         parts.append(
-            f'<text x="{_PAD}" y="{_PAD + _AXIS_HEIGHT + 14}" fill="{_INK}">no runs</text>'
+            f'<text x="{_PAD}" y="{_PAD + _AXIS_HEIGHT + 14}" {_paint(fill=_INK)}>no runs</text>'
         )
     top = _PAD + _AXIS_HEIGHT
     for block in blocks:
@@ -174,7 +196,7 @@ def _edge(edge: Edge) -> str:
     return (
         f'<g class="nbflow-edge" data-source="{_attr(edge.source)}" '
         f'data-target="{_attr(edge.target)}"><path d="{" ".join(path)}"/>'
-        f'<polygon points="{head}" fill="{_EDGE}" stroke="none"/></g>'
+        f'<polygon points="{head}" {_paint(fill=_EDGE)} stroke="none"/></g>'
     )
 
 
@@ -187,7 +209,7 @@ def _step(step: Mapping[str, Any], box: Box) -> str:
     duration = format_duration(_number(step.get("duration")))
     width, height = box.width, box.height
     dash = f' stroke-dasharray="{style.dash}"' if style.dash else ""
-    outline = f'fill="{style.fill}" stroke="{style.stroke}"{dash}'
+    outline = f"{_status_paint(style, fill='fill', stroke='stroke')}{dash}"
     parts = [
         f'<g class="nbflow-step" data-step="{_attr(box.name)}" data-status="{_attr(status)}" '
         f'transform="translate({_num(box.x)} {_num(box.y)})">',
@@ -202,15 +224,15 @@ def _step(step: Mapping[str, Any], box: Box) -> str:
     parts += [
         f'<rect class="nbflow-box" width="{_num(width)}" height="{_num(height)}" rx="8" '
         f'{outline} stroke-width="{2.5 if status == "failed" else 1.5}"/>',
-        f'<text x="12" y="21" font-size="13" font-weight="600" fill="{_INK}">'
+        f'<text x="12" y="21" font-size="13" font-weight="600" {_paint(fill=_INK)}>'
         f"{_text(_fit(box.name, width - 24, 7.4))}</text>",
-        f'<text x="12" y="39" font-size="11" fill="{style.ink}">'
+        f'<text x="12" y="39" font-size="11" {_status_paint(style, fill="ink")}>'
         f"{_text(style.glyph)} {_text(_fit(status_word(status), width / 2 - 12, 6.2))}</text>",
     ]
     if duration:
         parts.append(
             f'<text x="{_num(width - 12)}" y="39" font-size="11" text-anchor="end" '
-            f'fill="{_INK}">{_text(duration)}</text>'
+            f"{_paint(fill=_INK)}>{_text(duration)}</text>"
         )
     if fan_out:
         parts += _progress(tasks, width)
@@ -225,21 +247,22 @@ def _progress(tasks: Mapping[str, int], width: float) -> list[str]:
     bar = width - 24 - 56
     parts = [
         f'<text class="nbflow-count" x="{_num(width - 12)}" y="57" font-size="11" '
-        f'text-anchor="end" fill="{_INK}">{count}</text>',
-        f'<rect x="12" y="50" width="{_num(bar)}" height="5" rx="2.5" fill="#d0d7de"/>',
+        f'text-anchor="end" {_paint(fill=_INK)}>{count}</text>',
+        f'<rect x="12" y="50" width="{_num(bar)}" height="5" rx="2.5" {_paint(fill=_TRACK)}/>',
     ]
     start = 12.0
-    for share, colour in (
-        (finished, STATUS_STYLES["done"].stroke),
-        (tasks["failed"], STATUS_STYLES["failed"].stroke),
-        (tasks["running"], STATUS_STYLES["running"].stroke),
+    for share, status in (
+        (finished, "done"),
+        (tasks["failed"], "failed"),
+        (tasks["running"], "running"),
     ):
         length = bar * min(share / total, 1.0) if total else 0.0
         length = min(length, 12 + bar - start)
         if length > 0:
             parts.append(
                 f'<rect class="nbflow-progress" x="{_num(start)}" y="50" width="{_num(length)}" '
-                f'height="5" fill="{colour}"/>'
+                f'height="5" data-status="{status}" '
+                f"{_status_paint(STATUS_STYLES[status], fill='stroke')}/>"
             )
             start += length
     return parts
@@ -318,7 +341,7 @@ class _TimelineRun:
         parts = [
             f'<g class="nbflow-run" data-run="{_attr(self.run_id)}">',
             f'<text x="{_PAD}" y="{_num(top + 14)}" font-size="12" font-weight="600" '
-            f'fill="{_INK}">run {_text(self.run_id)}</text>',
+            f"{_paint(fill=_INK)}>run {_text(self.run_id)}</text>",
         ]
         for row, bar in enumerate(self.bars, start=1):
             parts.append(self._row(bar, top + row * _ROW, scale))
@@ -328,39 +351,43 @@ class _TimelineRun:
     def _row(self, bar: _Bar, top: float, scale: float) -> str:
         style = _style(bar.status)
         label = (
-            f'<text x="{_PAD + 8}" y="{_num(top + 14)}" font-size="11" fill="{_INK}">'
+            f'<text x="{_PAD + 8}" y="{_num(top + 14)}" font-size="11" {_paint(fill=_INK)}>'
             f"{_text(_fit(bar.name, _LABEL_WIDTH - 16, 6.4))}</text>"
         )
         if bar.start is None or bar.end is None:
             hover = f"{bar.name}: {bar.status}, not started"
             return (
-                f'<g class="nbflow-row"><title>{_text(hover)}</title>{label}'
-                f'<text x="{_PAD + _LABEL_WIDTH}" y="{_num(top + 14)}" font-size="10" '
-                f'fill="{style.ink}">{_text(style.glyph)} {_text(bar.status)}</text></g>'
+                f'<g class="nbflow-row" data-status="{_attr(bar.status)}">'
+                f"<title>{_text(hover)}</title>{label}"
+                f'<text x="{_PAD + _LABEL_WIDTH}" y="{_num(top + 14)}" font-size="11" '
+                f"{_status_paint(style, fill='ink')}>"
+                f"{_text(style.glyph)} {_text(bar.status)}</text></g>"
             )
         duration = bar.end - bar.start
         left = _PAD + _LABEL_WIDTH + bar.start * scale
         width = duration * scale
         hover = f"{bar.name}: {bar.status}, {format_duration(duration)} from +{bar.start:g} s"
         return (
-            f'<g class="nbflow-row"><title>{_text(hover)}</title>{label}'
+            f'<g class="nbflow-row" data-status="{_attr(bar.status)}">'
+            f"<title>{_text(hover)}</title>{label}"
             f'<rect class="nbflow-bar" data-step="{_attr(bar.name)}" '
             f'data-status="{_attr(bar.status)}" x="{_num(left)}" y="{_num(top + 3)}" '
-            f'width="{_num(width)}" height="14" rx="2" fill="{style.stroke}" '
-            f'stroke="{style.ink}" stroke-width="0.5"/>'
-            f'<text x="{_num(left + width + 4)}" y="{_num(top + 14)}" font-size="10" '
-            f'fill="{style.ink}">{_text(style.glyph)} {_text(format_duration(duration))}</text></g>'
+            f'width="{_num(width)}" height="14" rx="2" '
+            f'{_status_paint(style, fill="stroke", stroke="ink")} stroke-width="0.5"/>'
+            f'<text x="{_num(left + width + 4)}" y="{_num(top + 14)}" font-size="11" '
+            f"{_status_paint(style, fill='ink')}>"
+            f"{_text(style.glyph)} {_text(format_duration(duration))}</text></g>"
         )
 
 
 def _axis(axis_end: float, tick: float, scale: float, height: float) -> list[str]:
-    parts = ['<g class="nbflow-axis" font-size="10" fill="#57606a">']
+    parts = [f'<g class="nbflow-axis" font-size="11" {_paint(fill=_MUTED)}>']
     for index in range(round(axis_end / tick) + 1):
         seconds = round(index * tick, 9)
         x = _PAD + _LABEL_WIDTH + seconds * scale
         parts.append(
             f'<line x1="{_num(x)}" y1="{_num(_PAD + 18)}" x2="{_num(x)}" '
-            f'y2="{_num(_PAD + height)}" stroke="#d0d7de" stroke-width="1"/>'
+            f'y2="{_num(_PAD + height)}" {_paint(stroke=_TRACK)} stroke-width="1"/>'
             f'<text class="nbflow-tick" x="{_num(x)}" y="{_num(_PAD + 12)}" '
             f'text-anchor="middle">{seconds:g} s</text>'
         )
@@ -410,7 +437,7 @@ def render_runs_svg(runs: Sequence[Mapping[str, Any]], more: int = 0) -> str:
     for title, column_width in (*_RUN_COLUMNS, ("params", _PARAMS_WIDTH)):
         parts.append(
             f'<text x="{_num(x)}" y="{_num(_PAD + 14)}" font-size="12" font-weight="600" '
-            f'fill="{_INK}">{title}</text>'
+            f"{_paint(fill=_INK)}>{title}</text>"
         )
         x += column_width
     top = _PAD + _HEADER
@@ -420,7 +447,7 @@ def render_runs_svg(runs: Sequence[Mapping[str, Any]], more: int = 0) -> str:
         note = f"… and {more:,} older runs" if rows else "no runs"
         parts.append(
             f'<text x="{_PAD}" y="{_num(top + len(rows) * _ROW + 14)}" font-size="11" '
-            f'fill="{_EDGE}">{_text(note)}</text>'
+            f"{_paint(fill=_EDGE)}>{_text(note)}</text>"
         )
     parts.append("</svg>")
     return "\n".join(parts)
@@ -432,18 +459,19 @@ def _run_row(run: Mapping[str, Any], top: float) -> str:
     params = run.get("params")
     if not isinstance(params, Mapping):
         params = {}
+    ink = _status_paint(style, fill="ink")
     cells = [
-        (_str(run.get("id")), _INK),
-        (f"{style.glyph} {status_word(status)}", style.ink),
-        (_started(run.get("started_at")), _INK),
-        (format_duration(_number(run.get("duration"))), _INK),
-        (", ".join(f"{key}={value}" for key, value in params.items()), _INK),
+        (_str(run.get("id")), _paint(fill=_INK)),
+        (f"{style.glyph} {status_word(status)}", ink),
+        (_started(run.get("started_at")), _paint(fill=_INK)),
+        (format_duration(_number(run.get("duration"))), _paint(fill=_INK)),
+        (", ".join(f"{key}={value}" for key, value in params.items()), _paint(fill=_INK)),
     ]
     widths = [w for _, w in _RUN_COLUMNS] + [_PARAMS_WIDTH]
     parts, x = [f'<g class="nbflow-run-row" data-status="{_attr(status)}">'], _PAD
-    for (text, ink), column_width in zip(cells, widths, strict=True):
+    for (text, paint), column_width in zip(cells, widths, strict=True):
         parts.append(
-            f'<text x="{_num(x)}" y="{_num(top + 14)}" font-size="11" fill="{ink}">'
+            f'<text x="{_num(x)}" y="{_num(top + 14)}" font-size="11" {paint}>'
             f"{_text(_fit(text, column_width - 8, 6.4))}</text>"
         )
         x += column_width
@@ -467,6 +495,27 @@ def _open_svg(width: float, height: float, kind: str) -> str:
         f'width="{_num(width)}" height="{_num(height)}" viewBox="0 0 {_num(width)} {_num(height)}" '
         f'font-family="{_FONT}">'
     )
+
+
+def _paint(**colours: str) -> str:
+    """`fill="#1f2328" style="fill:var(--nbflow-svg-text,#1f2328)"`: each property's colour as
+    a presentation attribute, and as its CSS variable with that colour as the fallback."""
+    attributes = " ".join(f'{name}="{colour}"' for name, colour in colours.items())
+    styles = ";".join(
+        f"{name}:var({_VARIABLES[colour]},{colour})" for name, colour in colours.items()
+    )
+    return f'{attributes} style="{styles}"'
+
+
+def _status_paint(style: StatusStyle, **roles: str) -> str:
+    """As _paint, with a status's colours: `fill="ink"` paints with the status's ink, its
+    variable `--nbflow-ink`."""
+    colours = {name: getattr(style, role) for name, role in roles.items()}
+    attributes = " ".join(f'{name}="{colour}"' for name, colour in colours.items())
+    styles = ";".join(
+        f"{name}:var(--nbflow-{role},{colours[name]})" for name, role in roles.items()
+    )
+    return f'{attributes} style="{styles}"'
 
 
 def _style(status: str) -> StatusStyle:

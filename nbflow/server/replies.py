@@ -64,7 +64,8 @@ def run_reply(store: Store | None, ref: RunRef) -> RunReply:
     drawing = layout(view["steps"])
     # Layout.as_dict() makes the GraphLayout shape (render/ sits below query/ and cannot name it).
     placed = cast(GraphLayout, drawing.as_dict())
-    return {**view, "layout": placed, "svg": render_svg(view, drawing)}
+    # The sidebar draws the run's id and status above the picture, so the picture has none.
+    return {**view, "layout": placed, "svg": render_svg(view, drawing, header=False)}
 
 
 def step_reply(store: Store | None, ref: RunRef, step: str) -> StepTasks:

@@ -98,9 +98,9 @@ def run_all(page: Any) -> None:
     for attempt in range(2):
         cell(page, 0).locator(".jp-InputPrompt").click()  # focus the notebook
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(
-            'li.lm-Menu-item[data-command="runmenu:run-all"]:not(.lm-mod-disabled)'
-        ).click(timeout=10_000)
+        page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]:not(.lm-mod-disabled)').click(
+            timeout=10_000
+        )
         if started(page, 0, 8_000):
             return
         print(f"\nRun All: the first cell did not start (attempt {attempt + 1})")
@@ -186,14 +186,18 @@ def demo(lab: Lab, chromium: Any) -> Iterator[Demo]:
             prompt = cell(page, LIVE).locator(".jp-InputPrompt").inner_text()
             if re.search(r"\[\d+\]", prompt):
                 break
-            sample = live_output.evaluate(
-                """(node) => {
+            sample = (
+                live_output.evaluate(
+                    """(node) => {
                   const img = node.querySelector('img');
                   const svg = node.querySelector('svg');
                   return {src: img ? img.src : null,
                           svg: svg ? svg.outerHTML : null, text: node.innerText};
                 }"""
-            ) if live_output.count() else None
+                )
+                if live_output.count()
+                else None
+            )
             if sample and (sample["src"] or sample["svg"]):
                 sample["svg_text"] = sample["svg"] or svg_of(sample["src"])
                 if not live or live[-1]["svg_text"] != sample["svg_text"]:
@@ -301,9 +305,7 @@ def test_run_browser_compares_two_runs_and_marks_the_changed_parameter(demo: Dem
 def test_exported_html_shows_the_graph_offline(demo: Demo, lab: Lab, chromium: Any) -> None:
     page = demo.page
     page.keyboard.press("Control+s")
-    page.wait_for_function(
-        "() => !document.querySelector('.jp-mod-dirty')", timeout=15_000
-    )
+    page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=15_000)
     time.sleep(0.5)
     out = lab.root / "demo.html"
     subprocess.run(
@@ -330,8 +332,9 @@ def test_exported_html_shows_the_graph_offline(demo: Demo, lab: Lab, chromium: A
             assert svg_of(img.get_attribute("src")).count('class="nbflow-step"') == 3
         print(f"\nexported HTML: {len(graphs)} graph pictures of {pictures.count()} SVG images")
         shot(offline, "exported_html_offline_show", graphs[1])
-        offline.screenshot(path=str(screenshot_dir() / "exported_html_offline_page.png"),
-                           full_page=True)
+        offline.screenshot(
+            path=str(screenshot_dir() / "exported_html_offline_page.png"), full_page=True
+        )
         assert dialogs == []
     finally:
         context.close()
@@ -492,8 +495,16 @@ def test_speed_of_a_200_step_graph_and_a_1000_run_browser(lab: Lab, chromium: An
             [sys.executable, "-c", script], check=True, cwd=lab.root, env=lab.env, timeout=120
         )
     prepared = time.perf_counter() - started
-    make_notebook(lab.root / "big.ipynb", ["%load_ext nbflow\n%flow name big", "%flow show",
-                                           "%flow runs many", "%flow show", "%flow runs many"])
+    make_notebook(
+        lab.root / "big.ipynb",
+        [
+            "%load_ext nbflow\n%flow name big",
+            "%flow show",
+            "%flow runs many",
+            "%flow show",
+            "%flow runs many",
+        ],
+    )
     context, page, dialogs = new_page(chromium)
     figures = {}
     try:

@@ -190,7 +190,9 @@ def test_a_module_not_built_is_named_with_the_command_that_builds_it(
 def test_the_documented_test_ids_are_in_the_modules() -> None:
     graph, browser = MODULES["graph"], MODULES["browser"]
     for testid in (
-        'setAttribute("data-testid", `step-${',  # on each step of nbflow.render.svg's drawing
+        # on each step of nbflow.render.svg's drawing (the shared ../picture.ts sets it)
+        "stepTestid: (name) => `step-${name}`",
+        'setAttribute("data-testid", options.stepTestid(name))',
         '"data-testid": "step-panel"',
         'look.testid("task", task.id)',  # the shared renderTaskDetails, in the widgets' look
     ):

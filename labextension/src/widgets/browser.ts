@@ -7,7 +7,7 @@ import type { Comparison, RunRow } from '../views';
 import { renderComparison } from '../compare';
 import { cellText, clipped, fill, formatDuration, formatValue, h, whenText } from '../dom';
 import { listen, RenderProps, WIDGET } from './look';
-import { badge } from './status';
+import { badge, paintStatuses } from './status';
 
 /** A run as the browser lists it: `results` null until they are read (on scroll). */
 type Row = RunRow;
@@ -378,6 +378,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     const data = model.get('comparison') || {};
     status.textContent = '';
     fill(compareHolder, data.runs && data.runs.length ? renderComparison(data, WIDGET) : null);
+    paintStatuses(compareHolder);
   }
 
   load();

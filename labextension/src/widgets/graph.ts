@@ -5,9 +5,10 @@
 
 import type { RunView, StepTasks, StepView } from '../views';
 import { fill, formatDuration, h, isNumber, note, whenText } from '../dom';
+import { graphPicture } from '../picture';
 import { renderTaskDetails } from '../preview';
 import { listen, RenderProps, WIDGET } from './look';
-import { badge } from './status';
+import { badge, paintStatuses } from './status';
 
 type View = RunView; // nbflow.query.views.run_view
 /** Python's answer to a click on a step (nbflow.widgets.graph). */
@@ -16,30 +17,14 @@ type Traits = { view: View; svg: string };
 
 /** The graph as nbflow.render.svg drew it (the `svg` trait), its steps made clickable. */
 function graphNode(svg: string, selected: string | null, pick: (name: string) => void): Element {
-  const parsed = new DOMParser().parseFromString(svg, 'image/svg+xml').documentElement;
-  if (!svg || parsed.nodeName !== 'svg') {
-    return h('p', { class: 'nbf-note' }, 'no steps yet');
-  }
-  const root = document.importNode(parsed, true);
-  root.setAttribute('data-testid', 'graph-svg');
-  for (const g of Array.from(root.querySelectorAll('g.nbflow-step[data-step]'))) {
-    const name = g.getAttribute('data-step') || '';
-    const status = g.getAttribute('data-status') || 'pending';
-    g.classList.toggle('nbf-selected', name === selected);
-    g.setAttribute('data-testid', `step-${name}`);
-    g.setAttribute('tabindex', '0');
-    g.setAttribute('role', 'button');
-    g.setAttribute('aria-label', `step ${name}: ${status}`);
-    g.addEventListener('click', () => pick(name));
-    g.addEventListener('keydown', event => {
-      const key = (event as KeyboardEvent).key;
-      if (key === 'Enter' || key === ' ') {
-        event.preventDefault();
-        pick(name);
-      }
-    });
-  }
-  return root;
+  const picture = graphPicture(svg, {
+    selected,
+    selectedClass: 'nbf-selected',
+    testid: 'graph-svg',
+    stepTestid: name => `step-${name}`,
+    pick
+  });
+  return picture ?? h('p', { class: 'nbf-note' }, 'no steps yet');
 }
 
 function headerNode(view: Partial<View>): HTMLElement {
@@ -109,6 +94,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     const view = model.get('view') || {};
     fill(header, headerNode(view));
     fill(canvas, graphNode(model.get('svg') || '', selected, pick));
+    paintStatuses(canvas);
     // A live run: the open step changed (more tasks finished), so ask for it again; the
     // panel keeps its content until the answer comes.
     if (selected !== null && stepSignature(view, selected) !== shownFor) {

@@ -3,6 +3,7 @@
 // anywidget's model.
 
 import { Look } from '../look';
+import { openInTabButton } from '../opentab';
 import { plotNode } from './plot';
 import { badge } from './status';
 
@@ -22,9 +23,15 @@ export const WIDGET: Look = {
   },
   badge,
   heading: 'h4',
-  wideTables: false,
+  wideTables: true,
   artifactKeys: true,
-  plot: plotNode
+  plot: plotNode,
+  actions: runs =>
+    openInTabButton(
+      runs.map(run => run.id),
+      'nbf-open-tab',
+      'compare-open-tab'
+    )
 };
 
 /** A handler of a model event; its arguments are the event's (a message for `msg:custom`). */

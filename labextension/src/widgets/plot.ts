@@ -98,9 +98,17 @@ function scatter(runs: ComparedRun[], xRow: ValueRow, yRow: ValueRow): Element {
       y1: height - bottom,
       x2: width - right,
       y2: height - bottom,
-      stroke: '#8c959f'
+      stroke: '#8c959f',
+      class: 'nbf-plot-axis'
     }),
-    s('line', { x1: left, y1: top, x2: left, y2: height - bottom, stroke: '#8c959f' }),
+    s('line', {
+      x1: left,
+      y1: top,
+      x2: left,
+      y2: height - bottom,
+      stroke: '#8c959f',
+      class: 'nbf-plot-axis'
+    }),
     s(
       'text',
       {
@@ -108,7 +116,8 @@ function scatter(runs: ComparedRun[], xRow: ValueRow, yRow: ValueRow): Element {
         y: height - 6,
         'text-anchor': 'middle',
         'font-size': 11,
-        fill: INK_DIM
+        fill: INK_DIM,
+        class: 'nbf-plot-label'
       },
       xRow.name
     ),
@@ -120,6 +129,7 @@ function scatter(runs: ComparedRun[], xRow: ValueRow, yRow: ValueRow): Element {
         'text-anchor': 'middle',
         'font-size': 11,
         fill: INK_DIM,
+        class: 'nbf-plot-label',
         transform: `rotate(-90 12 ${(top + height - bottom) / 2})`
       },
       yRow.name
@@ -135,8 +145,9 @@ function scatter(runs: ComparedRun[], xRow: ValueRow, yRow: ValueRow): Element {
           x: px(value),
           y: height - bottom + 14,
           'text-anchor': 'middle',
-          'font-size': 10,
-          fill: INK_DIM
+          'font-size': 11,
+          fill: INK_DIM,
+          class: 'nbf-plot-label'
         },
         label(value)
       )
@@ -146,7 +157,14 @@ function scatter(runs: ComparedRun[], xRow: ValueRow, yRow: ValueRow): Element {
     svgNode.append(
       s(
         'text',
-        { x: left - 4, y: py(value) + 3, 'text-anchor': 'end', 'font-size': 10, fill: INK_DIM },
+        {
+          x: left - 4,
+          y: py(value) + 3,
+          'text-anchor': 'end',
+          'font-size': 11,
+          fill: INK_DIM,
+          class: 'nbf-plot-label'
+        },
         label(value)
       )
     );
