@@ -168,6 +168,12 @@ export class StepBadges implements IDisposable {
 
   private async _fetchLatest(flow: string): Promise<RunReply | null> {
     try {
+      // Until a run is known, ask how many there are first: 'latest' of a flow that has none
+      // would be a 404 in the browser's console at every edit.
+      const known = this._latest?.id.startsWith(`${flow}/`) ?? false;
+      if (!known && !(await api.runs(flow, 1)).total) {
+        return null;
+      }
       return await api.run(flow, 'latest');
     } catch {
       return null; // 404: no run yet; any other failure: badges without run status

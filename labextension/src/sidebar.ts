@@ -429,7 +429,9 @@ export class RunsPanel extends Panel {
   private async _drawShown(): Promise<void> {
     const flow = this._flow;
     const shown = this._shown;
-    if (!flow || shown === null) {
+    // 'latest' of a flow with no run listed yet (Run flow just pressed) would be a 404: the
+    // graph waits for the list's next poll to show the run.
+    if (!flow || shown === null || (shown === 'latest' && !this._runs.length)) {
       return;
     }
     this._markShown();

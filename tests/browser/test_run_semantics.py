@@ -185,3 +185,27 @@ def test_a_cell_fixed_by_hand_after_a_failed_run_flow_leaves_an_incomplete_run(
         expect(resume).to_be_disabled(timeout=15_000)
     finally:
         context.close()
+
+
+def test_no_404_in_the_console_before_and_during_the_first_run(lab: Lab, chromium: Any) -> None:
+    """A flow that never ran: opening it, editing a step and pressing Run flow ask nbflow's API
+    nothing it answers 404 (the badges and the sidebar wait until a run is listed)."""
+    make_notebook(lab.root / "firstrun.ipynb", [
+        "%load_ext nbflow\n%flow name firstrun", "%%step start\nxs = [1, 2]",
+        "%%step total --after start\ns = sum(xs)",
+    ])  # fmt: skip
+    context, page, _ = new_page(chromium)
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    try:
+        open_notebook(page, lab, "firstrun.ipynb")
+        open_sidebar(page)
+        set_cell_source(page, 2, "%%step total --after start\ns = sum(xs) * 2")
+        page.wait_for_timeout(1500)  # the badges' debounced check and the sidebar's listing
+        click_run_flow(page)
+        wait_idle(page)
+        wait_badges(page, {"start": "done", "total": "done"})
+        expect(run_rows(page).first).to_have_attribute("data-status", "done")
+        assert [url for url in missing if "/nbflow/" in url] == []
+    finally:
+        context.close()
