@@ -165,11 +165,26 @@ export function cellText(value: unknown): string {
   return typeof value === 'string' ? value : formatValue(value);
 }
 
-/** Epoch seconds as local 'YYYY-MM-DD HH:MM:SS'. */
+/** Epoch seconds as local 'YYYY-MM-DD HH:MM:SS ZONE'. */
 export function whenText(epochSeconds: unknown): string {
   if (typeof epochSeconds !== 'number') {
     return '-';
   }
+  return `${localTime(epochSeconds)} ${zoneName(epochSeconds)}`;
+}
+
+/** The local time of day when it is today, else the date and the minute; no zone (the
+ *  column's tooltip, whenText, names it). */
+export function whenShort(epochSeconds: unknown): string {
+  if (typeof epochSeconds !== 'number') {
+    return '-';
+  }
+  const full = localTime(epochSeconds);
+  const today = localTime(Date.now() / 1000).slice(0, 10);
+  return full.startsWith(today) ? full.slice(11) : full.slice(0, 16);
+}
+
+function localTime(epochSeconds: number): string {
   const d = new Date(epochSeconds * 1000);
   const two = (n: number) => String(n).padStart(2, '0');
   return (
@@ -178,14 +193,13 @@ export function whenText(epochSeconds: unknown): string {
   );
 }
 
-/** Epoch seconds, short: the time of day for today, else the date and minute. */
-export function whenShort(epochSeconds: unknown): string {
-  const full = whenText(epochSeconds);
-  if (typeof epochSeconds !== 'number') {
-    return full;
-  }
-  const today = whenText(Date.now() / 1000).slice(0, 10);
-  return full.startsWith(today) ? full.slice(11) : full.slice(0, 16);
+/** The browser's time zone as it names it at that moment ("CET", "GMT+1", "UTC"): the same
+ *  local times and zone names as the HTML report and the pictures, made on this machine. */
+function zoneName(epochSeconds: number): string {
+  const parts = new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' }).formatToParts(
+    new Date(epochSeconds * 1000)
+  );
+  return parts.find(part => part.type === 'timeZoneName')?.value ?? '';
 }
 
 /** Parameters as one short line: `lr=0.1, n=3`. */

@@ -483,7 +483,8 @@ def _started(value: object) -> str:
     moment = _moment(value)
     if moment is None:
         return ""
-    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # Local time and its zone, as the HTML report and the sidebar's tooltips write times.
+    return datetime.fromtimestamp(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 # -- shared ------------------------------------------------------------------------------------
