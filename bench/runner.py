@@ -98,7 +98,7 @@ JOBS: list[tuple[str, str, list[str], list[str]]] = [
     # Step environments (issue 8): measures its own anchor (uv alone), in turns.
     ("nb_env", "kernel/nb_env.py", [], R1),
     # Bytes (issue 16): measures its own anchor (Metaflow's .metaflow for the same flow).
-    ("nb_bytes", "kernel/nb_bytes.py", [], ["--runs", "1", "--decks", "300"]),
+    ("nb_bytes", "kernel/nb_bytes.py", [], ["--runs", "1", "--decks", "1000"]),
 ]
 
 
