@@ -50,6 +50,8 @@ TARGETS = {
     "env_build": 2.0,
     "env_step_added": 0.5,
     "bytes_x_metaflow": 0.5,
+    "codec_random_persist_x_np_save": 1.5,
+    "codec_random_load_x_np_load": 1.2,
 }
 
 R1, NW = ["--repeat", "1"], ["--no-warmup"]
@@ -99,6 +101,7 @@ JOBS: list[tuple[str, str, list[str], list[str]]] = [
     ("nb_env", "kernel/nb_env.py", [], R1),
     # Bytes (issue 16): measures its own anchor (Metaflow's .metaflow for the same flow).
     ("nb_bytes", "kernel/nb_bytes.py", [], ["--runs", "1", "--decks", "1000"]),
+    ("nb_codec", "kernel/nb_codec.py", [], ["--mib", "8", *R1, *NW]),
 ]
 
 
@@ -679,7 +682,42 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
     scale_rows(t, r)
     env_rows(t, r)
     bytes_rows(t, r.get("nb_bytes", {}))
+    codec_rows(t, r.get("nb_codec", {}))
     return t.rows
+
+
+def codec_rows(t: Table, x: dict[str, Any]) -> None:
+    """Values saved and loaded by the artifact store beside raw np.save/np.load and gzip-3
+    (see nb_codec.py): random floats must stay at raw speed; compressible values shrink."""
+    mib = x.get("mib", 256)
+    bench = f"{mib} MiB random float64: persist · load, in-process (stored raw)"
+    if not ok(x):
+        t.failed(bench, "np.save · np.load")
+        return
+    nb, raw, gz = x["random"]["nbflow"], x["random"]["raw"], x["random"]["gzip3"]
+    persist, load = x["random_persist_x_np_save"], x["random_load_x_np_load"]
+    t.add(
+        bench,
+        f"{fs(nb['persist_s'])} · {fs(nb['load_s'])}",
+        f"≤ {TARGETS['codec_random_persist_x_np_save']}× · "
+        f"≤ {TARGETS['codec_random_load_x_np_load']}×",
+        f"np.save {fs(raw['persist_s'])} · np.load {fs(raw['load_s'])} "
+        f"(gzip-3 {fs(gz['persist_s'])})",
+        f"{persist:.2f}× · {load:.2f}×",
+        persist <= TARGETS["codec_random_persist_x_np_save"]
+        and load <= TARGETS["codec_random_load_x_np_load"],
+    )
+    for name, what in (("arange", "np.arange float64"), ("frame", "repetitive DataFrame")):
+        nb, raw, gz = x[name]["nbflow"], x[name]["raw"], x[name]["gzip3"]
+        t.add(
+            f"{mib} MiB {what}: bytes, persist · load (compressed)",
+            f"{fbytes(nb['bytes'])}, {fs(nb['persist_s'])} · {fs(nb['load_s'])}",
+            "—",
+            f"gzip-3 {fbytes(gz['bytes'])}, {fs(gz['persist_s'])} · {fs(gz['load_s'])}; "
+            f"raw {fbytes(raw['bytes'])}",
+            f"{gz['bytes'] / max(nb['bytes'], 1):.1f}× fewer bytes than gzip-3",
+            None,
+        )
 
 
 def bytes_rows(t: Table, x: dict[str, Any]) -> None:
