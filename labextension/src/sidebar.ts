@@ -16,6 +16,7 @@ import { statusBadge } from './status';
 
 const PAGE = 1000; // runs listed at once; "more" lists the next page
 const POLL_MS = 750;
+const STARTING_POLL_MS = 150; // until a run just started is listed: feedback within 0.3 s
 const POLL_PAGE = 20; // newest runs asked for while polling
 
 export class RunsPanel extends Panel {
@@ -60,6 +61,9 @@ export class RunsPanel extends Panel {
     'More runs'
   );
   private _detail = h('div', { class: 'nbflow-detail', 'data-testid': 'nbflow-detail' });
+  // followLatest: the newest run before the one being started, and whether it is listed yet
+  private _before: string | null = null;
+  private _starting = false;
 
   /** `openCompare` shows runs side by side (a tab of the main area, see ./comparetab.ts). */
   constructor(private _openCompare: (runs: string[]) => void) {
@@ -142,9 +146,22 @@ export class RunsPanel extends Panel {
     }
   }
 
-  /** Show the newest run from now on and redraw it as it grows (Run flow, Resume). */
+  /** Show the newest run from now on and redraw it as it grows (Run flow, Resume). Until the
+   *  new run is listed (its first step cell may come after slow imports) the panel says it is
+   *  starting, at once, and looks for it more often; never the previous run's graph. */
   followLatest(): void {
     this._shown = 'latest';
+    this._before = this._runs[0]?.id ?? null;
+    this._starting = true;
+    this._graph.node.remove();
+    fill(
+      this._detail,
+      h(
+        'p',
+        { class: 'nbflow-note', 'data-testid': 'nbflow-starting' },
+        'Starting a run: its graph appears as its first step starts…'
+      )
+    );
     this._startPolling();
   }
 
@@ -158,7 +175,20 @@ export class RunsPanel extends Panel {
     } else if (was) {
       // Idle: soon once more, to show how the run ended (Run All's cells go busy and idle
       // one after another, so the fetch waits a moment for the next cell).
-      this._settle = window.setTimeout(() => this.isVisible && void this._load('newest'), 200);
+      this._settle = window.setTimeout(() => {
+        if (this.isVisible) {
+          void this._load('newest').then(() => this._noRunStarted());
+        }
+      }, 200);
+    }
+  }
+
+  /** The kernel went idle and no new run was listed: say so rather than "starting" forever
+   *  (an error in a plain cell above every step, or no step cell at all). */
+  private _noRunStarted(): void {
+    if (this._starting && !this._kernelBusy && this._runs[0]?.id === this._before) {
+      this._starting = false;
+      fill(this._detail, note('No new run started: no step cell ran.'));
     }
   }
 
@@ -431,6 +461,12 @@ export class RunsPanel extends Panel {
     const shown = this._shown;
     // 'latest' of a flow with no run listed yet (Run flow just pressed) would be a 404: the
     // graph waits for the list's next poll to show the run.
+    if (shown === 'latest' && this._starting) {
+      if (!this._runs.length || this._runs[0].id === this._before) {
+        return; // the new run is not listed yet: the "starting" note stays
+      }
+      this._starting = false;
+    }
     if (!flow || shown === null || (shown === 'latest' && !this._runs.length)) {
       return;
     }
@@ -462,14 +498,17 @@ export class RunsPanel extends Panel {
 
   private _startPolling(): void {
     if (this._timer === null && !this.isDisposed) {
-      this._timer = window.setTimeout(() => {
-        this._timer = null;
-        if (this.isVisible) {
-          void this._load('newest');
-        } else {
-          this._loaded = false; // drawn afresh when shown
-        }
-      }, POLL_MS);
+      this._timer = window.setTimeout(
+        () => {
+          this._timer = null;
+          if (this.isVisible) {
+            void this._load('newest');
+          } else {
+            this._loaded = false; // drawn afresh when shown
+          }
+        },
+        this._starting ? STARTING_POLL_MS : POLL_MS
+      );
     }
   }
 

@@ -209,3 +209,40 @@ def test_no_404_in_the_console_before_and_during_the_first_run(lab: Lab, chromiu
         assert [url for url in missing if "/nbflow/" in url] == []
     finally:
         context.close()
+
+
+def test_run_flow_says_at_once_that_a_run_is_starting_never_the_previous_one(
+    lab: Lab, chromium: Any
+) -> None:
+    """Run flow on a notebook whose imports take 3 s before the first step: the sidebar says a
+    run is starting as soon as the button is pressed (the time it took is printed, never
+    asserted: speed lives in bench/), does not show the previous run's graph meanwhile, and
+    shows the new run's graph once its first step starts."""
+    make_notebook(lab.root / "slowimports.ipynb", [
+        "%load_ext nbflow\n%flow name slowimports", "import time\ntime.sleep(3)  # slow imports",
+        "%%step start\nxs = [1, 2]", "%%step total --after start\ns = sum(xs)",
+    ])  # fmt: skip
+    context, page, _ = new_page(chromium)
+    try:
+        open_notebook(page, lab, "slowimports.ipynb")
+        open_sidebar(page)
+        click_run_flow(page)
+        wait_idle(page)
+        expect(page.locator(f"{SIDEBAR} .nbflow-run-header")).to_contain_text("slowimports/1")
+        page.locator(f"{PANEL} [data-testid='nbflow-run-flow']").click()
+        pressed = page.evaluate("performance.now()")
+        starting = page.locator(f"{SIDEBAR} [data-testid='nbflow-starting']")
+        starting.wait_for(timeout=2_000)
+        shown_after = page.evaluate("performance.now()") - pressed
+        print(f"\nRun flow pressed: 'starting' shown after {shown_after:.0f} ms")
+        page.wait_for_timeout(1_000)  # still in the slow cell: no run yet, no old graph
+        assert starting.is_visible()
+        assert page.locator(f"{SIDEBAR} .nbflow-run-header").count() == 0
+        shot(page, "sidebar_run_starting", page.locator(SIDEBAR))
+        expect(page.locator(f"{SIDEBAR} .nbflow-run-header")).to_contain_text(
+            "slowimports/2", timeout=30_000
+        )
+        wait_idle(page)
+        expect(run_rows(page).first).to_have_attribute("data-status", "done")
+    finally:
+        context.close()
