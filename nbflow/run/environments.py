@@ -60,7 +60,10 @@ def cache_root() -> Path:
 def worker_packages() -> list[str]:
     """What nbflow's worker imports, besides the user's requirements and nbflow itself (see
     nbflow_folder). cloudpickle as the kernel's: it unpickles the kernel's payloads."""
-    return [f"cloudpickle=={cloudpickle.__version__}", "xxhash", "ipython", *_store_packages()]
+    return [
+        f"cloudpickle=={cloudpickle.__version__}", "xxhash", "zstandard", "ipython",
+        *_store_packages(),
+    ]  # fmt: skip
 
 
 def _store_packages() -> list[str]:

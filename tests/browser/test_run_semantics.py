@@ -146,6 +146,8 @@ def test_a_cell_fixed_by_hand_after_a_failed_run_flow_leaves_an_incomplete_run(
             assert "stale" not in badge(page, step).inner_text()
         open_sidebar(page)
         page.locator(f"{SIDEBAR} [data-testid='nbflow-step'][data-step='end']").wait_for()
+        score = page.locator(f"{SIDEBAR} [data-testid='nbflow-step'][data-step='score']")
+        expect(score).to_have_attribute("data-status", "failed", timeout=15_000)
         assert graph_steps(page) == {
             "start": "done",
             "score": "failed",
