@@ -30,13 +30,18 @@ class Config:
     workers: int = 0  # 0: the number of CPU cores
     cache: str = "on"  # "off": full runs never reuse earlier tasks
     storage_options: str = ""  # a JSON object for fsspec (endpoint_url, key, secret, ...)
+    # An MLflow tracking URI (sqlite:///mlflow.db, http://host:5000, a folder): every run is
+    # also logged there as an MLflow run (nbflow.integrations.mlflow_log); empty: not logged.
+    mlflow: str = ""
+    # The end artifact logged as an MLflow model with each finished run; empty: none.
+    mlflow_log_model: str = ""
 
     @classmethod
     def from_env(cls) -> Config:
         values = {
-            f.name: os.environ[ENV_PREFIX + f.name.upper()]
+            f.name: os.environ[env_name(f.name)]
             for f in fields(cls)
-            if ENV_PREFIX + f.name.upper() in os.environ
+            if env_name(f.name) in os.environ
         }
         return cls().updated(**values)
 
@@ -58,6 +63,8 @@ class Config:
             parsed["cache"] = _choice("cache", values["cache"].lower(), ("on", "off"))
         if "storage_options" in values:
             _json_object("storage_options", values["storage_options"])
+        if values.get("mlflow_log_model"):
+            _identifier("mlflow_log_model", values["mlflow_log_model"])
         return replace(self, **parsed)  # type: ignore[arg-type]
 
     @property
@@ -108,6 +115,35 @@ class Config:
     @property
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+
+# Where a setting's environment variable is not NBFLOW_ + its key in capitals: the name
+# MLflow users know (MLFLOW_TRACKING_URI), prefixed.
+_ENV_NAMES = {"mlflow": "NBFLOW_MLFLOW_TRACKING_URI"}
+
+
+def env_name(key: str) -> str:
+    """The environment variable of a setting: `datastore` is NBFLOW_DATASTORE."""
+    return _ENV_NAMES.get(key, ENV_PREFIX + key.upper())
+
+
+def absolute_tracking_uri(uri: str, base: Path) -> str:
+    """An MLflow tracking URI another process (a headless kernel, in the notebook's folder)
+    reads alike: a relative `sqlite:///file` or folder made absolute against `base`."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str((base / uri.removeprefix("sqlite:///")).resolve())
+    if uri and "://" not in uri:  # a folder: MLflow's file store
+        return str((base / uri).expanduser().resolve())
+    return uri
+
+
+def _identifier(key: str, text: str) -> str:
+    if not text.isidentifier():
+        raise NbflowError(
+            f"{key} names an artifact of the run's last step, a Python name; {text!r} is not "
+            "one (for example mlflow_log_model=best_model)."
+        )
+    return text
 
 
 def _file_url_path(url: str) -> Path:

@@ -13,6 +13,7 @@
     └── NotFound                     no such flow, run, step, task or artifact
 
     UntrustedStoreWarning            (a warning) loading a value from another user's datastore
+    MlflowLoggingWarning             (a warning) a run could not be logged to MLflow
 
 Every error message says what is wrong, where, and how to fix it. Exceptions keep their fields
 as attributes and stay picklable, because later executors carry them across processes.
@@ -142,6 +143,11 @@ class UntrustedStoreWarning(UserWarning):
     unpickling runs whatever code the pickle names: only load from stores you trust. Shown
     once per store per process (see nbflow.store.trust); browsing never unpickles, so never
     warns."""
+
+
+class MlflowLoggingWarning(UserWarning):
+    """A run could not be logged to the MLflow tracking server (the `mlflow` setting); names
+    the tracking URI and the cause. The run itself is recorded in nbflow all the same."""
 
 
 class DamagedArtifact(IntegrityError):

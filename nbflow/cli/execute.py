@@ -42,6 +42,10 @@ examples:
 """
 
 
+LOG_MODEL_HELP = (
+    "also log this artifact of the last step as an MLflow model (needs an MLflow tracking URI: "
+    "NBFLOW_MLFLOW_TRACKING_URI)"
+)
 REUSE_HELP = (
     "reuse earlier tasks whose code, inputs, parameters and files are unchanged (default: "
     "every task runs fresh; NBFLOW_CACHE=on does the same)"
@@ -55,6 +59,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     run.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
     run.add_argument("--output", type=Path, help="also write the executed notebook here")
     run.add_argument("--report", type=Path, help=argparse.SUPPRESS)  # used by batch
+    run.add_argument("--log-model", metavar="ARTIFACT", help=LOG_MODEL_HELP)
     run.set_defaults(handler=run_run)
 
     batch = _parser(commands, "batch", "one run per combination of parameters", BATCH_EXAMPLE)
@@ -65,6 +70,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     batch.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at a time")
     batch.add_argument("--tag", action="append", default=[], help="tag every run")
     batch.add_argument("--json", action="store_true", help="print the table as JSON")
+    batch.add_argument("--log-model", metavar="ARTIFACT", help=LOG_MODEL_HELP)
     batch.set_defaults(handler=run_batch)
 
     resume = _parser(commands, "resume", "resume a failed run of a notebook", RESUME_EXAMPLE)
@@ -113,6 +119,7 @@ def run_run(args: argparse.Namespace) -> int:
     execution = Execution(
         notebook=args.notebook, params=params, tags=args.tag, executor=args.executor,
         workers=args.workers, output=args.output, timeout=args.timeout, reuse=args.reuse,
+        log_model=args.log_model,
     )  # fmt: skip
     return _execute(execution, report=args.report)
 
@@ -128,18 +135,25 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def _execute(execution: Any, report: Path | None = None) -> int:
+    from nbflow.integrations.mlflow_log import require_mlflow  # noqa: PLC0415 - per command
     from nbflow.run.headless import (  # noqa: PLC0415 - per command
         check_notebook,
+        config_beside,
         print_progress,
         run_notebook,
     )
 
     check_notebook(Path(execution.notebook))  # before saying it runs
+    config = config_beside(Path(execution.notebook)).updated(
+        mlflow_log_model=execution.log_model or ""
+    )
+    require_mlflow(config)  # the mlflow setting without MLflow: say so before running
     if report is None:
         execution.progress = print_progress
         print(f"nbflow: running {execution.notebook} in a fresh kernel", file=sys.stderr)
     started = time.time()
     result = run_notebook(execution)
+    _log_failed_to_mlflow(result, config)
     views = [Run(record, store=result.store) for record in result.runs]
     if execution.resume_run is not None:
         _say_what_was_resumed(result.store, result.runs)
@@ -158,6 +172,16 @@ def _execute(execution: Any, report: Path | None = None) -> int:
         print(f"stored in {result.store.root}; read it with: from nbflow import Run; "
               f"Run('{last.pathspec}')  (NBFLOW_DATASTORE={result.store.root})")  # fmt: skip
     return 0
+
+
+def _log_failed_to_mlflow(result: Any, config: Any) -> None:
+    """The kernel logs each run to MLflow as it ends; a run failed only afterwards (its
+    kernel died, its notebook stopped after the step cells) is logged failed from here."""
+    from nbflow.integrations.mlflow_log import log_run_end  # noqa: PLC0415 - per command
+
+    for run in result.runs:
+        if run.status == "failed":
+            log_run_end(result.store, run.flow, run.run_id, config)
 
 
 def _say_what_was_resumed(store: Any, runs: list[Any]) -> None:
@@ -299,6 +323,8 @@ class Batch:
                 command += [f"--{option}", str(getattr(self.args, option))]
         if self.args.reuse:
             command.append("--reuse")
+        if self.args.log_model:
+            command += ["--log-model", self.args.log_model]
         # Its messages go to a file, not a pipe: a full pipe would stall the child.
         with (self.scratch / f"stderr-{index}.txt").open("w") as log:
             child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)

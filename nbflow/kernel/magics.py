@@ -119,6 +119,7 @@ class FlowMagics(Magics):
     def _flow_run(self, args: list[str]) -> Any:
         parser = LineParser(prog="%flow run", add_help=False)
         parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+        parser.add_argument("--log-model", default=None, metavar="ARTIFACT")
         _executor_options(parser)
         parsed = parser.parse_args(args)
         overrides = {}
@@ -131,7 +132,9 @@ class FlowMagics(Magics):
                 )
             overrides[name] = parse_value(value)
         self.session.on_progress = LiveGraph()
-        runner = self.session.run_flow(overrides, executor=parsed.executor, workers=parsed.workers)
+        runner = self.session.run_flow(
+            overrides, executor=parsed.executor, workers=parsed.workers, log_model=parsed.log_model
+        )
         return self._run_view(runner)
 
     def _flow_resume(self, args: list[str]) -> Any:
@@ -186,9 +189,7 @@ class FlowMagics(Magics):
 
     def _flow_config(self, args: list[str]) -> Config:
         settings = dict(a.partition("=")[::2] for a in args)
-        self.session.config = self.session.config.updated(**settings)
-        self.session.working = None
-        return self.session.config
+        return self.session.configure(settings)
 
     def _flow_show(self, args: list[str]) -> Any:
         """The graph of a run (default: the latest): click a step for its tasks."""

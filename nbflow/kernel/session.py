@@ -23,6 +23,7 @@ from nbflow.config import Config
 from nbflow.core.graph import FlowGraph, StepSpec, check_graph, check_step
 from nbflow.core.resources import Machine, check_fits, parse_resources
 from nbflow.exceptions import NbflowError, NotFound, StepError
+from nbflow.integrations.mlflow_log import import_in_background, log_run_end, require_mlflow
 from nbflow.run.cellcode import Display, FormatTraceback, default_format_traceback
 from nbflow.run.executors import make_executor
 from nbflow.run.load import task_inputs
@@ -77,6 +78,14 @@ class Session:
     def __post_init__(self) -> None:
         # Overrides are parameters even where no %%params cell declares them.
         self.params = {**self.param_overrides, **self.params}
+        _check_config(self.config)
+
+    def configure(self, settings: Mapping[str, str]) -> Config:
+        """`%flow config KEY=VALUE ...`: this kernel's settings from now on."""
+        config = self.config.updated(**settings)
+        _check_config(config)  # a refused setting is not kept
+        self.config, self.working = config, None
+        return config
 
     @classmethod
     def from_environment(cls, notebook_ns: MutableMapping[str, Any], **hooks: Any) -> Session:
@@ -206,10 +215,16 @@ class Session:
         try:
             run_steps(runner, [spec.name], first=planned)
         except BaseException:
-            self.store.meta.finish_run(self.flow, runner.run_id, "failed")
+            self._finish(runner, "failed")
             raise
-        self.store.meta.finish_run(self.flow, runner.run_id, self._outcome(runner))
+        self._finish(runner, self._outcome(runner))
         return runner
+
+    def _finish(self, runner: Runner, status: str, *, log_model: str | None = None) -> None:
+        """Record how the run ended; then, with the mlflow setting on, log it to MLflow (a
+        warning if that fails: the run is recorded either way)."""
+        self.store.meta.finish_run(self.flow, runner.run_id, status)
+        log_run_end(self.store, self.flow, runner.run_id, self.config, model=log_model)
 
     def _outcome(self, runner: Runner) -> str:
         """`done` when every registered step ran (or was reused) in the run, else
@@ -312,13 +327,17 @@ class Session:
         *,
         executor: str | None = None,
         workers: int | None = None,
+        log_model: str | None = None,
     ) -> Runner:
-        """A new run of every registered step, in DAG order, on the executor."""
+        """A new run of every registered step, in DAG order, on the executor; `log_model`:
+        the end artifact logged as an MLflow model (over the mlflow_log_model setting)."""
+        if log_model:
+            require_mlflow(self.config.updated(mlflow_log_model=log_model))
         self._check_registered()
         params = {**self.params, **(overrides or {})}
         executor = executor or self.config.executor
         runner = self._new_runner(self.graph, params, executor=executor)
-        return self._run_all(runner, executor, workers)
+        return self._run_all(runner, executor, workers, log_model=log_model)
 
     def resume(
         self,
@@ -356,7 +375,14 @@ class Session:
         check_resources(self.graph)
         self.build_environments(self.graph.steps)
 
-    def _run_all(self, runner: Runner, executor: str | None, workers: int | None) -> Runner:
+    def _run_all(
+        self,
+        runner: Runner,
+        executor: str | None,
+        workers: int | None,
+        *,
+        log_model: str | None = None,
+    ) -> Runner:
         meta = self.store.meta
         meta.save_steps(self.flow, runner.run_id, self._step_rows(self.graph.steps))
         self.working = runner
@@ -371,10 +397,10 @@ class Session:
         try:
             run_steps(runner, self.graph.order())
         except BaseException:
-            meta.finish_run(self.flow, runner.run_id, "failed")
+            self._finish(runner, "failed", log_model=log_model)
             raise
         else:
-            meta.finish_run(self.flow, runner.run_id, self._outcome(runner))
+            self._finish(runner, self._outcome(runner), log_model=log_model)
         finally:
             runner.executor.close()
             runner.executor = kernel_executor  # step cells run later go on in the kernel
@@ -464,6 +490,12 @@ def _identifier(text: str) -> str:
     if not name:
         return "flow"
     return f"flow_{name}" if name[0].isdigit() else name
+
+
+def _check_config(config: Config) -> None:
+    # The mlflow setting without MLflow installed says what to install, before any run.
+    require_mlflow(config)
+    import_in_background(config)
 
 
 def check_resources(graph: FlowGraph) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbflow.config import Config, temporary_environment
+from nbflow.config import Config, absolute_tracking_uri, env_name, temporary_environment
 from nbflow.core.params import parse_value
 from nbflow.exceptions import NbflowError
 from nbflow.store.blobs import Stored, raw
@@ -33,6 +33,7 @@ Progress = Callable[[int, int, str], None]
 PARAMS, TAGS, LAUNCHER, DEFERRED, FULL_RUN = (
     "NBFLOW_PARAMS", "NBFLOW_TAGS", "NBFLOW_LAUNCHER", "NBFLOW_DEFERRED", "NBFLOW_FULL_RUN",
 )  # fmt: skip
+LOG_MODEL = "NBFLOW_MLFLOW_LOG_MODEL"  # the kernel's mlflow_log_model setting
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Execution:
     # whose code, inputs, parameters and files are unchanged, as the notebook does.
     reuse: bool = False
     progress: Progress | None = None
+    # --log-model: the end artifact the kernel logs as an MLflow model (NBFLOW_MLFLOW_LOG_MODEL).
+    log_model: str | None = None
 
 
 @dataclass
@@ -171,6 +174,11 @@ def _kernel_environment(execution: Execution, launcher: str, store: Store) -> di
     }
     if _final_command(execution) is not None:
         env[DEFERRED] = "1"
+    if execution.log_model:
+        env[LOG_MODEL] = execution.log_model
+    tracking = os.environ.get(env_name("mlflow"))
+    if tracking:  # relative to where `nbflow run` was typed, as the datastore is
+        env[env_name("mlflow")] = absolute_tracking_uri(tracking, Path.cwd())
     return env
 
 
