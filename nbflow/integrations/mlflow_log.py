@@ -122,13 +122,14 @@ def log_run(
     else:
         mlflow_run_id = existing.info.run_id
         _log_changes(client, mlflow_run_id, record, existing)
-    logged_model = existing is not None and MODEL_TAG in existing.data.tags
-    if model and run.status == "done" and not logged_model:
-        client.set_tag(mlflow_run_id, MODEL_TAG, log_model(run, model, uri, mlflow_run_id))
     if record.status == "RUNNING":
         client.update_run(mlflow_run_id, status="RUNNING")
     else:
         client.set_terminated(mlflow_run_id, record.status, end_time=record.end_ms)
+    # Last: the run's status is right in MLflow even when the model cannot be logged.
+    logged_model = existing is not None and MODEL_TAG in existing.data.tags
+    if model and run.status == "done" and not logged_model:
+        client.set_tag(mlflow_run_id, MODEL_TAG, log_model(run, model, uri, mlflow_run_id))
     return mlflow_run_id
 
 

@@ -116,6 +116,18 @@ def _runs(client: Any, experiment: str) -> list[Any]:
     return list(runs)
 
 
+def _load_model(model_uri: str, tracking_uri: str) -> Any:
+    """A logged scikit-learn model, read back from the tracking server that holds it."""
+    import mlflow.sklearn
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)  # a models:/ URI is resolved through it
+    try:
+        return mlflow.sklearn.load_model(model_uri)
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
 def _by_nbflow_run(client: Any, experiment: str) -> dict[str, Any]:
     return {run.data.tags["nbflow.run"]: run for run in _runs(client, experiment)}
 
@@ -188,8 +200,6 @@ def test_a_failed_run_is_failed_in_mlflow_and_an_unreachable_server_only_warns(
 def test_flow_run_logs_the_model_it_is_asked_for_to_a_server(
     tmp_path: Path, mlflow_client: Any, server: str
 ) -> None:
-    import mlflow.sklearn
-
     with LiveKernel(tmp_path, _env(tmp_path, NBFLOW_MLFLOW_TRACKING_URI=server)) as kernel:
         kernel.run("%load_ext nbflow\n%flow name served")
         kernel.run("%%params\nC = 1.0")
@@ -204,7 +214,7 @@ def test_flow_run_logs_the_model_it_is_asked_for_to_a_server(
     assert logged.info.status == "FINISHED"
     assert logged.data.params == {"C": "2.0"}
     model_uri = logged.data.tags["nbflow.model"]
-    restored = mlflow.sklearn.load_model(model_uri)
+    restored = _load_model(model_uri, server)
     assert list(restored.predict([[0.0], [3.0]])) == [0, 1]
     assert restored.C == 2.0
     # An artifact the last step does not have: the run is logged, the warning says why.
@@ -239,9 +249,7 @@ def test_nbflow_run_logs_headless_runs_and_marks_a_stopped_notebook_failed(
     assert first.data.metrics == {"accuracy": 1.0}
     assert first.data.tags["nbflow.notebook"] == "headless.ipynb"
     assert first.data.tags["mlflow.source.name"] == str((tmp_path / "headless.ipynb").resolve())
-    import mlflow.sklearn
-
-    assert mlflow.sklearn.load_model(first.data.tags["nbflow.model"]).C == 3
+    assert _load_model(first.data.tags["nbflow.model"], server).C == 3
     assert second.info.status == "FAILED"
     assert "stop here" in second.data.tags["nbflow.error"]
 
