@@ -47,7 +47,9 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         compile(text, str(args.output or "<export>"), "exec")
     except SyntaxError as error:  # a bug of the export, never the user's: say so
-        raise NbflowError(f"nbflow export wrote invalid Python ({error}); please report it.") from None
+        raise NbflowError(
+            f"nbflow export wrote invalid Python ({error}); please report it."
+        ) from None
     output = args.output or args.notebook.with_suffix(".py")
     if str(output) == "-":
         sys.stdout.write(text)

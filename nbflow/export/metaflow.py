@@ -73,7 +73,7 @@ def _nodes(flow: FlowNotebook) -> dict[str, Node]:
     try:
         check_graph(graph)
     except GraphError as error:
-        cell = flow.step(error.step) if error.step in graph else flow.steps[0]
+        cell = flow.step(error.step) if error.step and error.step in graph else flow.steps[0]
         raise cell.refuse(str(error), "") from None
     levels = graph.levels()
     nodes = {
@@ -104,7 +104,9 @@ def _add_start(flow: FlowNotebook, nodes: dict[str, Node]) -> None:
     nodes.update({n: nodes.pop(n) for n in list(nodes) if n != "start"})  # start first
 
 
-def _add_end(flow: FlowNotebook, nodes: dict[str, Node], levels: dict[str, tuple[str, ...]]) -> None:
+def _add_end(
+    flow: FlowNotebook, nodes: dict[str, Node], levels: dict[str, tuple[str, ...]]
+) -> None:
     leaves = [n for n in nodes.values() if not n.children]
     if [leaf.name for leaf in leaves] == ["end"]:
         return
@@ -127,7 +129,9 @@ def _add_end(flow: FlowNotebook, nodes: dict[str, Node], levels: dict[str, tuple
     nodes["end"] = end
 
 
-def _shape(flow: FlowNotebook, node: Node, nodes: dict[str, Node], levels: dict[str, tuple[str, ...]]) -> None:
+def _shape(
+    flow: FlowNotebook, node: Node, nodes: dict[str, Node], levels: dict[str, tuple[str, ...]]
+) -> None:
     spec = node.spec
     if node.cell is not None and (spec.join or spec.is_static_join):
         node.join = True
@@ -138,29 +142,47 @@ def _shape(flow: FlowNotebook, node: Node, nodes: dict[str, Node], levels: dict[
     conditional = [c for c in children if c.spec.when is not None]
     foreach = [c for c in children if c.spec.foreach is not None]
     if foreach and len(children) > 1:
-        raise _refuse_at(foreach[0], f"Metaflow's foreach splits from a step with one next step, and '{node.name}' has {len(children)}.",
-                         f"Add a step between them: `--after {node.name}` on a new step that '{foreach[0].name}' follows.")
+        raise _refuse_at(
+            foreach[0],
+            f"Metaflow's foreach splits from a step with one next step, and '{node.name}' has {len(children)}.",
+            f"Add a step between them: `--after {node.name}` on a new step that '{foreach[0].name}' follows.",
+        )
     if foreach:
         node.foreach = foreach[0].spec.foreach
     if conditional:
         _shape_switch(node, children, conditional, nodes)
 
 
-def _shape_switch(node: Node, children: list[Node], conditional: list[Node], nodes: dict[str, Node]) -> None:
+def _shape_switch(
+    node: Node, children: list[Node], conditional: list[Node], nodes: dict[str, Node]
+) -> None:
     first = conditional[0]
     if len(conditional) != len(children):
-        raise _refuse_at(first, f"'{node.name}' leads to steps with --when and without; Metaflow's switch takes one of its next steps.",
-                         f"Put --when on every step after '{node.name}', or add a step between.")
+        raise _refuse_at(
+            first,
+            f"'{node.name}' leads to steps with --when and without; Metaflow's switch takes one of its next steps.",
+            f"Put --when on every step after '{node.name}', or add a step between.",
+        )
     merge_points = {tuple(c.children) for c in conditional}
     after = next(iter(merge_points))
-    meets = len(merge_points) == 1 and len(after) == 1 and set(nodes[after[0]].parents) == set(node.children)
+    meets = (
+        len(merge_points) == 1
+        and len(after) == 1
+        and set(nodes[after[0]].parents) == set(node.children)
+    )
     if len(conditional) < 2 or not meets:
-        raise _refuse_at(first, f"a step with --when maps to Metaflow's switch, which takes one of several next steps of '{node.name}' and needs them to meet again in one step.",
-                         f"Give '{node.name}' a step for each case (e.g. --when 'not (...)' on another) and a step after them all: `--after {' '.join(node.children)}`.")
+        raise _refuse_at(
+            first,
+            f"a step with --when maps to Metaflow's switch, which takes one of several next steps of '{node.name}' and needs them to meet again in one step.",
+            f"Give '{node.name}' a step for each case (e.g. --when 'not (...)' on another) and a step after them all: `--after {' '.join(node.children)}`.",
+        )
     merge = nodes[after[0]]
     if merge.cell is not None and "inputs" in analyze(merge.spec.code).reads:
-        raise _refuse_at(merge, f"after a switch, Metaflow runs '{merge.name}' on the one case that ran, so it has no `inputs`.",
-                         "Read the artifacts by name (the case's are bound directly).")
+        raise _refuse_at(
+            merge,
+            f"after a switch, Metaflow runs '{merge.name}' on the one case that ran, so it has no `inputs`.",
+            "Read the artifacts by name (the case's are bound directly).",
+        )
     merge.join = False
     node.switch = {c.name: c.spec.when or "" for c in conditional}
 
@@ -175,7 +197,11 @@ def _refuse_at(node: Node, message: str, fix: str) -> ExportError:
 
 def _methods(flow: FlowNotebook, nodes: dict[str, Node], helpers: set[str]) -> list[str]:
     params = frozenset(p.name for p in flow.params)
-    module_names = frozenset().union(*(analyze(p.code).binds for p in flow.plain)) if flow.plain else frozenset()
+    module_names = (
+        frozenset().union(*(analyze(p.code).binds for p in flow.plain))
+        if flow.plain
+        else frozenset()
+    )
     step_names = frozenset(nodes)
     seen: dict[str, frozenset[str]] = {}  # step -> what its task has: visible + stored
     methods = []
@@ -271,7 +297,10 @@ def _decorators(node: Node) -> list[str]:
 
 
 def _resources(spec: StepSpec) -> str:
-    given = {item.split("=")[0].strip().lower() for item in re.split(r"[\s,]+(?=\w+\s*=)", spec.resources)}
+    given = {
+        item.split("=")[0].strip().lower()
+        for item in re.split(r"[\s,]+(?=\w+\s*=)", spec.resources)
+    }
     wanted = parse_resources(spec.resources, step=spec.name)
     values = []
     if "cpu" in given:
@@ -306,7 +335,9 @@ def _module(flow: FlowNotebook, methods: list[str], helpers: set[str]) -> str:
     parts += [f"# cell {p.cell}\n{p.code}" for p in flow.plain]
     parts += [HELPERS[name] for name in sorted(helpers)]
     body = [_parameter(p) for p in flow.params] + [_indent_block(m) for m in methods]
-    decorator = _pypi("pypi_base", flow.env, flow.python) + "\n" if (flow.env or flow.python) else ""
+    decorator = (
+        _pypi("pypi_base", flow.env, flow.python) + "\n" if (flow.env or flow.python) else ""
+    )
     parts.append(f"{decorator}class {class_name}(FlowSpec):\n" + "\n\n".join(body))
     parts.append(f'if __name__ == "__main__":\n{INDENT}{class_name}()')
     return ("\n\n\n".join(parts) + "\n").replace(KEEP, "")

@@ -132,7 +132,7 @@ def _params(source: str, number: int, first: str) -> list[Param]:
             values[stmt.lineno] = stmt.value
     found: dict[str, Param] = {}  # a name assigned twice: the last one wins, as when it runs
     for name, line in top_level_assignments(code):
-        node = next(v for at, v in values.items() if at <= line and line <= (v.end_lineno or at))
+        node = next(v for at, v in values.items() if at <= line <= (v.end_lineno or at))
         found[name] = _param(name, node, code, number, first)
     return list(found.values())
 
@@ -173,8 +173,7 @@ def _plain_cell(flow: FlowNotebook, source: str, number: int) -> PlainCell | Non
                 f"the line `{line.strip()}` is IPython syntax, which only a kernel runs.",
                 cell=number,
                 first_line=source.lstrip().split("\n", 1)[0],
-                fix="Write it as Python (subprocess.run([...]) for a shell command), or delete "
-                "it.",
+                fix="Write it as Python (subprocess.run([...]) for a shell command), or delete it.",
             )
         else:
             kept.append(line)

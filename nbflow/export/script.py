@@ -12,7 +12,9 @@ from nbflow.export.notebook import FlowNotebook
 
 
 def export_script(flow: FlowNotebook) -> str:
-    cells = "\n".join(f"    # cell {number}\n    {source!r}," for number, source in flow.cells.items())
+    cells = "\n".join(
+        f"    # cell {number}\n    {source!r}," for number, source in flow.cells.items()
+    )
     params = ", ".join(f"{p.name}={p.source}" for p in flow.params) or "none"
     return f'''"""Flow '{flow.name}' of {flow.path.name}, as a script (written by `nbflow export --to script`).
 

@@ -126,7 +126,7 @@ def _refuse_unsupported(step: StepCell, tree: ast.Module) -> None:
 def _stored(step: StepCell, analysis: CellAnalysis, context: StepContext) -> list[str]:
     """The names nbflow stores for this step, in the order the cell binds them."""
     spec = step.spec
-    kept = analysis.binds - analysis.imports - spec.transient - {"inputs", "merge"}
+    kept = set(analysis.binds - analysis.imports - spec.transient - {"inputs", "merge"})
     kept = {n for n in kept if not n.startswith("_")}
     kept = kept & spec.out if spec.out is not None else kept - analysis.handles
     for name in sorted(kept & context.params):
@@ -189,7 +189,10 @@ def _preamble(step: StepCell, analysis: CellAnalysis, context: StepContext) -> l
         lines.append(f"self.{spec.foreach_as}, self.item_index = self.input, self.index")
         visible |= {spec.foreach_as, "item_index"}
     if context.join:
-        lines += ["# bind what the inputs agree on, as nbflow's join does", join_line(context.exclude)]
+        lines += [
+            "# bind what the inputs agree on, as nbflow's join does",
+            join_line(context.exclude),
+        ]
     loads = sorted(analysis.reads & visible)
     lines += [f"{name} = self.{name}" for name in loads]
     return lines
@@ -252,9 +255,9 @@ def _certainly_bound(tree: ast.Module) -> set[str]:
             deleted |= {n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
         elif not isinstance(stmt, (ast.If, ast.For, ast.While, ast.Try, ast.Match)):
             bound |= analyze(ast.unparse(stmt)).binds
-    for stmt in ast.walk(tree):
-        if isinstance(stmt, ast.Delete):
-            deleted |= {n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Delete):
+            deleted |= {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
     return bound - deleted
 
 
@@ -287,7 +290,7 @@ def _may_be_view(node: ast.expr, tainted: set[str]) -> bool:
     if isinstance(node, ast.Name):
         return node.id in tainted
     if isinstance(node, (ast.Subscript, ast.Attribute)):
-        return isinstance(node.value, ast.Name) and node.value.id == "inputs" or (
+        return (isinstance(node.value, ast.Name) and node.value.id == "inputs") or (
             isinstance(node, ast.Subscript) and _may_be_view(node.value, tainted)
         )
     if isinstance(node, ast.Call):

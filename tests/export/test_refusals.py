@@ -38,18 +38,40 @@ def refusal(tmp_path: Path, *cells: str) -> ExportError:
         (["%%capture\nprint(1)", "%%step start\nx = 1"], 2, "cell magic %%capture"),
         (["!pip install foo", "%%step start\nx = 1"], 2, "IPython syntax"),
         (["%%step start\nx = 1", "%%step a --after start --when 'x > 0'\ny = 1"], 3, "switch"),
-        (["%%step start\nxs = [1]", "%%step a --after start --foreach xs\ny = 1",
-          "%%step j --after a --join", "%%step b --after start\nz = 1"], 3,
-         "one next step"),  # fmt: skip
-        (["%%step start\nxs = [1]", "%%step a --after start --foreach xs\ny = 1"], 3,
-         "ends the flow inside a foreach"),  # fmt: skip
+        (
+            [
+                "%%step start\nxs = [1]",
+                "%%step a --after start --foreach xs\ny = 1",
+                "%%step j --after a --join",
+                "%%step b --after start\nz = 1",
+            ],
+            3,
+            "one next step",
+        ),
+        (
+            ["%%step start\nxs = [1]", "%%step a --after start --foreach xs\ny = 1"],
+            3,
+            "ends the flow inside a foreach",
+        ),
         (["%%step start\nx = 1\nmerge(inputs)"], 2, "no join"),
         (["%%step start\nself = 1"], 2, "`self`"),
     ],
-    ids=["in-kernel", "line-magic", "display", "binds-parameter", "def-in-step",
-         "metaflow-name", "computed-parameter", "cell-magic", "shell-in-plain-cell",
-         "lone-when", "foreach-beside-another-child", "open-foreach-at-end", "merge-not-join",
-         "self"],  # fmt: skip
+    ids=[
+        "in-kernel",
+        "line-magic",
+        "display",
+        "binds-parameter",
+        "def-in-step",
+        "metaflow-name",
+        "computed-parameter",
+        "cell-magic",
+        "shell-in-plain-cell",
+        "lone-when",
+        "foreach-beside-another-child",
+        "open-foreach-at-end",
+        "merge-not-join",
+        "self",
+    ],
 )
 def test_refused_with_its_cell(tmp_path: Path, cells: list[str], cell: int, says: str) -> None:
     error = refusal(tmp_path, *cells)
