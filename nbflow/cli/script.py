@@ -41,8 +41,10 @@ def run_cells(notebook: str, cells: list[str], home: Path, argv: list[str]) -> i
 
 def _parser(notebook: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=f"one nbflow run of {notebook}'s flow")
-    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a parameter (values read as papermill reads them)")  # fmt: skip
+    parser.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+        help="override a parameter (values read as papermill reads them)",
+    )  # fmt: skip
     parser.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
     parser.add_argument("--reuse", action="store_true", help=REUSE_HELP)
     return parser

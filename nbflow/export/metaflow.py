@@ -144,8 +144,10 @@ def _shape(
     if foreach and len(children) > 1:
         raise _refuse_at(
             foreach[0],
-            f"Metaflow's foreach splits from a step with one next step, and '{node.name}' has {len(children)}.",
-            f"Add a step between them: `--after {node.name}` on a new step that '{foreach[0].name}' follows.",
+            f"Metaflow's foreach splits from a step with one next step, and '{node.name}' "
+            f"has {len(children)}.",
+            f"Add a step between them: `--after {node.name}` on a new step that "
+            f"'{foreach[0].name}' follows.",
         )
     if foreach:
         node.foreach = foreach[0].spec.foreach
@@ -160,7 +162,8 @@ def _shape_switch(
     if len(conditional) != len(children):
         raise _refuse_at(
             first,
-            f"'{node.name}' leads to steps with --when and without; Metaflow's switch takes one of its next steps.",
+            f"'{node.name}' leads to steps with --when and without; Metaflow's switch takes "
+            "one of its next steps.",
             f"Put --when on every step after '{node.name}', or add a step between.",
         )
     merge_points = {tuple(c.children) for c in conditional}
@@ -173,14 +176,17 @@ def _shape_switch(
     if len(conditional) < 2 or not meets:
         raise _refuse_at(
             first,
-            f"a step with --when maps to Metaflow's switch, which takes one of several next steps of '{node.name}' and needs them to meet again in one step.",
-            f"Give '{node.name}' a step for each case (e.g. --when 'not (...)' on another) and a step after them all: `--after {' '.join(node.children)}`.",
+            "a step with --when maps to Metaflow's switch, which takes one of several next "
+            f"steps of '{node.name}' and needs them to meet again in one step.",
+            f"Give '{node.name}' a step for each case (e.g. --when 'not (...)' on another) and "
+            f"a step after them all: `--after {' '.join(node.children)}`.",
         )
     merge = nodes[after[0]]
     if merge.cell is not None and "inputs" in analyze(merge.spec.code).reads:
         raise _refuse_at(
             merge,
-            f"after a switch, Metaflow runs '{merge.name}' on the one case that ran, so it has no `inputs`.",
+            f"after a switch, Metaflow runs '{merge.name}' on the one case that ran, so it "
+            "has no `inputs`.",
             "Read the artifacts by name (the case's are bound directly).",
         )
     merge.join = False
@@ -265,7 +271,8 @@ def _next(node: Node, helpers: set[str]) -> list[str]:
         cases = ", ".join(f'"{c}": "{_escaped(w)}"' for c, w in node.switch.items())
         targets = ", ".join(f'"{c}": self.{c}' for c in node.switch)
         return [
-            "# the next steps run on a condition (--when): Metaflow's switch takes the one that holds",
+            "# the next steps run on a condition (--when): Metaflow's switch takes the one",
+            "# that holds",
             f"self._case = _case(self, {{{cases}}})",
             f'self.next({{{targets}}}, condition="_case")',
         ]
@@ -347,9 +354,13 @@ def _docstring(flow: FlowNotebook) -> str:
     left_out = ""
     if flow.after_steps:
         cells = ", ".join(str(c) for c in flow.after_steps)
-        left_out = f"\nLeft out: cell(s) {cells}, after the last step (they look at runs, not part of the flow).\n"
+        left_out = (
+            f"\nLeft out: cell(s) {cells}, after the last step (they look at runs, not part of "
+            "the flow).\n"
+        )
     return (
-        f'"""Flow \'{flow.name}\' of {flow.path.name}, for Metaflow (written by `nbflow export --to metaflow`).\n\n'
+        f'"""Flow \'{flow.name}\' of {flow.path.name}, for Metaflow\n'
+        "(written by `nbflow export --to metaflow`).\n\n"
         f"    python {flow.name}.py run               # a run on Metaflow's local runtime\n"
         f"    python {flow.name}.py argo-workflows create  # or step-functions / airflow create\n"
         f"{left_out}"
@@ -381,8 +392,10 @@ def _imports(flow: FlowNotebook, methods: list[str], helpers: set[str]) -> str:
 def _parameter(param: Param) -> str:
     if isinstance(param.default, (list, dict)):
         default = f"json.dumps({param.source})"
-        return f'{INDENT}{param.name} = Parameter("{param.name}", type=JSONType, default={default})  # cell {param.cell}'
-    return f'{INDENT}{param.name} = Parameter("{param.name}", default={param.source})  # cell {param.cell}'
+        typed = f"type=JSONType, default={default}"
+    else:
+        typed = f"default={param.source}"
+    return f'{INDENT}{param.name} = Parameter("{param.name}", {typed})  # cell {param.cell}'
 
 
 def _indent_block(text: str) -> str:
@@ -420,7 +433,8 @@ def _case(flow, conditions):
         def __missing__(self, name):
             return getattr(flow, name)
 
-    holding = [c for c, when in conditions.items() if eval(when, {"__builtins__": builtins}, Artifacts())]
+    scope = {"__builtins__": builtins}
+    holding = [c for c, when in conditions.items() if eval(when, scope, Artifacts())]
     if len(holding) != 1:
         raise ValueError(
             f"--when: {len(holding)} of the conditions {conditions} hold here; the exported "

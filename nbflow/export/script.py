@@ -16,7 +16,8 @@ def export_script(flow: FlowNotebook) -> str:
         f"    # cell {number}\n    {source!r}," for number, source in flow.cells.items()
     )
     params = ", ".join(f"{p.name}={p.source}" for p in flow.params) or "none"
-    return f'''"""Flow '{flow.name}' of {flow.path.name}, as a script (written by `nbflow export --to script`).
+    return f'''"""Flow '{flow.name}' of {flow.path.name}, as a script
+(written by `nbflow export --to script`).
 
     python {flow.name}.py                      # one run, as `nbflow run {flow.path.name}` makes
     python {flow.name}.py -p NAME=VALUE ...    # parameters overridden ({params})

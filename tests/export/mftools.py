@@ -25,11 +25,11 @@ run = Flow(sys.argv[1]).latest_run
 params = set(sys.argv[3].split(",")) if sys.argv[3] else set()
 found = {"successful": run.successful}
 for step in run:
-    tasks = sorted(step, key=lambda t: [f.index for f in t["_foreach_stack"].data] if "_foreach_stack" in t else [])
-    found[step.id] = [
-        {a.id: a.data for a in task if not a.id.startswith("_") and a.id != "name" and a.id not in params}
-        for task in tasks
-    ]
+    def place(t):
+        return [f.index for f in t["_foreach_stack"].data] if "_foreach_stack" in t else []
+    def kept(a):
+        return not a.id.startswith("_") and a.id != "name" and a.id not in params
+    found[step.id] = [{a.id: a.data for a in task if kept(a)} for task in sorted(step, key=place)]
 pickle.dump(found, open(sys.argv[2], "wb"))
 """
 
