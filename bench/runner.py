@@ -52,6 +52,7 @@ TARGETS = {
     "bytes_x_metaflow": 0.5,
     "codec_random_persist_x_np_save": 1.5,
     "codec_random_load_x_np_load": 1.2,
+    "big_peak_over_value": 1.2,
 }
 
 R1, NW = ["--repeat", "1"], ["--no-warmup"]
@@ -102,6 +103,7 @@ JOBS: list[tuple[str, str, list[str], list[str]]] = [
     # Bytes (issue 16): measures its own anchor (Metaflow's .metaflow for the same flow).
     ("nb_bytes", "kernel/nb_bytes.py", [], ["--runs", "1", "--decks", "1000"]),
     ("nb_codec", "kernel/nb_codec.py", [], ["--mib", "8", *R1, *NW]),
+    ("nb_big", "kernel/nb_big.py", [], ["--gib", "0.0625"]),
 ]
 
 
@@ -683,6 +685,7 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
     env_rows(t, r)
     bytes_rows(t, r.get("nb_bytes", {}))
     codec_rows(t, r.get("nb_codec", {}))
+    big_rows(t, r.get("nb_big", {}))
     return t.rows
 
 
@@ -717,6 +720,27 @@ def codec_rows(t: Table, x: dict[str, Any]) -> None:
             f"raw {fbytes(raw['bytes'])}",
             f"{gz['bytes'] / max(nb['bytes'], 1):.1f}× fewer bytes than gzip-3",
             None,
+        )
+
+
+def big_rows(t: Table, x: dict[str, Any]) -> None:
+    """A value of several GiB bound by a step: peak memory while it persists, over its size,
+    and what loading it in a fresh process costs (see nb_big.py)."""
+    size = fbytes(x.get("bytes", 4 << 30))
+    if not ok(x):
+        t.failed(f"a {size} artifact: peak memory while persisting", "the value's size")
+        return
+    target = TARGETS["big_peak_over_value"]
+    for kind, how in (("raw", "random float64, stored raw"), ("compressible", "np.arange")):
+        peak = x[f"{kind}_peak_over_value"]
+        t.add(
+            f"a {size} artifact ({how}): peak memory while persisting · load in a fresh process",
+            f"{peak:.2f}× the value ({fs(x[f'{kind}_persist_s'])}) · "
+            f"{fs(x[f'{kind}_load_s'])}, +{fbytes(x[f'{kind}_load_added_bytes'])} resident",
+            f"≤ {target}×",
+            "the value itself, 1.0× (a second copy: 2.0×)",
+            f"{peak:.2f}×",
+            peak <= target,
         )
 
 

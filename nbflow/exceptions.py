@@ -3,6 +3,7 @@
     NbflowError                      anything nbflow reports to a user
     ├── GraphError                   the steps do not form a valid flow (unknown parent, cycle, ...)
     ├── StepError                    a step cannot run as written (bad options, missing input)
+    ├── ExportError                  a notebook cell cannot be exported (to Metaflow, a script)
     ├── StepFailed                   the user's code in a step raised; carries the traceback
     ├── ArtifactError                a value cannot be stored (unpicklable; names each variable)
     ├── UnreadableInput              a stored input cannot be loaded where the step runs
@@ -66,6 +67,16 @@ class GraphError(NbflowError):
 
 class StepError(GraphError):
     """A step cannot run as written: an option or an input it needs is wrong."""
+
+
+class ExportError(NbflowError):
+    """A cell of a notebook cannot be translated by `nbflow export`: which cell, what, the fix."""
+
+    def __init__(self, message: str, *, cell: int, first_line: str, fix: str) -> None:
+        super().__init__(f"cell {cell} ({first_line!r}): {message} {fix}")
+        self.cell = cell
+        self.first_line = first_line
+        self.fix = fix
 
 
 class StepFailed(NbflowError):

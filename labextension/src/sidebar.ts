@@ -153,6 +153,7 @@ export class RunsPanel extends Panel {
     this._shown = 'latest';
     this._before = this._runs[0]?.id ?? null;
     this._starting = true;
+    this._markShown();
     this._graph.node.remove();
     fill(
       this._detail,
@@ -447,8 +448,9 @@ export class RunsPanel extends Panel {
   }
 
   private _markShown(): void {
-    const shownId =
-      this._shown === 'latest' ? this._runs[0]?.id : `${this._flow}/${String(this._shown)}`;
+    // While a run starts, the newest row listed is the previous run, which is not shown.
+    const latest = this._starting && this._runs[0]?.id === this._before ? null : this._runs[0]?.id;
+    const shownId = this._shown === 'latest' ? latest : `${this._flow}/${String(this._shown)}`;
     for (const [id, row] of this._rows) {
       row.classList.toggle('nbflow-shown', id === shownId);
     }

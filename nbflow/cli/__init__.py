@@ -27,7 +27,7 @@ examples:
 
 COMMAND_MODULES = (
     "nbflow.cli.execute", "nbflow.cli.browse", "nbflow.cli.tags", "nbflow.cli.envs",
-    "nbflow.cli.fsck",
+    "nbflow.cli.fsck", "nbflow.cli.export",
 )  # fmt: skip
 
 

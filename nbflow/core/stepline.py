@@ -46,6 +46,16 @@ def step_parser() -> LineParser:
     return parser
 
 
+def flow_env_parser() -> LineParser:
+    """`%flow env REQUIREMENT ... [--python X.Y] [--clear]`: the flow's environment (the
+    magic and `nbflow export` read it alike)."""
+    parser = LineParser(prog="%flow env", add_help=False)
+    parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT")
+    parser.add_argument("--python", default=None, metavar="X.Y")
+    parser.add_argument("--clear", action="store_true")
+    return parser
+
+
 def parse_step_line(line: str, code: str) -> StepSpec:
     args = step_parser().parse_args(shlex.split(line))
     parents = tuple(p for group in args.after for p in _names(group))

@@ -19,7 +19,7 @@ from nbflow import widgets  # its widgets (and anywidget) load when first used
 from nbflow.config import Config, check_executor
 from nbflow.core.cells import top_level_assignments
 from nbflow.core.params import parse_value
-from nbflow.core.stepline import LineParser, parse_step_line
+from nbflow.core.stepline import LineParser, flow_env_parser, parse_step_line
 from nbflow.exceptions import NbflowError
 from nbflow.kernel.session import Cell, Session, flow_name_for
 from nbflow.query.client import Flow, Run
@@ -160,11 +160,7 @@ class FlowMagics(Magics):
     def _flow_env(self, args: list[str]) -> None:
         """`%flow env REQUIREMENT ... [--python X.Y]`: every step without an --env of its own
         runs in this environment; `--clear` removes it; no arguments: show it."""
-        parser = LineParser(prog="%flow env", add_help=False)
-        parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT")
-        parser.add_argument("--python", default=None, metavar="X.Y")
-        parser.add_argument("--clear", action="store_true")
-        parsed = parser.parse_args(args)
+        parsed = flow_env_parser().parse_args(args)
         if parsed.clear:
             self.session.set_flow_env((), None)
             print("flow environment: none (steps run in the kernel's environment)")

@@ -55,6 +55,13 @@ class Execution:
     progress: Progress | None = None
     # --log-model: the end artifact the kernel logs as an MLflow model (NBFLOW_MLFLOW_LOG_MODEL).
     log_model: str | None = None
+    # The folder it runs in, and whose .nbflow/ is its default datastore: the notebook's own,
+    # unless a script exported with `nbflow export --to script` runs its cells from elsewhere.
+    home: Path | None = None
+
+    @property
+    def folder(self) -> Path:
+        return (self.home or self.notebook.parent).resolve()
 
 
 @dataclass
@@ -74,7 +81,7 @@ def run_notebook(execution: Execution) -> HeadlessResult:
             "Give another path."
         )
     launcher = uuid.uuid4().hex
-    store = open_store(config_beside(path))
+    store = open_store(config_beside(execution.folder / path.name))
     error: str | None = None
     with tempfile.TemporaryDirectory(prefix="nbflow-run-") as scratch:
         executed = Path(scratch) / path.name
@@ -202,7 +209,7 @@ def _execute(source: Path, executed: Path, execution: Execution) -> None:
         parameters=(execution.params or None) if tagged else None,
         kernel_name="python3",
         language="python",  # nbflow runs Python kernels; a notebook may not say so itself
-        cwd=str(execution.notebook.parent.resolve()),
+        cwd=str(execution.folder),
         progress_bar=execution.progress is None and sys.stderr.isatty(),
         request_save_on_cell_execute=False,  # one write at the end, not one per cell
         execution_timeout=execution.timeout,

@@ -119,8 +119,13 @@ class Schedule:
             self.waiting.remove(step)
             runner.tasks_of[step] = []
             self.remaining[step] = len(planned)
-            runner.store.meta.set_planned(runner.flow, runner.run_id, step, len(planned))
-            self.queue.extend(Attempt(task) for task in planned)
+            attempts = 1 + runner.graph[step].retry
+            ids = runner.store.meta.set_planned(
+                runner.flow, runner.run_id, step, len(planned), attempts
+            )
+            self.queue.extend(
+                Attempt(task, reserved=i) for task, i in zip(planned, ids, strict=True)
+            )
         if self.waiting and not (self.queue or self.running):
             missing = sorted({p for s in self.waiting for p in self.runner.graph[s].parents})
             self.failures.append(StepError(f"cannot plan {self.waiting}: parents {missing}"))
@@ -203,7 +208,7 @@ class Schedule:
         parents = [p.task_id for p in task.parents]
         return runner.store.meta.start_task(
             runner.flow, runner.run_id, task.step, task.path, parents,
-            attempt=attempt.number, foreach=attempt.frames, **extra,
+            attempt=attempt.number, foreach=attempt.frames, task_id=attempt.reserved, **extra,
         )  # fmt: skip
 
     def _resumed(self, attempt: Attempt) -> bool:
@@ -228,7 +233,7 @@ class Schedule:
                     foreach=attempt.frames,
                     parents=tuple(p.task_id for p in task.parents),
                 )
-                (ref,) = runner.adopt([here])
+                (ref,) = runner.adopt([here], [attempt.reserved])
                 self._complete(ref)
                 return True
         return False
@@ -258,7 +263,13 @@ class Schedule:
                 f"({(result.error or {}).get('ename')}); retry {attempt.number} of {spec.retry}"
                 + (f" in {spec.retry_delay:g} s" if spec.retry_delay else "")
             )
-            retry = Attempt(attempt.planned, attempt.number + 1, time.time() + spec.retry_delay)
+            retry = Attempt(
+                attempt.planned,
+                attempt.number + 1,
+                time.time() + spec.retry_delay,
+                # the next of the ids its step set aside for this task's attempts
+                reserved=None if attempt.reserved is None else attempt.reserved + 1,
+            )
             self.queue.appendleft(retry)
         elif spec.catch:
             failure = result.error or {}

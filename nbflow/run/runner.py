@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -96,6 +96,9 @@ class Attempt:
     number: int = 1
     not_before: float = 0.0
     task_id: int = 0
+    # The id set aside for this attempt when its step was planned, so ids follow element
+    # order (`MetadataStore.set_planned`); None: the next id.
+    reserved: int | None = None
     inherited: dict[str, str] = field(default_factory=dict)
     context: dict[str, Stored] = field(default_factory=dict)
     # The enclosing foreach elements (see `Runner.enclosing`) and this task's own, stored.
@@ -157,9 +160,12 @@ class Runner:
 
     # -- reuse ----------------------------------------------------------------------------------
 
-    def adopt(self, records: list[TaskRecord]) -> list[TaskRef]:
-        """Take finished tasks of another run into this one by reference (status `cached`)."""
-        mapping = self.store.meta.reuse_tasks(self.flow, self.run_id, records)
+    def adopt(
+        self, records: list[TaskRecord], task_ids: Sequence[int | None] = ()
+    ) -> list[TaskRef]:
+        """Take finished tasks of another run into this one by reference (status `cached`),
+        under the ids reserved for them, if any."""
+        mapping = self.store.meta.reuse_tasks(self.flow, self.run_id, records, task_ids)
         refs = []
         for record in records:
             new_id = mapping[record.task_id]

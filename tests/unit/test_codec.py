@@ -35,7 +35,8 @@ def test_a_compressible_value_is_stored_compressed_under_its_plain_key(
     frame = pd.DataFrame({"a": np.tile(np.arange(100), 10_000), "b": ["x", "y"] * 500_000})
     stored = store.save(frame)
     on_disk = stored_file(tmp_path, stored.key).read_bytes()
-    assert on_disk[:4] == b"NBZ1" and len(on_disk) < stored.size / 50
+    # (16× with pandas' Arrow-backed strings, where pyarrow is installed; 60× without)
+    assert on_disk[:4] == b"NBZ1" and len(on_disk) < stored.size / 10
     assert stored.key == encode(frame).key  # the key of the plain bytes: dedup is unchanged
     pd.testing.assert_frame_equal(store.load(stored.key), frame)
     assert store.blobs.digest(stored.key) == stored.key  # fsck's hash is of the plain bytes

@@ -152,6 +152,30 @@ def test_steps_are_replaced_and_planned_counts_reset(meta: MetadataStore) -> Non
     assert meta.planned("f", run) == {}
 
 
+def test_planning_a_step_reserves_its_task_ids_in_element_order(meta: MetadataStore) -> None:
+    run = meta.create_run("f", {}).run_id
+    meta.save_steps("f", run, [(0, {"name": "a"}, ""), (1, {"name": "b"}, "")])
+    first = meta.start_task("f", run, "a", (), ())  # a task before any reservation
+    a_ids = meta.set_planned("f", run, "a", 3)
+    b_ids = meta.set_planned("f", run, "b", 2)
+    assert a_ids == sorted(a_ids) and b_ids == sorted(b_ids) and len(set(a_ids + b_ids)) == 5
+    assert min(a_ids) > first and max(a_ids) < min(b_ids)
+    assert meta.set_planned("f", run, "b", 0) == []
+    # With retries, each task's attempts have their ids together: 3 tasks, 2 attempts each.
+    retried = meta.set_planned("f", run, "b", 3, attempts=2)
+    assert [t - retried[0] for t in retried] == [0, 2, 4]
+    # Started out of order (b before a, a's last element first), each keeps its reserved id;
+    # an unreserved task takes an id after all of them.
+    started = [meta.start_task("f", run, "b", (i,), (), task_id=t) for i, t in enumerate(b_ids)]
+    started += [meta.start_task("f", run, "a", (2,), (), task_id=a_ids[2])]
+    unreserved = meta.start_task("f", run, "a", (2,), (), attempt=2)
+    assert started == [*b_ids, a_ids[2]] and unreserved > max(retried)
+    copied = meta.reuse_tasks("f", run, [meta.task(started[-1])], [a_ids[0]])
+    assert copied == {a_ids[2]: a_ids[0]}
+    by_id = {t.task_id: t for t in meta.tasks("f", run)}
+    assert by_id[a_ids[0]].status == "cached" and by_id[a_ids[2]].path == (2,)
+
+
 # -- tasks, attempts, artifacts -------------------------------------------------------------------
 
 

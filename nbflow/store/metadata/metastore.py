@@ -419,13 +419,23 @@ class MetadataStore:
                 ],
             )
 
-    def set_planned(self, flow: str, run_id: int, step: str, count: int) -> None:
-        """How many tasks a step has, known once it is planned: a live view shows k of n."""
+    def set_planned(
+        self, flow: str, run_id: int, step: str, count: int, attempts: int = 1
+    ) -> list[int]:
+        """How many tasks a step has, known once it is planned: a live view shows k of n.
+
+        Returns, per task, the first of the `attempts` ids set aside for its attempts, in
+        element order (`start_task(task_id=...)`): ids taken as tasks start would follow the
+        order they start in, interleave with the tasks of steps running beside, and put a
+        retry after every other element."""
         with self._db.write():
             self._db.execute(
                 "UPDATE steps SET planned = ? WHERE flow = ? AND run_id = ? AND name = ?",
                 (count, flow, run_id, step),
             )
+            if not count:
+                return []
+            return self._db.reserve_ids("tasks", "task_id", count * attempts)[::attempts]
 
     def planned(self, flow: str, run_id: int) -> dict[str, int]:
         rows = self._db.execute(
@@ -466,17 +476,22 @@ class MetadataStore:
         cache_key: str | None = None,
         origin: int | None = None,
         foreach: Sequence[dict[str, Any]] = (),
+        task_id: int | None = None,
     ) -> int:
+        """The task's row, `running`; under `task_id` if one was reserved (`set_planned`),
+        else the next id."""
+        values = (
+            flow, run_id, step, _json(list(path)), _json(list(parents)), time.time(),
+            attempt, cache_key, origin, _json(list(foreach)),
+        )  # fmt: skip
+        key, slot, reserved = _reserved_key(task_id)
         with self._db.write():
             (task_id,) = self._db.execute(
-                "INSERT INTO tasks (flow, run_id, step, status, path, parents, started_at, "
-                "attempt, cache_key, origin, foreach) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) RETURNING task_id",
-                (
-                    flow, run_id, step, _json(list(path)), _json(list(parents)), time.time(),
-                    attempt, cache_key, origin, _json(list(foreach)),
-                ),
-            ).fetchone()  # fmt: skip
+                f"INSERT INTO tasks ({key}flow, run_id, step, status, path, parents, "
+                "started_at, attempt, cache_key, origin, foreach) "
+                f"VALUES ({slot}?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) RETURNING task_id",
+                (*reserved, *values),
+            ).fetchone()
         crash_point("task_started")
         return int(task_id)
 
@@ -539,14 +554,23 @@ class MetadataStore:
                 (time.time(), error, flow, run_id),
             )
 
-    def reuse_tasks(self, flow: str, run_id: int, tasks: Sequence[TaskRecord]) -> dict[int, int]:
+    def reuse_tasks(
+        self,
+        flow: str,
+        run_id: int,
+        tasks: Sequence[TaskRecord],
+        task_ids: Sequence[int | None] = (),
+    ) -> dict[int, int]:
         """Copy task records into a run as `cached`, pointing at their origin: no data moves.
 
-        `tasks` must come parents first; returns old task id -> new task id.
+        `tasks` must come parents first; returns old task id -> new task id. A copy takes the
+        id `task_ids` reserves for it (`set_planned`), if any.
         """
         mapping: dict[int, int] = {}
+        reserved = list(task_ids) + [None] * (len(tasks) - len(task_ids))
         with self._db.write():
-            for task in tasks:
+            for task, task_id in zip(tasks, reserved, strict=True):
+                key, slot, given = _reserved_key(task_id)
                 # In the same transaction as the copy: `nbflow gc` may have removed the task
                 # since it was looked up, and a copy must never point at nothing.
                 if not self._db.execute(
@@ -558,11 +582,12 @@ class MetadataStore:
                     )
                 parents = [mapping.get(p, p) for p in task.parents]
                 (new_id,) = self._db.execute(
-                    "INSERT INTO tasks (flow, run_id, step, status, path, parents, origin, "
-                    "data_from, started_at, finished_at, stdout, stderr, cache_key, foreach, "
-                    "reads) VALUES (?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "RETURNING task_id",
+                    f"INSERT INTO tasks ({key}flow, run_id, step, status, path, parents, "
+                    "origin, data_from, started_at, finished_at, stdout, stderr, cache_key, "
+                    f"foreach, reads) VALUES ({slot}?, ?, ?, 'cached', ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?, ?) RETURNING task_id",
                     (
+                        *given,
                         flow,
                         run_id,
                         task.step,
@@ -818,6 +843,12 @@ def _lost_task_error(why: str) -> dict[str, Any]:
         "traceback": "",
         "line": None,
     }
+
+
+def _reserved_key(task_id: int | None) -> tuple[str, str, tuple[int, ...]]:
+    """An INSERT's key column, its placeholder and its value: the id reserved for the task, or
+    nothing, so the database picks the next (PostgreSQL refuses an explicit NULL key)."""
+    return ("task_id, ", "?, ", (task_id,)) if task_id is not None else ("", "", ())
 
 
 def _json(value: Any) -> str:

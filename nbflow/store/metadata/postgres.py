@@ -102,6 +102,15 @@ class PostgresDatabase(Database):
         idle = self._psycopg.pq.TransactionStatus.IDLE
         return self._conn.info.transaction_status != idle
 
+    def reserve_ids(self, table: str, key: str, count: int) -> list[int]:
+        # The identity's sequence: ids drawn are never handed out again. Concurrent writers
+        # may interleave theirs, so the ids are increasing, not always contiguous.
+        rows = self._conn.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            (table, key, count),
+        ).fetchall()
+        return sorted(int(r[0]) for r in rows)
+
     def ddl(self, statement: str) -> str:
         for sqlite_type, postgres_type in _TYPES:
             statement = re.sub(sqlite_type, postgres_type, statement)

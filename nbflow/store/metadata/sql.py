@@ -77,4 +77,10 @@ class Database(ABC):
         return statement
 
     @abstractmethod
+    def reserve_ids(self, table: str, key: str, count: int) -> list[int]:
+        """`count` ids of `table`'s autoincrement `key`, increasing, that no other insert will
+        take; inside a `write()` transaction. Rows then inserted with them keep that order
+        whatever order they are inserted in."""
+
+    @abstractmethod
     def close(self) -> None: ...

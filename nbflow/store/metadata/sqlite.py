@@ -122,6 +122,24 @@ class SQLiteDatabase(Database):
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
 
+    def reserve_ids(self, table: str, key: str, count: int) -> list[int]:
+        # AUTOINCREMENT hands out ids above sqlite_sequence's `seq`: moving it up reserves the
+        # ids in between (contiguous: the write lock is held). The row appears with the table's
+        # first insert, so before that the largest id there is (none: 0) is where to start.
+        row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,))
+        found = row.fetchone()
+        if found is None:
+            (last,) = self._conn.execute(f"SELECT coalesce(max({key}), 0) FROM {table}").fetchone()
+            self._conn.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, last + count)
+            )
+        else:
+            last = found[0]
+            self._conn.execute(
+                "UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (last + count, table)
+            )
+        return list(range(last + 1, last + count + 1))
+
     def close(self) -> None:
         self._conn.close()
 
