@@ -31,9 +31,14 @@ $(BIN)/nbflow: pyproject.toml $(LABEXTENSION)
 demo: $(BIN)/nbflow
 	$(BIN)/nbflow run notebooks/hearthstone.ipynb
 
+# The tests wait on kernels, servers, browsers and Metaflow's processes more than they compute:
+# three workers keep two cores busy (pytest-xdist; a file's tests stay on one worker, so its
+# fixtures are shared as they are in one process). `make test PARALLEL=` runs them in one.
+PARALLEL ?= -n 3 --dist loadfile
+
 # `system` installs every part the tests drive, so none of them may skip (tests/needs.py).
 test: $(BIN)/nbflow lint system
-	NBFLOW_REQUIRE_ALL=1 $(BIN)/pytest
+	NBFLOW_REQUIRE_ALL=1 $(BIN)/pytest $(PARALLEL)
 	$(MAKE) test-wheel
 
 # What users install: nbflow's wheel (built from its sdist, as a release is), installed
@@ -51,7 +56,7 @@ WHEEL_TESTS := tests/magics/test_envs.py tests/kernel/test_shared_envs.py \
 	$(HEADLESS)_a_failing_step_names_itself_and_resume_takes_over_what_finished \
 	$(HEADLESS)_batch_runs_every_combination_and_goes_on_after_failures \
 	tests/kernel/test_examples.py::test_branches_runs_the_three_branches_and_joins_them \
-	tests/packaging/test_installed.py
+	tests/export/test_script.py tests/packaging/test_installed.py
 test-wheel: $(BIN)/nbflow
 	rm -rf $(WHEEL) && mkdir -p $(WHEEL)/run
 	$(BIN)/uv build --quiet --out-dir $(WHEEL)/dist .
@@ -60,7 +65,7 @@ test-wheel: $(BIN)/nbflow
 	cd $(WHEEL)/run && env -u PYTHONPATH NBFLOW_REQUIRE_ALL=1 \
 	  NBFLOW_EXPECT_INSTALLED=$(CURDIR)/$(WHEEL)/venv PATH=$(WHEEL_BIN):$$PATH \
 	  $(WHEEL_BIN)/pytest -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR) -p no:cacheprovider \
-	  --durations=5 \
+	  --durations=5 $(PARALLEL) \
 	  $(addprefix $(CURDIR)/,$(WHEEL_TESTS))
 
 # Debian packages the tests drive for real: chromium for the browser tests (the pip `playwright`
