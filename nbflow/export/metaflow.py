@@ -82,8 +82,10 @@ def _nodes(flow: FlowNotebook) -> dict[str, Node]:
     }
     _add_start(flow, nodes)
     _add_end(flow, nodes, levels)
+    for node in nodes.values():  # before _shape: a switch's merge step is then no join
+        _mark_join(node, nodes, levels)
     for node in nodes.values():
-        _shape(flow, node, nodes, levels)
+        _shape(node, nodes)
     return nodes
 
 
@@ -129,15 +131,16 @@ def _add_end(
     nodes["end"] = end
 
 
-def _shape(
-    flow: FlowNotebook, node: Node, nodes: dict[str, Node], levels: dict[str, tuple[str, ...]]
-) -> None:
+def _mark_join(node: Node, nodes: dict[str, Node], levels: dict[str, tuple[str, ...]]) -> None:
     spec = node.spec
     if node.cell is not None and (spec.join or spec.is_static_join):
         node.join = True
     if spec.join:
         opened = nodes[levels[spec.parents[0]][-1]].spec
         node.exclude = (opened.foreach_as, "item_index")
+
+
+def _shape(node: Node, nodes: dict[str, Node]) -> None:
     children = [nodes[c] for c in node.children]
     conditional = [c for c in children if c.spec.when is not None]
     foreach = [c for c in children if c.spec.foreach is not None]
@@ -231,7 +234,7 @@ def _body(node: Node, context: StepContext, helpers: set[str]) -> tuple[list[str
         elif not node.children:
             lines.append("pass")
         return lines, frozenset()
-    made = step_body(node.cell, context)
+    made = step_body(node.cell, context)  # stores a --catch step's VAR too
     if any("_merge(self, " in line for line in made.lines):
         helpers.add("_merge")
     return made.lines, made.stores
