@@ -41,6 +41,7 @@ class StepContext:
     step_names: frozenset[str]
     join: bool = False  # takes `inputs` (a switch's merge point does not)
     exclude: tuple[str, ...] = ()  # a foreach join's own names, never taken from the inputs
+    reopened: str | None = None  # a foreach join's enclosing foreach element's name, if any
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,10 @@ def _preamble(step: StepCell, analysis: CellAnalysis, context: StepContext) -> l
             "# bind what the inputs agree on, as nbflow's join does",
             join_line(context.exclude),
         ]
+    if context.reopened is not None:
+        # a join inside another foreach: its element and position again, as nbflow binds them
+        lines.append(f"self.{context.reopened}, self.item_index = self.input, self.index")
+        visible |= {context.reopened, "item_index"}
     loads = sorted(analysis.reads & visible)
     lines += [f"{name} = self.{name}" for name in loads]
     return lines
