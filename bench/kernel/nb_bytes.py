@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Bytes stored per run (issue 16): notebooks/hearthstone.ipynb run by `nbflow run`, beside
-Metaflow's `.metaflow` for the same flow (HEARTHSTONE_FLOW below: the notebook's cells as a
-FlowSpec, line for line), each tool run twice with its defaults into a fresh datastore of its
-own. Figures: the datastore's bytes on disk after the first run and after both; for nbflow
-also the plain bytes of the same blobs (what it stored before compression, read from each
-compressed blob's header), so the codec's share shows apart from deduplication.
+"""Bytes stored per run (issue 16): notebooks/hearthstone.ipynb and the port of Metaflow's
+tutorial 02 (tests/ports/notebooks/02_statistics.ipynb, its movies.csv beside) run by `nbflow
+run`, beside Metaflow's `.metaflow` for the same flow: the notebook exported by `nbflow export
+--to metaflow` (so mechanically the same flow) and run by the anchors' Metaflow; each tool runs
+each flow twice with its defaults into a fresh datastore of its own. Figures: the datastore's
+bytes on disk after the first run and after both; for nbflow also the plain bytes of the same
+blobs (what it stored before compression, read from each compressed blob's header), so the
+codec's share shows apart from deduplication.
 
 Target: nbflow's bytes at most 0.5x Metaflow's. Metaflow dedups identical artifacts too (its
 content-addressed store) and gzips each one; nbflow's second run reuses every unchanged task
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import (
@@ -31,114 +34,63 @@ from harness import (
     scratch,
 )
 
-NOTEBOOK = REPO / "notebooks" / "hearthstone.ipynb"
-
-# The notebook's cells as Metaflow writes them: the same data, features, grid and forests.
-HEARTHSTONE_FLOW = """
-import pandas as pd
-from metaflow import FlowSpec, step
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
-
-from hearthstone_data import make_decks
-
-N_DECKS, SEED, MIN_SHARE = {n_decks}, 0, 0.5
-N_ESTIMATORS, MAX_DEPTH = [50, 150], [6, 12, None]
+PORTS = REPO / "tests" / "ports"
 
 
-def find_signatures(decks, min_share):
-    signatures = {{}}
-    for (hero, archetype), group in decks.groupby(["hero_class", "archetype"]):
-        others = decks[(decks.hero_class == hero) & (decks.archetype != archetype)]
-        share = group.cards.map(set).explode().value_counts() / len(group)
-        elsewhere = others.cards.map(set).explode().value_counts() / max(len(others), 1)
-        signatures[archetype] = sorted(
-            card for card, s in share.items() if s >= min_share and s > 2 * elsewhere.get(card, 0)
-        )
-    return signatures
+@dataclass(frozen=True)
+class Workload:
+    """A notebook, the files it reads (copied beside it, to the same relative paths) and the
+    run's parameters, the same for `nbflow run -p` and for the exported flow's `--NAME`."""
+
+    notebook: Path
+    folder: str  # where it runs, under the scratch folder of each tool
+    data: tuple[tuple[Path, str], ...] = ()  # (file, its path under the scratch folder)
+    params: tuple[tuple[str, str], ...] = ()
 
 
-def card_counts(decks, vocabulary):
-    counts = pd.DataFrame(
-        [[cards.count(card) for card in vocabulary] for cards in decks.cards],
-        columns=vocabulary, index=decks.index,
-    )
-    classes = pd.get_dummies(decks.hero_class, prefix="class", dtype=int)
-    return pd.concat([counts, classes], axis=1)
+def workloads(n_decks: int, movies: int | None) -> dict[str, Workload]:
+    csv = "movies.csv" if movies is None else f"movies-{movies}.csv"  # smoke: the first rows
+    return {
+        "hearthstone": Workload(
+            REPO / "notebooks" / "hearthstone.ipynb", "hearthstone",
+            params=(("n_decks", str(n_decks)),),
+        ),
+        # Metaflow's tutorial 02 (MovieStatsFlow) as ported: a foreach over the genres.
+        "statistics": Workload(
+            PORTS / "notebooks" / "02_statistics.ipynb", "notebooks",
+            data=((PORTS / "data" / "02-statistics" / "movies.csv",
+                   "data/02-statistics/movies.csv"),),
+            params=(("movie_data_path", f"../data/02-statistics/{csv}"),),
+        ),
+    }  # fmt: skip
 
 
-class HearthstoneFlow(FlowSpec):
-    @step
-    def start(self):
-        self.decks = make_decks(N_DECKS, seed=SEED)
-        self.labelled = self.decks[self.decks.archetype.notna()]
-        self.unlabelled = self.decks[self.decks.archetype.isna()]
-        self.next(self.signatures)
-
-    @step
-    def signatures(self):
-        self.signature_cards = find_signatures(self.labelled, MIN_SHARE)
-        self.vocabulary = sorted({{c for cards in self.signature_cards.values() for c in cards}})
-        self.next(self.features)
-
-    @step
-    def features(self):
-        self.X = card_counts(self.labelled, self.vocabulary)
-        self.y = self.labelled.archetype
-        self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
-            self.X, self.y, test_size=0.25, random_state=SEED, stratify=self.y
-        )
-        self.grid = [{{"n_estimators": n, "max_depth": d}} for n in N_ESTIMATORS for d in MAX_DEPTH]
-        self.next(self.train, foreach="grid")
-
-    @step
-    def train(self):
-        self.hyper = self.input
-        self.model = RandomForestClassifier(**self.hyper, random_state=SEED, n_jobs=1).fit(
-            self.X_train, self.y_train
-        )
-        self.accuracy = float(self.model.score(self.X_test, self.y_test))
-        self.next(self.pick)
-
-    @step
-    def pick(self, inputs):
-        best = max(inputs, key=lambda forest: forest.accuracy)
-        self.model, self.best_params, self.accuracy = best.model, best.hyper, best.accuracy
-        self.leaderboard = pd.DataFrame(
-            [{{**forest.hyper, "accuracy": forest.accuracy}} for forest in inputs]
-        ).sort_values("accuracy", ascending=False, ignore_index=True)
-        self.merge_artifacts(inputs, include=["unlabelled", "vocabulary", "signature_cards"])
-        self.next(self.label)
-
-    @step
-    def label(self):
-        self.predicted = self.unlabelled.assign(
-            archetype=self.model.predict(card_counts(self.unlabelled, self.vocabulary))
-        )
-        self.label_counts = self.predicted.archetype.value_counts().to_dict()
-        self.next(self.end)
-
-    @step
-    def end(self):
-        chance = 1 / len(self.signature_cards)
-        self.summary = f"best {{self.best_params}}: {{self.accuracy:.3f}} (chance {{chance:.3f}})"
-        print(self.summary)
+def lay_out(workload: Workload, root: Path, movies: int | None) -> Path:
+    """The notebook and its data under root; the folder it runs in."""
+    folder = root / workload.folder
+    folder.mkdir(parents=True)
+    shutil.copy(workload.notebook, folder)
+    for source, relative in workload.data:
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+        if movies is not None:  # smoke: the first rows only (fewer genres, fewer tasks)
+            lines = source.read_text().splitlines(keepends=True)
+            target.with_name(f"movies-{movies}.csv").write_text("".join(lines[: movies + 1]))
+    return folder
 
 
-if __name__ == "__main__":
-    HearthstoneFlow()
-"""
-
-
-def nbflow_bytes(tmp: Path, runs: int, n_decks: int) -> dict[str, object]:
+def nbflow_bytes(tmp: Path, workload: Workload, runs: int, movies: int | None) -> dict[str, object]:
     from nbflow.store.blobs import codec
 
+    folder = lay_out(workload, tmp / "nbflow", movies)
     store = tmp / "nbflow-store"
     env = child_env(store)
+    params = [arg for name, value in workload.params for arg in ("-p", name, value)]
     after: list[int] = []
     for r in range(runs):
-        cmd = [executable(NBFLOW_CLI), "run", str(NOTEBOOK), "-p", "n_decks", str(n_decks)]
-        dt, _ = run_timed(cmd, env=env, cwd=tmp, timeout=900)
+        cmd = [executable(NBFLOW_CLI), "run", workload.notebook.name, *params]
+        dt, _ = run_timed(cmd, env=env, cwd=folder, timeout=900)
         after.append(dir_size(store))
         log(f"nbflow run {r + 1}/{runs}: {dt:.1f} s, store {after[-1] / 1e6:.1f} MB")
     blobs = [p for p in (store / "blobs").glob("*/*") if p.is_file()]
@@ -150,44 +102,51 @@ def nbflow_bytes(tmp: Path, runs: int, n_decks: int) -> dict[str, object]:
     return {"bytes_after": after, "blob_bytes": on_disk, "blob_plain_bytes": plain}
 
 
-def metaflow_bytes(tmp: Path, runs: int, n_decks: int) -> dict[str, object]:
+def metaflow_bytes(
+    tmp: Path, workload: Workload, runs: int, movies: int | None
+) -> dict[str, object]:
+    """The notebook exported (`nbflow export --to metaflow`), run by the anchors' Metaflow."""
     sys.path.insert(0, str(REPO / "bench" / "anchors"))
     from common import metaflow_env  # the anchors' Metaflow settings: a datastore of its own
 
     home = tmp / "metaflow"
-    home.mkdir()
-    shutil.copy(REPO / "nbflow" / "examples" / "hearthstone.py", home / "hearthstone_data.py")
-    flow = home / "hearthstone_flow.py"
-    flow.write_text(HEARTHSTONE_FLOW.format(n_decks=n_decks))
+    folder = lay_out(workload, home, movies)
+    flow = folder / f"{workload.notebook.stem}_flow.py"
+    cmd = [executable(NBFLOW_CLI), "export", workload.notebook.name, "--to", "metaflow",
+           "-o", flow.name]  # fmt: skip
+    run_timed(cmd, env=child_env(tmp / "unused-store"), cwd=folder, timeout=300)
     env = metaflow_env(home)
+    # The export imports what the notebook imports (hearthstone: nbflow.examples.hearthstone).
+    env["PYTHONPATH"] = str(REPO)
+    params = [arg for name, value in workload.params for arg in (f"--{name}", value)]
     after: list[int] = []
     for r in range(runs):
-        cmd = [str(ANCHORS_PY), str(flow), "--no-pylint", "run"]
-        dt, _ = run_timed(cmd, env=env, cwd=home, timeout=1800)
+        cmd = [str(ANCHORS_PY), flow.name, "--no-pylint", "run", *params]
+        dt, _ = run_timed(cmd, env=env, cwd=folder, timeout=1800)
         after.append(dir_size(home / "store"))
         log(f"metaflow run {r + 1}/{runs}: {dt:.1f} s, .metaflow {after[-1] / 1e6:.1f} MB")
-    return {"bytes_after": after}
+    return {"bytes_after": after, "flow_lines": len(flow.read_text().splitlines())}
 
 
 def main() -> None:
     p = cli(__doc__)
-    p.add_argument("--runs", type=int, default=2, help="runs of the flow by each tool")
+    p.add_argument("--runs", type=int, default=2, help="runs of each flow by each tool")
     p.add_argument("--decks", type=int, default=3000, help="n_decks (the notebook's default)")
+    p.add_argument("--movies", type=int, help="tutorial 02: only the CSV's first N movies")
+    p.add_argument("--only", choices=["hearthstone", "statistics"], action="append")
     args = p.parse_args()
-    with scratch("nb-bytes") as tmp:
-        metaflow = metaflow_bytes(tmp, args.runs, args.decks)
-        nbflow = nbflow_bytes(tmp, args.runs, args.decks)
-    emit(
-        {
-            "workload": "hearthstone",
-            "runs": args.runs,
-            "n_decks": args.decks,
-            "nbflow": nbflow,
-            "metaflow": metaflow,
-            "x_metaflow": nbflow["bytes_after"][-1] / metaflow["bytes_after"][-1],  # type: ignore[index]
-        },
-        args.json,
-    )
+    found: dict[str, object] = {}
+    for name, workload in workloads(args.decks, args.movies).items():
+        if args.only and name not in args.only:
+            continue
+        log(f"-- {name}")
+        with scratch(f"nb-bytes-{name}") as tmp:
+            metaflow = metaflow_bytes(tmp, workload, args.runs, args.movies)
+            nbflow = nbflow_bytes(tmp, workload, args.runs, args.movies)
+        ratio = nbflow["bytes_after"][-1] / metaflow["bytes_after"][-1]  # type: ignore[index]
+        found[name] = {"params": dict(workload.params), "nbflow": nbflow,
+                       "metaflow": metaflow, "x_metaflow": ratio}  # fmt: skip
+    emit({"runs": args.runs, "n_decks": args.decks, "movies": args.movies, **found}, args.json)
 
 
 if __name__ == "__main__":

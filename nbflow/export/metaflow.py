@@ -49,6 +49,7 @@ class Node:
     children: list[str] = field(default_factory=list)
     join: bool = False  # takes `inputs`
     exclude: tuple[str, ...] = ()  # a foreach join's own names, never taken from the inputs
+    reopened: str | None = None  # a foreach join's enclosing foreach element's name, if any
     switch: dict[str, str] | None = None  # child -> its --when, where the parent switches
     foreach: str | None = None  # the artifact its one next step runs a task per element of
 
@@ -82,8 +83,10 @@ def _nodes(flow: FlowNotebook) -> dict[str, Node]:
     }
     _add_start(flow, nodes)
     _add_end(flow, nodes, levels)
+    for node in nodes.values():  # before _shape: a switch's merge step is then no join
+        _mark_join(node, nodes, levels)
     for node in nodes.values():
-        _shape(flow, node, nodes, levels)
+        _shape(node, nodes)
     return nodes
 
 
@@ -129,15 +132,18 @@ def _add_end(
     nodes["end"] = end
 
 
-def _shape(
-    flow: FlowNotebook, node: Node, nodes: dict[str, Node], levels: dict[str, tuple[str, ...]]
-) -> None:
+def _mark_join(node: Node, nodes: dict[str, Node], levels: dict[str, tuple[str, ...]]) -> None:
     spec = node.spec
     if node.cell is not None and (spec.join or spec.is_static_join):
         node.join = True
     if spec.join:
-        opened = nodes[levels[spec.parents[0]][-1]].spec
-        node.exclude = (opened.foreach_as, "item_index")
+        opened = levels[spec.parents[0]]
+        node.exclude = (nodes[opened[-1]].spec.foreach_as, "item_index")
+        if len(opened) > 1:  # nbflow binds the enclosing element again after the join
+            node.reopened = nodes[opened[-2]].spec.foreach_as
+
+
+def _shape(node: Node, nodes: dict[str, Node]) -> None:
     children = [nodes[c] for c in node.children]
     conditional = [c for c in children if c.spec.when is not None]
     foreach = [c for c in children if c.spec.foreach is not None]
@@ -179,7 +185,13 @@ def _shape_switch(
             "a step with --when maps to Metaflow's switch, which takes one of several next "
             f"steps of '{node.name}' and needs them to meet again in one step.",
             f"Give '{node.name}' a step for each case (e.g. --when 'not (...)' on another) and "
-            f"a step after them all: `--after {' '.join(node.children)}`.",
+            f"a step after them all: `--after {' '.join(node.children)}`"
+            + (
+                " (each case one step: a case that splits or switches again, or a merge step "
+                "that follows other steps too, is not exported)."
+                if len(conditional) > 1
+                else "."
+            ),
         )
     merge = nodes[after[0]]
     if merge.cell is not None and "inputs" in analyze(merge.spec.code).reads:
@@ -213,7 +225,9 @@ def _methods(flow: FlowNotebook, nodes: dict[str, Node], helpers: set[str]) -> l
     methods = []
     for node in nodes.values():
         visible = params | frozenset().union(*(seen[p] for p in node.parents))
-        context = StepContext(visible, params, module_names, step_names, node.join, node.exclude)
+        context = StepContext(
+            visible, params, module_names, step_names, node.join, node.exclude, node.reopened
+        )
         body, stores = _body(node, context, helpers)
         seen[node.name] = visible | stores
         methods.append(_method(node, body, helpers))
@@ -231,7 +245,7 @@ def _body(node: Node, context: StepContext, helpers: set[str]) -> tuple[list[str
         elif not node.children:
             lines.append("pass")
         return lines, frozenset()
-    made = step_body(node.cell, context)
+    made = step_body(node.cell, context)  # stores a --catch step's VAR too
     if any("_merge(self, " in line for line in made.lines):
         helpers.add("_merge")
     return made.lines, made.stores

@@ -13,12 +13,15 @@ What Metaflow cannot run as nbflow does is refused here with the cell and the fi
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nbflow.core.cells import CellAnalysis, analyze
 from nbflow.export.notebook import StepCell
 
+INDENT = " " * 4
 # What a step may not bind in Metaflow: FlowSpec's own attributes (`self.input` ...).
 METAFLOW_NAMES = frozenset(
     {"cmd", "foreach_stack", "index", "input", "merge_artifacts", "name", "next", "script_name"}
@@ -38,6 +41,7 @@ class StepContext:
     step_names: frozenset[str]
     join: bool = False  # takes `inputs` (a switch's merge point does not)
     exclude: tuple[str, ...] = ()  # a foreach join's own names, never taken from the inputs
+    reopened: str | None = None  # a foreach join's enclosing foreach element's name, if any
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,42 @@ def step_body(step: StepCell, context: StepContext) -> StepBody:
     stores = _stored(step, analysis, context)
     lines = [f"# cell {step.cell}: {step.line}"]
     lines += _preamble(step, analysis, context)
-    lines += _merge_calls(spec.code, tree) if context.join else spec.code.strip("\n").split("\n")
-    lines += _postamble(tree, analysis, stores, join=context.join)
-    return StepBody(lines, frozenset(stores))
+    code = _merge_calls(spec.code, tree) if context.join else spec.code.strip("\n").split("\n")
+    if spec.catch:
+        kept = _postamble(tree, analysis, stores, join=context.join, failed=True)
+        lines += _kept_on_error(code, kept)
+    else:
+        lines += code + _postamble(tree, analysis, stores, join=context.join)
+    caught = {spec.catch} if spec.catch else set()
+    return StepBody(lines, frozenset(stores) | caught)
+
+
+def _kept_on_error(code: list[str], postamble: list[str]) -> list[str]:
+    """A --catch step's code in `try`, its artifacts set in `finally`: nbflow keeps what a
+    caught step bound before its error, and Metaflow's @catch stores what is on `self` then."""
+    return [
+        "# --catch: what the step bound before an error is kept (nbflow keeps it)",
+        "try:",
+        *indented(code),
+        "finally:",
+        *(INDENT + line for line in postamble or ["pass"]),
+    ]
+
+
+def indented(lines: list[str]) -> list[str]:
+    """The lines indented one level, except those inside a multi-line string (indenting them
+    would change the string)."""
+    source = "\n".join(lines) + "\n"
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return [
+        line if n in inside or not line else INDENT + line for n, line in enumerate(lines, start=1)
+    ]
 
 
 def _parse(step: StepCell) -> ast.Module:
@@ -193,6 +230,10 @@ def _preamble(step: StepCell, analysis: CellAnalysis, context: StepContext) -> l
             "# bind what the inputs agree on, as nbflow's join does",
             join_line(context.exclude),
         ]
+    if context.reopened is not None:
+        # a join inside another foreach: its element and position again, as nbflow binds them
+        lines.append(f"self.{context.reopened}, self.item_index = self.input, self.index")
+        visible |= {context.reopened, "item_index"}
     loads = sorted(analysis.reads & visible)
     lines += [f"{name} = self.{name}" for name in loads]
     return lines
@@ -226,9 +267,11 @@ def _merge_calls(code: str, tree: ast.Module) -> list[str]:
 
 
 def _postamble(
-    tree: ast.Module, analysis: CellAnalysis, stores: list[str], *, join: bool
+    tree: ast.Module, analysis: CellAnalysis, stores: list[str], *, join: bool, failed: bool = False
 ) -> list[str]:
-    certain = _certainly_bound(tree)
+    """`self.NAME = NAME` for each stored name; `failed`: after an error too (any may be
+    unbound)."""
+    certain = set() if failed else _certainly_bound(tree)
     tainted = _input_derived(tree) if join else set()
     lines: list[str] = []
     for name in stores:

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import numpy as np
+import pytest
+
+from nbflow import Flow
 
 TIMEOUT = 300
 # Metaflow's client, reading one flow's latest run: every task's artifacts, by step, in
 # foreach order (Metaflow's own names and the parameters, which it stores as artifacts, left
-# out).
+# out). Metaflow's own objects (@catch's MetaflowExceptionWrapper) are read as a dict of what
+# they say: unpickling them here would import Metaflow in the test's process.
 READ_METAFLOW = """
 import pickle, sys
 from metaflow import Flow, namespace
@@ -29,7 +35,13 @@ for step in run:
         return [f.index for f in t["_foreach_stack"].data] if "_foreach_stack" in t else []
     def kept(a):
         return not a.id.startswith("_") and a.id != "name" and a.id not in params
-    found[step.id] = [{a.id: a.data for a in task if kept(a)} for task in sorted(step, key=place)]
+    def plain(v):
+        if not type(v).__module__.startswith("metaflow"):
+            return v
+        return {"metaflow": type(v).__name__, "type": getattr(v, "type", None), "text": str(v)}
+    found[step.id] = [
+        {a.id: plain(a.data) for a in task if kept(a)} for task in sorted(step, key=place)
+    ]
 pickle.dump(found, open(sys.argv[2], "wb"))
 """
 
@@ -70,10 +82,27 @@ def metaflow_artifacts(root: Path, flow: str, params: set[str]) -> dict[str, Any
 
 
 def nbflow_artifacts(run: Any) -> dict[str, list[dict[str, Any]]]:
-    return {
-        step.name: [{name: task.data[name] for name in task.artifacts} for task in step.tasks()]
+    """Every task's artifacts, by step; a task `--when` skipped is left out (Metaflow's switch
+    has no task for a case not taken), and a step with no task left."""
+    found = {
+        step.name: [
+            {name: task.data[name] for name in task.artifacts}
+            for task in step.tasks()
+            if task.status != "skipped"
+        ]
         for step in run.steps()
     }
+    return {step: tasks for step, tasks in found.items() if tasks}
+
+
+def notebook(path: Path, *cells: str) -> Path:
+    """A notebook of these code cells, for the `python3` kernel."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}  # fmt: skip
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(nb, path)
+    return path
 
 
 def same(a: Any, b: Any) -> bool:
@@ -90,3 +119,61 @@ def same(a: Any, b: Any) -> bool:
     except (TypeError, ValueError):
         pass
     return type(a) is type(b) and pickle.dumps(a) == pickle.dumps(b)
+
+
+def round_trip(
+    root: Path, monkeypatch: pytest.MonkeyPatch, notebook: Path, edit: dict[str, str] | None = None
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Run the notebook with nbflow and its export with Metaflow; both runs' artifacts."""
+    if edit:
+        nb = nbformat.read(notebook, as_version=4)
+        for old, new in edit.items():
+            assert any(old in c.source for c in nb.cells), old
+            for cell in nb.cells:
+                cell.source = cell.source.replace(old, new)
+        nbformat.write(nb, notebook)
+    return read_both(root, monkeypatch, run_both(root, notebook))
+
+
+def run_both(root: Path, notebook: Path) -> str:
+    """`nbflow run` of the notebook, then `python flow.py run` of its export, both in the
+    notebook's folder; the flow's name. No state of this process changes (threads may call it
+    for several notebooks under one root)."""
+    folder = notebook.parent
+    ran = command(root, "-m", "nbflow.cli", "run", notebook.name, cwd=folder)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    flow_file = folder / f"{notebook.stem}_flow.py"
+    written = export(root, notebook, "metaflow", flow_file)
+    assert written.returncode == 0, written.stderr
+    ran = command(root, flow_file.name, "run", "--max-workers", "4", cwd=folder)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    name = re.search(r"^class (\w+)\(FlowSpec\)", flow_file.read_text(), re.MULTILINE)
+    assert name is not None
+    return name.group(1)
+
+
+def read_both(
+    root: Path, monkeypatch: pytest.MonkeyPatch, flow: str
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The flow's latest nbflow run, and both runs' artifacts (nbflow_artifacts' shape)."""
+    monkeypatch.setenv("NBFLOW_DATASTORE", str(root / "nbflow-store"))
+    monkeypatch.setenv("USERNAME", "tester")  # the runs' namespace: user:tester
+    run = Flow(flow).latest_run
+    assert run.status == "done"
+    theirs = metaflow_artifacts(root, flow, set(run.params))
+    assert theirs.pop("successful") is True
+    return run, nbflow_artifacts(run), theirs
+
+
+def assert_same_artifacts(
+    ours: dict[str, list[dict[str, Any]]], theirs: dict[str, Any], random: set[str] = frozenset()
+) -> None:
+    added = set(theirs) - set(ours)
+    assert added <= {"start", "end"}, f"steps only Metaflow's run has: {added}"
+    for step, tasks in ours.items():
+        assert step in theirs, f"Metaflow's run has no step {step}"
+        assert len(theirs[step]) == len(tasks), step
+        for index, (mine, other) in enumerate(zip(tasks, theirs[step], strict=True)):
+            assert set(mine) == set(other), (step, index, set(mine) ^ set(other))
+            for name in set(mine) - random:
+                assert same(mine[name], other[name]), (step, index, name, mine[name], other[name])

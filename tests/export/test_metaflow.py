@@ -5,16 +5,11 @@ same value, and Metaflow has no artifact nbflow does not."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
-from typing import Any
 
-import nbformat
 import pytest
-from mftools import command, export, metaflow_artifacts, nbflow_artifacts, same
-
-from nbflow import Flow
+from mftools import assert_same_artifacts, round_trip
 
 pytestmark = [
     pytest.mark.kernel,
@@ -25,48 +20,6 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 PORTS = REPO / "tests" / "ports"
-
-
-def round_trip(
-    root: Path, monkeypatch: pytest.MonkeyPatch, notebook: Path, edit: dict[str, str] | None = None
-) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """Run the notebook with nbflow and its export with Metaflow; both runs' artifacts."""
-    if edit:
-        nb = nbformat.read(notebook, as_version=4)
-        for old, new in edit.items():
-            assert any(old in c.source for c in nb.cells), old
-            for cell in nb.cells:
-                cell.source = cell.source.replace(old, new)
-        nbformat.write(nb, notebook)
-    folder = notebook.parent
-    ran = command(root, "-m", "nbflow.cli", "run", notebook.name, cwd=folder)
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    flow_file = folder / f"{notebook.stem}_flow.py"
-    written = export(root, notebook, "metaflow", flow_file)
-    assert written.returncode == 0, written.stderr
-    ran = command(root, flow_file.name, "run", "--max-workers", "4", cwd=folder)
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    monkeypatch.setenv("NBFLOW_DATASTORE", str(root / "nbflow-store"))
-    monkeypatch.setenv("USERNAME", "tester")  # the runs' namespace: user:tester
-    name = re.search(r"^class (\w+)\(FlowSpec\)", flow_file.read_text(), re.MULTILINE)
-    assert name is not None
-    run = Flow(name.group(1)).latest_run
-    assert run.status == "done"
-    theirs = metaflow_artifacts(root, name.group(1), set(run.params))
-    assert theirs.pop("successful") is True
-    return run, nbflow_artifacts(run), theirs
-
-
-def assert_same_artifacts(
-    ours: dict[str, list[dict[str, Any]]], theirs: dict[str, Any], random: set[str] = frozenset()
-) -> None:
-    for step, tasks in ours.items():
-        assert step in theirs, f"Metaflow's run has no step {step}"
-        assert len(theirs[step]) == len(tasks), step
-        for index, (mine, other) in enumerate(zip(tasks, theirs[step], strict=True)):
-            assert set(mine) == set(other), (step, index, set(mine) ^ set(other))
-            for name in set(mine) - random:
-                assert same(mine[name], other[name]), (step, index, name, mine[name], other[name])
 
 
 def test_quickstart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
