@@ -30,12 +30,16 @@ FRAME = b"NBZ1"
 _HEADER = struct.Struct("<4sQ")
 HEADER_SIZE = _HEADER.size
 
-# zstd level 3 (zstd's default), chosen by measurement (bench/kernel/nb_bytes.py's forests,
-# 56 MB of pickled random forests, on this machine class): 0.076 of their size at ~450 MB/s,
-# where level 1 gives 0.084 at ~500 MB/s, level 5 0.071 at ~140 MB/s, and gzip-3 (Metaflow's
-# codec) 0.096 at ~145 MB/s. Every step that binds a value pays the compression, so levels
-# past 3 (3-5x slower for 5-15% fewer bytes) would cost interactive re-runs their speed.
+# zstd levels chosen by measurement (bench/kernel/nb_bytes.py's forests, 56 MB of pickled
+# random forests, on this machine class): level 3 keeps 0.076 of their size at ~450 MB/s,
+# level 1 0.084 at ~500 MB/s, level 5 0.071 at ~140 MB/s, gzip-3 (Metaflow's codec) 0.096 at
+# ~145 MB/s; on one 14 MB forest, level 6 writes 11% fewer bytes than level 3 at a quarter of
+# its speed. Every step that binds a value pays the compression, so the time is spent where it
+# is small: values up to SMALL get level 6 (at most ~0.3 s, about what gzip-3 costs), larger
+# ones (arrays of hundreds of MiB, where seconds would show in every re-run) level 3.
 LEVEL = 3
+SMALL_LEVEL = 6
+SMALL = 32 << 20
 
 # Compress only when the samples shrink below this: random float64 compresses to ~0.94 (the
 # exponent bits), which saves too little to be worth the time.
@@ -86,10 +90,12 @@ def compressed(chunks: Iterable[Chunk]) -> Iterator[bytes]:
     """The stored form of the blob made of `chunks`: the header, then the zstd frame in pieces
     as they come, so a large blob is never held compressed and plain at once."""
     views = _views(chunks)
-    yield _HEADER.pack(FRAME, sum(len(v) for v in views))
+    size = sum(len(v) for v in views)
+    yield _HEADER.pack(FRAME, size)
     # Two threads when the blob is large enough for zstd to split (a few MiB): the kernel runs
     # one task at a time, so both cores serve it.
-    compressor = zstandard.ZstdCompressor(level=LEVEL, threads=2).compressobj()
+    level = SMALL_LEVEL if size <= SMALL else LEVEL
+    compressor = zstandard.ZstdCompressor(level=level, threads=2).compressobj()
     for view in views:
         for start in range(0, len(view), _PIECE):
             if out := compressor.compress(view[start : start + _PIECE]):
