@@ -17,6 +17,7 @@ from magictools import fails, flow_shell, ok
 
 from nbflow import Flow
 from nbflow.exceptions import NbflowError, StepFailed
+from nbflow.run.executors import dask_cluster
 from nbflow.run.executors.processes import spawnable_main
 
 pytestmark = [
@@ -27,16 +28,28 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[distributed.LocalCluster]:
-    """Two single-threaded worker processes on 127.0.0.1, each declaring one CPU."""
+def local_cluster(n_workers: int = 2) -> distributed.LocalCluster:
+    """Single-threaded worker processes on 127.0.0.1, each declaring one CPU."""
     spawnable_main()  # an IPython shell of an earlier test may stand in for __main__
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+    return distributed.LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address=None, resources={"CPU": 1}, silence_logs=50,
     )  # fmt: skip
-    yield cluster
-    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[distributed.LocalCluster]:
+    """Two workers, shared by the tests that leave them alive."""
+    with local_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def doomed() -> Iterator[distributed.LocalCluster]:
+    """Two workers for a test whose tasks kill them: the nanny restarts a killed worker, but
+    on a loaded machine not always before the next test, so the others never share these."""
+    with local_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -84,8 +97,9 @@ def test_a_client_made_in_the_notebook_is_used(
 
 
 def test_a_worker_killed_mid_task_runs_it_again_and_commits_it_once(
-    ip: InteractiveShell, cluster: distributed.LocalCluster, tmp_path: Path
+    ip: InteractiveShell, doomed: distributed.LocalCluster, tmp_path: Path
 ) -> None:
+    cluster = doomed
     flag = tmp_path / "killed-once"
     ok(ip, KERNEL_PID)
     ok(ip, "%%step start\nxs = [1, 2, 3]")
@@ -101,12 +115,12 @@ def test_a_worker_killed_mid_task_runs_it_again_and_commits_it_once(
     tasks = run["work"].tasks()
     assert sorted(t.item for t in tasks) == [1, 2, 3]  # one record each: nothing twice
     assert {t.status for t in tasks} == {"done"}
-    _wait_for_workers(cluster, 2)
 
 
 def test_a_task_that_always_kills_its_worker_fails_alone(
-    ip: InteractiveShell, cluster: distributed.LocalCluster
+    ip: InteractiveShell, doomed: distributed.LocalCluster
 ) -> None:
+    cluster = doomed
     ok(ip, KERNEL_PID)
     ok(ip, "%%step start\nxs = [1, 2]")
     ok(ip, "%%step work --after start --foreach xs\nimport os\n"
@@ -118,7 +132,24 @@ def test_a_task_that_always_kills_its_worker_fails_alone(
     done, failed = sorted(run["work"].tasks(), key=lambda t: t.status)
     assert (done.status, done.item, failed.status) == ("done", 1, "failed")
     assert failed.error["ename"] == "WorkerDied"
-    _wait_for_workers(cluster, 2)
+
+
+def test_a_cluster_left_without_workers_fails_its_tasks_naming_it(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No worker ever joins (or all died and none came back): the tasks fail after
+    NO_WORKERS_S (shortened here), naming the cluster, instead of waiting forever."""
+    monkeypatch.setattr(dask_cluster, "NO_WORKERS_S", 3.0)
+    ok(ip, "%%step start\nx = 1")
+    with local_cluster(n_workers=0) as empty:
+        started = time.perf_counter()
+        error = fails(ip, f"%flow run --executor {empty.scheduler_address}")
+        waited = time.perf_counter() - started
+    assert isinstance(error, StepFailed)
+    assert "has had no worker for 3 s" in str(error) and empty.scheduler_address in str(error)
+    assert waited < 60  # the guard, not the test's timeout
+    (task,) = Flow("dk").latest_run["start"].tasks()
+    assert task.status == "failed" and task.error["ename"] == "NoWorkers"
 
 
 def test_an_unreachable_scheduler_fails_fast_naming_it(ip: InteractiveShell) -> None:
@@ -146,13 +177,6 @@ def test_an_unknown_executor_names_the_forms(ip: InteractiveShell) -> None:
     ok(ip, "%%step start\nx = 1")
     error = fails(ip, "%flow run --executor spark")
     assert "dask://HOST:PORT" in str(error)
-
-
-def _wait_for_workers(cluster: distributed.LocalCluster, n: int) -> None:
-    """The nanny restarts a killed worker; let it come back before the next test."""
-    deadline = time.monotonic() + 30
-    while len(cluster.scheduler.workers) < n and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def test_a_step_pinned_to_the_kernel_runs_here_the_rest_on_the_cluster(

@@ -38,6 +38,11 @@ CONNECT_TIMEOUT = 10  # seconds: an unreachable scheduler fails fast, naming its
 # Tasks handed to Dask per worker thread: a deep queue keeps workers busy between round trips
 # (a task counts as running from then on).
 IN_FLIGHT_PER_THREAD = 50
+# A cluster left without workers (all died and none came back, or none ever joined) would hold
+# its tasks forever: after this long with tasks waiting and no worker, they fail, naming it.
+# Asked at most every WORKER_CHECK_S (one round trip to the scheduler).
+NO_WORKERS_S = 60.0
+WORKER_CHECK_S = 2.0
 # The clients this kernel made, kept for later runs: "local:<workers>" or a scheduler address.
 _clients: dict[str, Client] = {}
 
@@ -62,6 +67,8 @@ class DaskExecutor:
         self._finished = as_completed(loop=client.loop, with_results=True, raise_errors=False)
         self._threads: int = max(sum(client.nthreads().values()), 1)
         self._declared = _declared_resources(client)
+        self._checked = time.monotonic()  # when the workers were last counted
+        self._no_workers_since: float | None = None
 
     # -- the scheduler's side ----------------------------------------------------------------
 
@@ -104,15 +111,19 @@ class DaskExecutor:
         results, self._done = self._done, []
         finished = self._finished
         if self._futures and not results:
-            with finished.thread_condition:  # notified as each result arrives
+            # Woken as each result arrives, and every WORKER_CHECK_S to see the workers are there.
+            wait = WORKER_CHECK_S if timeout is None else min(timeout, WORKER_CHECK_S)
+            with finished.thread_condition:
                 if finished.queue.empty():
-                    finished.thread_condition.wait(timeout)
+                    finished.thread_condition.wait(wait)
         for future, value in finished.next_batch(block=False):
             if future not in self._futures:
                 continue  # given up on already (its --timeout passed)
             task_id, submitted, _ = self._futures.pop(future)
             results.append(_result(future.status, value, task_id, submitted))
         results += self._expired()
+        if not results:
+            results += self._stranded()
         return results
 
     def close(self) -> None:
@@ -131,6 +142,31 @@ class DaskExecutor:
                 future.cancel()
                 out.append(_failed(task_id, submitted, "TaskTimeout",
                                    "the task ran longer than its --timeout"))  # fmt: skip
+        return out
+
+    def _stranded(self) -> list[TaskResult]:
+        """Every waiting task, failed, once the cluster has had no worker for NO_WORKERS_S."""
+        now = time.monotonic()
+        if not self._futures or now - self._checked < WORKER_CHECK_S:
+            return []
+        self._checked = now
+        if self.client.nthreads():
+            self._no_workers_since = None
+            return []
+        if self._no_workers_since is None:
+            self._no_workers_since = now
+        if now - self._no_workers_since < NO_WORKERS_S:
+            return []
+        address = self.client.scheduler.address if self.client.scheduler else "?"
+        out = []
+        for future, (task_id, submitted, _) in list(self._futures.items()):
+            del self._futures[future]
+            future.cancel()
+            out.append(_failed(task_id, submitted, "NoWorkers",
+                               f"the Dask cluster at {address} has had no worker for "
+                               f"{NO_WORKERS_S:.0f} s, so the task could not run. Start "
+                               f"workers for it (`dask worker {address}`), or run with another "
+                               "--executor."))  # fmt: skip
         return out
 
     def _dask_resources(self, wanted: dict[str, float], step: str) -> dict[str, float]:
