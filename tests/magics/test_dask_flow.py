@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import distributed
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -47,9 +48,11 @@ def cluster() -> Iterator[distributed.LocalCluster]:
 @pytest.fixture
 def doomed() -> Iterator[distributed.LocalCluster]:
     """Two workers for a test whose tasks kill them: the nanny restarts a killed worker, but
-    on a loaded machine not always before the next test, so the others never share these."""
-    with local_cluster() as cluster:
-        yield cluster
+    on a loaded machine not always before the next test, so the others never share these.
+    A task is given up after killing two workers (Dask's default: four, each restart 10-30 s
+    on a loaded machine)."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), local_cluster() as c:
+        yield c
 
 
 @pytest.fixture

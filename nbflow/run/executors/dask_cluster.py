@@ -40,8 +40,9 @@ CONNECT_TIMEOUT = 10  # seconds: an unreachable scheduler fails fast, naming its
 IN_FLIGHT_PER_THREAD = 50
 # A cluster left without workers (all died and none came back, or none ever joined) would hold
 # its tasks forever: after this long with tasks waiting and no worker, they fail, naming it.
+# Long enough for nannies to restart killed workers on a loaded machine (seen: 20-60 s).
 # Asked at most every WORKER_CHECK_S (one round trip to the scheduler).
-NO_WORKERS_S = 60.0
+NO_WORKERS_S = 180.0
 WORKER_CHECK_S = 2.0
 # The clients this kernel made, kept for later runs: "local:<workers>" or a scheduler address.
 _clients: dict[str, Client] = {}
