@@ -34,6 +34,9 @@ demo: $(BIN)/nbflow
 # The tests wait on kernels, servers, browsers and Metaflow's processes more than they compute:
 # three workers keep two cores busy (pytest-xdist; a file's tests stay on one worker, so its
 # fixtures are shared as they are in one process). `make test PARALLEL=` runs them in one.
+# The wheel's tests run in one: they start worker processes (Dask's nannies restarting killed
+# workers among them) that are slow to start from a fresh install, and a loaded machine made
+# a restart miss its test's window.
 PARALLEL ?= -n 3 --dist loadfile
 
 # `system` installs every part the tests drive, so none of them may skip (tests/needs.py).
@@ -65,7 +68,7 @@ test-wheel: $(BIN)/nbflow
 	cd $(WHEEL)/run && env -u PYTHONPATH NBFLOW_REQUIRE_ALL=1 \
 	  NBFLOW_EXPECT_INSTALLED=$(CURDIR)/$(WHEEL)/venv PATH=$(WHEEL_BIN):$$PATH \
 	  $(WHEEL_BIN)/pytest -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR) -p no:cacheprovider \
-	  --durations=5 $(PARALLEL) \
+	  --durations=5 \
 	  $(addprefix $(CURDIR)/,$(WHEEL_TESTS))
 
 # Debian packages the tests drive for real: chromium for the browser tests (the pip `playwright`

@@ -133,7 +133,7 @@ def test_a_task_that_always_kills_its_worker_fails_alone(
     assert isinstance(error, StepFailed)
     run = Flow("dk").latest_run
     done, failed = sorted(run["work"].tasks(), key=lambda t: t.status)
-    assert (done.status, done.item, failed.status) == ("done", 1, "failed")
+    assert (done.status, done.item, failed.status) == ("done", 1, "failed"), done.error
     assert failed.error["ename"] == "WorkerDied"
 
 
