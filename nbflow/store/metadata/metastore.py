@@ -37,7 +37,13 @@ from nbflow.store.metadata.liveness import (
     this_process,
     why_dead,
 )
-from nbflow.store.metadata.records import ArtifactRecord, RunRecord, TaskRecord
+from nbflow.store.metadata.records import (
+    ArtifactRecord,
+    RunRecord,
+    StepSummary,
+    TaskRecord,
+    summarize_steps,
+)
 from nbflow.store.metadata.schema import MIGRATIONS, migrate
 from nbflow.store.metadata.tags import USER_PREFIX
 
@@ -591,6 +597,37 @@ class MetadataStore:
         rows = self._db.execute(query + " ORDER BY task_id", args).fetchall()
         return [_task_record(row) for row in rows]
 
+    def step_summaries(self, flow: str, run_id: int) -> dict[str, StepSummary]:
+        """Each step's task counts by status and wall span (`StepSummary`), in the order of
+        its first task, counted by the database: no task record is read, so a view of a run
+        costs the same few statements however many tasks it has."""
+        where, args = "FROM tasks WHERE flow = ? AND run_id = ?", (flow, run_id)
+        steps = self._db.execute(
+            f"SELECT step, min(task_id), count(*), count(DISTINCT path), min(started_at), "
+            f"max(finished_at), count(finished_at) {where} GROUP BY step",
+            args,
+        ).fetchall()
+        counted: dict[str, list[tuple[str, int]]] = {}
+        for step, status, count in self._db.execute(
+            f"SELECT step, status, count(*) {where} GROUP BY step, status", args
+        ).fetchall():
+            counted.setdefault(step, []).append((status, count))
+        summaries = {}
+        for step, _, tasks, places, started, finished, ended in sorted(steps, key=_second):
+            if tasks == places:
+                statuses = tuple(sorted(counted[step]))
+                summaries[step] = StepSummary(statuses, started, finished, ended < tasks)
+                continue
+            # A place tried more than once (a retry): only its last attempt counts, as in
+            # `latest_attempts`, so this step is summed over its rows (places as JSON text).
+            rows = self._db.execute(
+                f"SELECT step, path, status, started_at, finished_at {where} AND step = ? "
+                "ORDER BY task_id",
+                (*args, step),
+            ).fetchall()
+            summaries.update(summarize_steps(rows))
+        return summaries
+
     def cached_tasks(
         self, flow: str, step: str, cache_key: str, limit: int = 5
     ) -> list[TaskRecord]:
@@ -818,6 +855,10 @@ def _lost_task_error(why: str) -> dict[str, Any]:
         "traceback": "",
         "line": None,
     }
+
+
+def _second(row: Sequence[Any]) -> Any:
+    return row[1]
 
 
 def _json(value: Any) -> str:
