@@ -41,11 +41,7 @@ def main() -> None:
         (executor,) = args.executors.split(",")
         print(json.dumps(measure(sizes[0], executor, args.workers, args.repeat, args.warmup)))
         return
-    rows = [
-        one_process(n, executor, args)
-        for executor in args.executors.split(",")
-        for n in sizes
-    ]
+    rows = [one_process(n, executor, args) for executor in args.executors.split(",") for n in sizes]
     emit(
         {
             "bench": "nbflow_foreach_scale",
