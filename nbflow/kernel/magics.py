@@ -247,6 +247,7 @@ class LiveGraph:
                 self.widget.close()
                 self.widget = None
             return
+        first = self.widget is None
         if self.widget is None:
             self.widget = widgets.GraphWidget(Run(f"{runner.flow}/{runner.run_id}",
                                                   store=runner.store))  # fmt: skip
@@ -256,7 +257,8 @@ class LiveGraph:
         self._show(data)
         self.redraws += 1
         self.drawn_at = self.clock()
-        self.gap = max(self.every, (self.drawn_at - now) / self.share)
+        if not first:  # the first draw also loads the widgets' modules: not what a redraw costs
+            self.gap = max(self.every, (self.drawn_at - now) / self.share)
 
     def _show(self, bundle: dict[str, Any]) -> None:
         if self.handle is None:
