@@ -105,3 +105,22 @@ def test_the_live_graph_keeps_one_widget_and_redraws_at_most_its_share(
     assert 30 <= live.redraws <= 60
     live(runner, True)
     assert live.widget is None and widget is not None and not widget.comm
+
+
+def test_a_run_s_results_read_only_its_end_step(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list of runs with their results (the sidebar's, `nbflow runs`) reads each run's end
+    step, never the records of its whole foreach."""
+    ok(ip, "%flow run")
+    read: list[str | None] = []
+    records = MetadataStore.tasks
+
+    def counted(self: MetadataStore, flow: str, run_id: int, step: str | None = None) -> Any:
+        read.append(step)
+        return records(self, flow, run_id, step)
+
+    monkeypatch.setattr(MetadataStore, "tasks", counted)
+    run = Flow("scale").latest_run
+    assert run.end_step.name == "join" and run.data.total == N * (N - 1)
+    assert read and set(read) == {"join"}  # the end step's records, never all (None)
