@@ -480,6 +480,19 @@ def tag_rows(t: Table, x: dict[str, Any]) -> None:
         "—",
         x["list_tag_best_s"] <= TARGETS["list"],
     )
+    # Issue 16: the same flow's first page (50 runs) as the client, the sidebar's REST route
+    # (each run with its results) and `nbflow runs --limit 50` (in-process) give it.
+    page = (x["first_page_s"], x["sidebar_page_s"], x["nbflow_runs_page_s"])
+    t.add(
+        f"first page (50) of a flow of {n:,} runs: `flow.runs(limit=50)` · the sidebar's "
+        "list (REST reply, with results) · `nbflow runs --limit 50`, in-process",
+        " · ".join(fs(v) for v in page) + f" (`nbflow runs`, all {n:,}: "
+        f"{fs(x['nbflow_runs_all_s'])})",
+        f"≤ {fs(TARGETS['list'])} each",
+        "—",
+        "—",
+        max(page) <= TARGETS["list"],
+    )
 
 
 def resume_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:

@@ -40,6 +40,7 @@ WORKLOADS = {
     "foreach, dask executor vs Dask alone": r"^foreach over .*dask executor",
     "array to S3: persist": r"^persist a .* array to S3",
     "array from S3: load": r"^load it back from S3",
+    "first page of 10,000 runs: client, sidebar, nbflow runs": r"^first page \(50\) of a flow",
     "foreach at scale, each executor and size": r"^foreach at scale, N = ",
     "foreach at scale, growth per executor": r"^foreach at scale \(",
 }
