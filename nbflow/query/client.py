@@ -430,6 +430,7 @@ class Run:
 
     @cached_property
     def _summaries(self) -> dict[str, StepSummary]:
+        """Each step's figures (counted by the database; read once, as `_tasks`)."""
         return self._store.meta.step_summaries(self.flow, self.run_id)
 
     def _only_step(self, name: str) -> Step:
@@ -475,7 +476,7 @@ class Run:
         ]
         # From the steps' figures, not their records: the repr of a run of 100,000 tasks
         # (the text of every graph shown) reads no task.
-        summaries = self._store.meta.step_summaries(self.flow, self.run_id)
+        summaries = self._summaries
         for name in dict.fromkeys([*self._specs, *summaries]):
             summary = summaries.get(name)
             if summary is not None:

@@ -324,9 +324,8 @@ def run_view(run: Run) -> RunView:
     """The run with one entry per step of its graph, in notebook order. Built from each step's
     figures (`MetadataStore.step_summaries`), never from its task records: a live graph or the
     sidebar redraws a run of 100,000 tasks at the cost of a few statements."""
-    meta = run._store.meta
-    summaries = meta.step_summaries(run.flow, run.run_id)
-    planned = meta.planned(run.flow, run.run_id)
+    summaries = run._summaries
+    planned = run._store.meta.planned(run.flow, run.run_id)
     steps = [
         step_view(spec, summaries.get(spec["name"]), run.status, planned.get(spec["name"]))
         for spec in _specs(run, summaries)
