@@ -53,6 +53,8 @@ TARGETS = {
     "codec_random_persist_x_np_save": 1.5,
     "codec_random_load_x_np_load": 1.2,
     "big_peak_over_value": 1.2,
+    "foreach_scale_per_task": 0.0003,  # kernel executor, N = 100,000 (issue 16)
+    "foreach_scale_growth": 2.0,  # per-task time, largest N over smallest: flat, i.e. linear
 }
 
 R1, NW = ["--repeat", "1"], ["--no-warmup"]
@@ -105,6 +107,9 @@ JOBS: list[tuple[str, str, list[str], list[str]]] = [
     ("nb_bytes", "kernel/nb_bytes.py", [], ["--runs", "1", "--decks", "1000", "--movies", "41"]),
     ("nb_codec", "kernel/nb_codec.py", [], ["--mib", "8", *R1, *NW]),
     ("nb_big", "kernel/nb_big.py", [], ["--gib", "0.0625"]),
+    # Scale (issue 16): a foreach at N = 1k, 10k, 100k, kernel and processes executor, each
+    # size in a process of its own (its peak memory); Metaflow's per element is the anchor.
+    ("nb_foreach_scale", "kernel/nb_foreach_scale.py", [], ["--n", "200,2000", *NW]),
 ]
 
 
@@ -478,6 +483,19 @@ def tag_rows(t: Table, x: dict[str, Any]) -> None:
         "—",
         x["list_tag_best_s"] <= TARGETS["list"],
     )
+    # Issue 16: the same flow's first page (50 runs) as the client, the sidebar's REST route
+    # (each run with its results) and `nbflow runs --limit 50` (in-process) give it.
+    page = (x["first_page_s"], x["sidebar_page_s"], x["nbflow_runs_page_s"])
+    t.add(
+        f"first page (50) of a flow of {n:,} runs: `flow.runs(limit=50)` · the sidebar's "
+        "list (REST reply, with results) · `nbflow runs --limit 50`, in-process",
+        " · ".join(fs(v) for v in page) + f" (`nbflow runs`, all {n:,}: "
+        f"{fs(x['nbflow_runs_all_s'])})",
+        f"≤ {fs(TARGETS['list'])} each",
+        "—",
+        "—",
+        max(page) <= TARGETS["list"],
+    )
 
 
 def resume_rows(t: Table, r: dict[str, dict[str, Any]]) -> None:
@@ -687,7 +705,54 @@ def rows(r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[list[st
     bytes_rows(t, r.get("nb_bytes", {}))
     codec_rows(t, r.get("nb_codec", {}))
     big_rows(t, r.get("nb_big", {}))
+    foreach_scale_rows(t, r, args)
     return t.rows
+
+
+def foreach_scale_rows(t: Table, r: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    """The foreach at 1k, 10k and 100k elements (nb_foreach_scale.py): per executor and N, the
+    time per task and the kernel's peak memory; then how the time per task grew from the
+    smallest N to the largest (flat: linear cost). The anchor: Metaflow's time per element."""
+    x = r.get("nb_foreach_scale", {})
+    anchor_s, anchor = foreach_anchor(r, 1000, args)
+    per_element = anchor_s / 1000 if anchor_s is not None else None
+    anchor = f"Metaflow {fs(per_element)}/element" if per_element else anchor
+    if not ok(x):
+        t.failed("foreach at scale (1k, 10k, 100k elements): time per task", anchor)
+        return
+    largest = max(x["sizes"])
+    for row in x["rows"]:
+        executor = "kernel executor" if row["executor"] == "kernel" else (
+            f"processes executor, {row['workers']} workers"
+        )  # fmt: skip
+        target = row["executor"] == "kernel" and row["n"] == largest
+        limit = TARGETS["foreach_scale_per_task"]
+        workers = row.get("worker_peak_rss_bytes")
+        t.add(
+            f"foreach at scale, N = {row['n']:,} ({executor}): time per task · kernel peak RSS",
+            f"{fs(row['per_task_s'])}/task ({fs(row['run_s'])}) · {fbytes(row['peak_rss_bytes'])} "
+            f"(+{fbytes(row['rss_per_task_bytes'])}/task"
+            + (f"; largest worker {fbytes(workers)}" if workers else "")
+            + ")",
+            f"≤ {fs(limit)}/task" if target else "—",
+            anchor,
+            fratio(per_element, row["per_task_s"]),
+            row["per_task_s"] <= limit if target else None,
+        )
+    for executor in dict.fromkeys(row["executor"] for row in x["rows"]):
+        mine = sorted((row for row in x["rows"] if row["executor"] == executor),
+                      key=lambda row: row["n"])  # fmt: skip
+        small, large = mine[0], mine[-1]
+        growth = large["per_task_s"] / small["per_task_s"]
+        t.add(
+            f"foreach at scale ({executor}): time per task at N = {large['n']:,} over "
+            f"N = {small['n']:,}",
+            f"{growth:.2f}× ({', '.join(fs(row['per_task_s']) for row in mine)})",
+            f"≤ {TARGETS['foreach_scale_growth']:g}× (linear cost: flat)",
+            "—",
+            "—",
+            growth <= TARGETS["foreach_scale_growth"],
+        )
 
 
 def codec_rows(t: Table, x: dict[str, Any]) -> None:
@@ -958,6 +1023,17 @@ DETAILS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ),
     ),
     ("nb_cli_batch", cli_batch_detail),
+    (
+        "nb_foreach_scale",
+        lambda x: (
+            "nbflow foreach at scale: "
+            + "; ".join(
+                f"N={row['n']:,} {row['executor']} {fs(row['run_s'])}, "
+                f"{row['redraws']:g} live-graph redraws, load {row['loadavg_1min']:.1f}"
+                for row in x["rows"]
+            )
+        ),
+    ),
     (
         "nb_dask",
         lambda x: (

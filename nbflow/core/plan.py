@@ -87,17 +87,19 @@ def _plan_foreach_join(
     innermost = graph.levels()[parent][-1]
     # One join task per task that opened the foreach, even when its foreach was empty.
     splits = _by_path(tasks_of[parent_of_split(graph, innermost)])
-    body = _by_path(tasks_of[parent])
+    # The body's tasks by the foreach they belong to (their path less the last index): one
+    # pass, so a nested foreach of S splits and B body tasks plans in S + B, not S x B.
+    by_split: dict[Path, list[TaskRef]] = {}
+    for task in _by_path(tasks_of[parent]):
+        if not task.skipped:
+            by_split.setdefault(task.path[:-1], []).append(task)
     return [
         PlannedTask(
-            step,
-            split.path,
-            tuple(t for t in body if t.path[:-1] == split.path and not t.skipped),
-            split=split,
+            step, split.path, tuple(by_split.get(split.path, ())), split=split,
             skip=split.skipped,
         )
         for split in splits
-    ]
+    ]  # fmt: skip
 
 
 def _plan_static_join(step: str, parent_tasks: Sequence[Sequence[TaskRef]]) -> list[PlannedTask]:

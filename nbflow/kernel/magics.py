@@ -7,7 +7,7 @@ import os
 import shlex
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -212,24 +212,52 @@ class FlowMagics(Magics):
 
 
 class LiveGraph:
-    """A full run's graph, drawn when it starts and redrawn in place as tasks finish (at most
-    a few times a second). When the run ends it gives way to one summary line: the run the
-    command returns draws the final graph."""
+    """A full run's graph, drawn when it starts and redrawn in place as tasks finish. When the
+    run ends it gives way to one summary line: the run the command returns draws the final
+    graph.
 
-    def __init__(self, every: float = 0.25) -> None:
-        self.every = every
+    One widget is drawn and refreshed (a new widget per redraw would stay in the kernel's
+    widget registry, with its run, until the kernel ends). Redraws come at most every `every`
+    seconds, and further apart when one costs more than `share` of that: the graph of a run
+    of many tasks takes longer to read and send, so the run never spends more than about
+    `share` of its time redrawing, however many tasks it has."""
+
+    def __init__(
+        self, every: float = 0.25, share: float = 0.05, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.every, self.share = every, share
+        self.clock = clock or time.perf_counter
         self.handle: Any = None
+        self.widget: widgets.GraphWidget | None = None
         self.drawn_at = 0.0
+        self.gap = every
+        self.redraws = 0
 
     def __call__(self, runner: Runner, finished: bool) -> None:
-        now = time.perf_counter()
-        if not finished and self.handle is not None and now - self.drawn_at < self.every:
+        now = self.clock()
+        if not finished and self.handle is not None and now - self.drawn_at < self.gap:
             return
-        self.drawn_at = now
-        run = Run(f"{runner.flow}/{runner.run_id}", store=runner.store)
-        bundle = (
-            {"text/plain": f"run {run.pathspec}: {run.status}"} if finished else graph_bundle(run)
-        )
+        if finished:
+            run = Run(f"{runner.flow}/{runner.run_id}", store=runner.store)
+            self._show({"text/plain": f"run {run.pathspec}: {run.status}"})
+            if self.widget is not None:
+                self.widget.close()
+                self.widget = None
+            return
+        first = self.widget is None
+        if self.widget is None:
+            self.widget = widgets.GraphWidget(Run(f"{runner.flow}/{runner.run_id}",
+                                                  store=runner.store))  # fmt: skip
+        else:
+            self.widget.refresh()
+        data, _metadata = self.widget._repr_mimebundle_()
+        self._show(data)
+        self.redraws += 1
+        self.drawn_at = self.clock()
+        if not first:  # the first draw also loads the widgets' modules: not what a redraw costs
+            self.gap = max(self.every, (self.drawn_at - now) / self.share)
+
+    def _show(self, bundle: dict[str, Any]) -> None:
         if self.handle is None:
             self.handle = display(bundle, raw=True, display_id=True)
         else:

@@ -30,6 +30,7 @@ from nbflow.store.metadata import ArtifactRecord, RunRecord, TaskRecord
 from nbflow.store.metadata.records import (
     FINISHED_OK,
     RUN_STATUSES,
+    StepSummary,
     latest_attempts,
     wall_time,
 )
@@ -406,23 +407,38 @@ class Run:
     def end_step(self) -> Step:
         """The run's last step (in notebook order). In a run that did not finish, the last
         step that ran with a single task that succeeded: what the steps before it made."""
-        steps = self.steps()
-        if self.successful and steps:
-            last = steps[-1]
-            count = len(last.tasks())
+        # Chosen from the steps' figures; then only that step's records are read, so a list
+        # of runs with their results (the sidebar's) costs as much for a run of 100,000 tasks
+        # as for one of three.
+        summaries = self._summaries
+        names = [name for name in dict.fromkeys([*self._specs, *summaries]) if name in summaries]
+        if self.successful and names:
+            last, count = names[-1], summaries[names[-1]].total
             if count != 1:
                 # Never another step's values in its place: that answer would look right.
                 raise NotFound(
-                    f"run {self.pathspec} ends with step '{last.name}', which has {count} tasks "
+                    f"run {self.pathspec} ends with step '{last}', which has {count} tasks "
                     f"(it is inside a foreach no step joins). Read them with "
-                    f"run['{last.name}'].tasks(), or close the foreach with a --join step."
+                    f"run['{last}'].tasks(), or close the foreach with a --join step."
                 )
-            return last
-        for step in reversed(steps):
-            tasks = step.tasks()
-            if len(tasks) == 1 and tasks[0].successful:
-                return step
+            return self._only_step(last)
+        for name in reversed(names):
+            summary = summaries[name]
+            if summary.total == 1 and any(summary.count(status) for status in FINISHED_OK):
+                return self._only_step(name)
         raise NotFound(f"run {self.pathspec} has no step with a single task that succeeded")
+
+    @cached_property
+    def _summaries(self) -> dict[str, StepSummary]:
+        """Each step's figures (counted by the database; read once, as `_tasks`)."""
+        return self._store.meta.step_summaries(self.flow, self.run_id)
+
+    def _only_step(self, name: str) -> Step:
+        """Step `name`, reading its own task records only (the run's when already read)."""
+        if "_tasks" in self.__dict__:
+            return self[name]
+        tasks = self._store.meta.tasks(self.flow, self.run_id, name)
+        return Step._of(self, name, tasks, self._specs.get(name, {}))
 
     @property
     def end_task(self) -> Task:
@@ -458,10 +474,14 @@ class Run:
         lines = [
             f"Run('{self.pathspec}') {self.status} · {_took(self.duration)} · params {self.params}"
         ]
-        for step in self.steps():
-            tasks = step.tasks()
-            statuses = ", ".join(sorted({t.status for t in tasks}))
-            lines.append(f"  {step.name:<16} {len(tasks):>5} task(s)  {statuses}")
+        # From the steps' figures, not their records: the repr of a run of 100,000 tasks
+        # (the text of every graph shown) reads no task.
+        summaries = self._summaries
+        for name in dict.fromkeys([*self._specs, *summaries]):
+            summary = summaries.get(name)
+            if summary is not None:
+                statuses = ", ".join(status for status, _ in summary.statuses)
+                lines.append(f"  {name:<16} {summary.total:>5} task(s)  {statuses}")
         return "\n".join(lines)
 
     def report(self) -> Report:

@@ -12,11 +12,10 @@ them.
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
-from nbflow.store.metadata.records import ArtifactRecord, wall_span, wall_time
+from nbflow.store.metadata.records import ArtifactRecord, StepSummary
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
@@ -24,7 +23,7 @@ else:  # a dependency on Python 3.10 (pyproject.toml)
     from typing_extensions import NotRequired
 
 if TYPE_CHECKING:
-    from nbflow.query.client import Run, Step, Task
+    from nbflow.query.client import Run, Task
 
 TASK_STATUSES = ("done", "failed", "running", "skipped", "cached", "pending")
 
@@ -322,40 +321,43 @@ def run_summary(run: Run) -> RunSummary:
 
 
 def run_view(run: Run) -> RunView:
-    """The run with one entry per step of its graph, in notebook order."""
-    recorded = {step.name: step for step in run.steps()}
+    """The run with one entry per step of its graph, in notebook order. Built from each step's
+    figures (`MetadataStore.step_summaries`), never from its task records: a live graph or the
+    sidebar redraws a run of 100,000 tasks at the cost of a few statements."""
+    summaries = run._summaries
     planned = run._store.meta.planned(run.flow, run.run_id)
     steps = [
-        step_view(spec, recorded.get(spec["name"]), run.status, planned.get(spec["name"]))
-        for spec in _specs(run)
+        step_view(spec, summaries.get(spec["name"]), run.status, planned.get(spec["name"]))
+        for spec in _specs(run, summaries)
     ]
     return {**run_summary(run), "steps": steps}
 
 
-def _specs(run: Run) -> list[dict[str, Any]]:
+def _specs(run: Run, summaries: Mapping[str, StepSummary]) -> list[dict[str, Any]]:
     # The graph as the run recorded it; a step with tasks but no record (older runs) too.
     specs = list(run._specs.values())
     known = {spec["name"] for spec in specs}
-    for step in run.steps():
-        if step.name not in known:
-            specs.append({"name": step.name, "parents": [], "foreach": None, "join": False})
+    for name in summaries:
+        if name not in known:
+            specs.append({"name": name, "parents": [], "foreach": None, "join": False})
     return specs
 
 
 def step_view(
-    spec: Mapping[str, Any], step: Step | None, run_status: str, planned: int | None = None
+    spec: Mapping[str, Any],
+    summary: StepSummary | None,
+    run_status: str,
+    planned: int | None = None,
 ) -> StepView:
-    tasks = step.tasks() if step is not None else []
-    counts = _counts(tasks)
-    status: StepStatus = _step_status(tasks)
-    if step is None:
+    counts = _counts(summary)
+    status: StepStatus = _step_status(summary)
+    if summary is None:
         # Not run (yet): pending while the run goes on; otherwise the run never got there.
         status = "pending" if run_status == "running" else "not_run"
-    elif planned is not None and run_status == "running" and len(tasks) < planned:
+    elif planned is not None and run_status == "running" and summary.total < planned:
         # Tasks still to start: the step is under way, k of n.
-        counts = {**counts, "total": planned, "pending": planned - len(tasks)}
+        counts = {**counts, "total": planned, "pending": planned - summary.total}
         status = "running" if status in ("done", "cached", "running") else status
-    started, finished = wall_span(step._tasks) if step is not None else (None, None)
     return {
         "name": spec["name"],
         "parents": list(spec.get("parents", [])),
@@ -364,15 +366,15 @@ def step_view(
         "env": list(spec.get("env") or []),
         "python": spec.get("python"),
         "status": status,
-        "duration": wall_time(step._tasks) if step is not None else None,
-        "started_at": started,
-        "finished_at": finished,
+        "duration": summary.duration if summary is not None else None,
+        "started_at": summary.started_at if summary is not None else None,
+        "finished_at": summary.finished_at if summary is not None else None,
         "tasks": counts,
     }
 
 
-def _step_status(tasks: list[Task]) -> TaskStatus:
-    statuses = {t.status for t in tasks}
+def _step_status(summary: StepSummary | None) -> TaskStatus:
+    statuses = {status for status, _ in summary.statuses} if summary is not None else set()
     for status in ("failed", "running"):
         if status in statuses:
             return status
@@ -383,16 +385,16 @@ def _step_status(tasks: list[Task]) -> TaskStatus:
     return "done" if statuses else "pending"
 
 
-def _counts(tasks: list[Task]) -> TaskCounts:
-    counted = Counter(t.status for t in tasks)
+def _counts(summary: StepSummary | None) -> TaskCounts:
+    count = summary.count if summary is not None else (lambda _status: 0)
     return {
-        "total": len(tasks),
-        "done": counted["done"],
-        "failed": counted["failed"],
-        "running": counted["running"],
-        "skipped": counted["skipped"],
-        "cached": counted["cached"],
-        "pending": counted["pending"],
+        "total": summary.total if summary is not None else 0,
+        "done": count("done"),
+        "failed": count("failed"),
+        "running": count("running"),
+        "skipped": count("skipped"),
+        "cached": count("cached"),
+        "pending": count("pending"),
     }
 
 

@@ -40,8 +40,16 @@ WORKLOADS = {
     "foreach, dask executor vs Dask alone": r"^foreach over .*dask executor",
     "array to S3: persist": r"^persist a .* array to S3",
     "array from S3: load": r"^load it back from S3",
+    "first page of 10,000 runs: client, sidebar, nbflow runs": r"^first page \(50\) of a flow",
+    "foreach at scale, each executor and size": r"^foreach at scale, N = ",
+    "foreach at scale, growth per executor": r"^foreach at scale \(",
 }
-COUNT = {"foreach (kernel executor), two sizes": 2}
+# The scale rows: 2 executors x 2 sizes in smoke mode, and one growth row per executor.
+COUNT = {
+    "foreach (kernel executor), two sizes": 2,
+    "foreach at scale, each executor and size": 4,
+    "foreach at scale, growth per executor": 2,
+}
 
 
 def table(stdout: str) -> list[list[str]]:

@@ -135,3 +135,32 @@ def test_static_join_inside_a_foreach_pairs_by_element() -> None:
     for task in sim.planned["both"]:
         assert [p.path for p in task.parents] == [task.path, task.path]
         assert [p.step for p in task.parents] == ["a", "b"]
+
+
+class CountingPath(tuple[int, ...]):
+    """A task's path that counts how often anyone slices or indexes it."""
+
+    reads = 0
+
+    def __getitem__(self, index: Any) -> Any:
+        CountingPath.reads += 1
+        return super().__getitem__(index)
+
+
+def test_a_nested_foreach_join_is_planned_in_one_pass_over_the_body() -> None:
+    """Each inner join takes its own tasks from the body grouped once by foreach, not by a scan
+    of the whole body per join task (S splits x B body tasks: quadratic at scale)."""
+    graph = graph_of(
+        StepSpec("start"),
+        StepSpec("outer", parents=("start",), foreach="xs"),
+        StepSpec("inner", parents=("outer",), foreach="ys"),
+        StepSpec("inner_join", parents=("inner",), join=True),
+    )
+    splits = [TaskRef("outer", i, CountingPath((i,))) for i in range(40)]
+    body = [TaskRef("inner", 100 + 40 * i + j, CountingPath((i, j))) for i in range(40)
+            for j in range(40)]  # fmt: skip
+    CountingPath.reads = 0
+    planned = plan_step(graph, "inner_join", {"outer": splits, "inner": body}, lambda _: [])
+    assert [len(task.parents) for task in planned] == [40] * 40
+    assert [p.path for p in planned[7].parents] == [(7, j) for j in range(40)]
+    assert CountingPath.reads <= 2 * len(body)  # a scan per join task would read 1,600 x 40

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -145,3 +146,56 @@ def wall_time(tasks: Iterable[TaskRecord]) -> float | None:
         return None
     started, finished = wall_span(timed)
     return None if started is None or finished is None else finished - started
+
+
+@dataclass(frozen=True)
+class StepSummary:
+    """A step of a run in figures, as the graph and the sidebar draw it: how many of its places
+    are in each status (the last attempt of each), and its wall span (every attempt). Read
+    without loading a single task record, so that a live graph of a 100,000-task foreach
+    costs a scan of the table, not 100,000 records."""
+
+    statuses: tuple[tuple[str, int], ...]  # (status, places), the last attempt of each place
+    started_at: float | None
+    finished_at: float | None
+    unfinished: bool  # an attempt has not ended: no duration yet
+
+    @property
+    def total(self) -> int:
+        return sum(count for _, count in self.statuses)
+
+    def count(self, status: str) -> int:
+        return dict(self.statuses).get(status, 0)
+
+    @property
+    def duration(self) -> float | None:
+        """As `wall_time`: first start to last end; None while an attempt has not ended."""
+        if self.unfinished or self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+TaskRow = tuple[str, Any, str, float | None, float | None]  # step, place, status, start, end
+
+
+def summarize_steps(rows: Iterable[TaskRow]) -> dict[str, StepSummary]:
+    """The summary of each step, in the order its first task appears, from rows of its tasks
+    in task id order (a later attempt at the same place replaces an earlier one, as in
+    `latest_attempts`). `place` is anything equal for equal paths (the path's JSON text)."""
+    last: dict[str, dict[Any, str]] = {}
+    spans: dict[str, list[Any]] = {}
+    for step, place, status, started, finished in rows:
+        last.setdefault(step, {})[place] = status
+        span = spans.setdefault(step, [None, None, False])
+        if started is not None and (span[0] is None or started < span[0]):
+            span[0] = started
+        if finished is None:
+            span[2] = True
+        elif span[1] is None or finished > span[1]:
+            span[1] = finished
+    return {
+        step: StepSummary(
+            tuple(sorted(Counter(last[step].values()).items())), span[0], span[1], span[2]
+        )
+        for step, span in spans.items()
+    }
