@@ -22,10 +22,8 @@ Pure translation: the text of the file, from the notebook read by notebook.py.
 
 from __future__ import annotations
 
-import io
 import math
 import re
-import tokenize
 from dataclasses import dataclass, field
 
 from nbflow.core.cells import analyze
@@ -33,7 +31,7 @@ from nbflow.core.graph import FlowGraph, StepSpec, check_graph
 from nbflow.core.resources import parse_resources
 from nbflow.exceptions import ExportError, GraphError
 from nbflow.export.notebook import FlowNotebook, Param, StepCell
-from nbflow.export.stepcode import StepContext, join_line, step_body
+from nbflow.export.stepcode import StepContext, inside_strings, join_line, step_body
 
 INDENT = " " * 4
 KEEP = "\x00"  # marks a line inside a multi-line string: never indented
@@ -262,14 +260,7 @@ def _method(node: Node, body: list[str], helpers: set[str]) -> str:
 def _marked(lines: list[str]) -> list[str]:
     """The lines, those inside a multi-line string marked with KEEP: indenting them would
     change the string, so no indent is added to them (the mark is removed at the end)."""
-    source = "\n".join(lines) + "\n"
-    inside: set[int] = set()
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
-                inside.update(range(token.start[0] + 1, token.end[0] + 1))
-    except (tokenize.TokenError, SyntaxError):
-        pass
+    inside = inside_strings(lines)
     return [KEEP + line if n in inside else line for n, line in enumerate(lines, start=1)]
 
 

@@ -88,9 +88,9 @@ def _kept_on_error(code: list[str], postamble: list[str]) -> list[str]:
     ]
 
 
-def indented(lines: list[str]) -> list[str]:
-    """The lines indented one level, except those inside a multi-line string (indenting them
-    would change the string)."""
+def inside_strings(lines: list[str]) -> set[int]:
+    """The numbers (from 1) of the lines that continue a multi-line string: indenting them
+    would change the string."""
     source = "\n".join(lines) + "\n"
     inside: set[int] = set()
     try:
@@ -99,6 +99,12 @@ def indented(lines: list[str]) -> list[str]:
                 inside.update(range(token.start[0] + 1, token.end[0] + 1))
     except (tokenize.TokenError, SyntaxError):
         pass
+    return inside
+
+
+def indented(lines: list[str]) -> list[str]:
+    """The lines indented one level, except those inside a multi-line string."""
+    inside = inside_strings(lines)
     return [
         line if n in inside or not line else INDENT + line for n, line in enumerate(lines, start=1)
     ]
