@@ -216,12 +216,12 @@ def test_no_404_in_the_console_before_and_during_the_first_run(lab: Lab, chromiu
 def test_run_flow_says_at_once_that_a_run_is_starting_never_the_previous_one(
     lab: Lab, chromium: Any
 ) -> None:
-    """Run flow on a notebook whose imports take 3 s before the first step: the sidebar says a
+    """Run flow on a notebook whose imports take 6 s before the first step: the sidebar says a
     run is starting as soon as the button is pressed (the time it took is printed, never
     asserted: speed lives in bench/), does not show (or mark) the previous run meanwhile, and
     shows the new run's graph once its first step starts."""
     make_notebook(lab.root / "slowimports.ipynb", [
-        "%load_ext nbflow\n%flow name slowimports", "import time\ntime.sleep(3)  # slow imports",
+        "%load_ext nbflow\n%flow name slowimports", "import time\ntime.sleep(6)  # slow imports",
         "%%step start\nxs = [1, 2]", "%%step total --after start\ns = sum(xs)",
     ])  # fmt: skip
     context, page, _ = new_page(chromium)
@@ -234,7 +234,9 @@ def test_run_flow_says_at_once_that_a_run_is_starting_never_the_previous_one(
         page.locator(f"{PANEL} [data-testid='nbflow-run-flow']").click()
         pressed = page.evaluate("performance.now()")
         starting = page.locator(f"{SIDEBAR} [data-testid='nbflow-starting']")
-        starting.wait_for(timeout=2_000)
+        # At once on a quiet machine (22 ms); the slack is for a loaded one (CI's three test
+        # workers on two cores), and stays well inside the slow cell.
+        starting.wait_for(timeout=4_000)
         shown_after = page.evaluate("performance.now()") - pressed
         print(f"\nRun flow pressed: 'starting' shown after {shown_after:.0f} ms")
         page.wait_for_timeout(1_000)  # still in the slow cell: no run yet, no old graph
