@@ -193,12 +193,17 @@ function localTime(epochSeconds: number): string {
   );
 }
 
+// Made once: a new Intl.DateTimeFormat costs about as much as drawing a row of the runs list.
+let zoneFormatter: Intl.DateTimeFormat | null = null;
+function zoneFormat(): Intl.DateTimeFormat {
+  zoneFormatter ??= new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' });
+  return zoneFormatter;
+}
+
 /** The browser's time zone as it names it at that moment ("CET", "GMT+1", "UTC"): the same
  *  local times and zone names as the HTML report and the pictures, made on this machine. */
 function zoneName(epochSeconds: number): string {
-  const parts = new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' }).formatToParts(
-    new Date(epochSeconds * 1000)
-  );
+  const parts = zoneFormat().formatToParts(new Date(epochSeconds * 1000));
   return parts.find(part => part.type === 'timeZoneName')?.value ?? '';
 }
 

@@ -14,7 +14,9 @@ import { fill, formatDuration, h, note, paramsText, whenShort, whenText } from '
 import { RunGraph } from './graph';
 import { statusBadge } from './status';
 
-const PAGE = 1000; // runs listed at once; "more" lists the next page
+// Runs listed at once: the first page is drawn in a few milliseconds however many runs the
+// flow has; scrolling to the end of the list (or "More runs") lists the next page.
+const PAGE = 50;
 const POLL_MS = 750;
 const STARTING_POLL_MS = 150; // until a run just started is listed: feedback within 0.3 s
 const POLL_PAGE = 20; // newest runs asked for while polling
@@ -57,9 +59,10 @@ export class RunsPanel extends Panel {
   private _tbody = h('tbody');
   private _more = h(
     'button',
-    { type: 'button', class: 'jp-mod-styled', hidden: true },
+    { type: 'button', class: 'jp-mod-styled', hidden: true, 'data-testid': 'nbflow-more' },
     'More runs'
   );
+  private _loadingMore: Promise<void> | null = null;
   private _detail = h('div', { class: 'nbflow-detail', 'data-testid': 'nbflow-detail' });
   // followLatest: the newest run before the one being started, and whether it is listed yet
   private _before: string | null = null;
@@ -73,6 +76,12 @@ export class RunsPanel extends Panel {
     this.title.caption = "nbflow: the runs of this notebook's flow";
     this._compareButton.addEventListener('click', () => this._compare());
     this._more.addEventListener('click', () => void this._loadMore());
+    // The next page comes when the end of the list scrolls into view.
+    new IntersectionObserver(entries => {
+      if (entries.some(entry => entry.isIntersecting) && !this._more.hidden) {
+        void this._loadMore();
+      }
+    }).observe(this._more);
     this._flowSelect.addEventListener('change', () => this._setFlow(this._flowSelect.value));
     this._tbody.addEventListener('click', event => this._onRowClick(event));
     this._tbody.addEventListener('change', event => this._onTick(event));
@@ -329,18 +338,26 @@ export class RunsPanel extends Panel {
   // -- the list ---------------------------------------------------------------------------
 
   private _renderRows(): void {
-    // One fragment, one insertion: a thousand rows are a few milliseconds of DOM work.
-    const fragment = document.createDocumentFragment();
     this._rows.clear();
-    for (const run of this._runs) {
+    fill(this._tbody);
+    this._appendRows(this._runs);
+    this._markShown();
+    this._updateCompareButton();
+  }
+
+  /** Rows for `runs` at the end of the list, in one insertion. */
+  private _appendRows(runs: RunRow[]): void {
+    const fragment = document.createDocumentFragment();
+    for (const run of runs) {
       const row = this._row(run);
       this._rows.set(run.id, row);
       fragment.appendChild(row);
     }
-    fill(this._tbody, fragment);
+    this._tbody.appendChild(fragment);
     this._more.hidden = this._runs.length >= this._total;
-    this._markShown();
-    this._updateCompareButton();
+    this._more.textContent =
+      `More runs (${this._runs.length.toLocaleString()} of ` +
+      `${this._total.toLocaleString()} listed)`;
   }
 
   private _row(run: RunRow): HTMLTableRowElement {
@@ -401,17 +418,25 @@ export class RunsPanel extends Panel {
     this._markShown();
   }
 
-  private async _loadMore(): Promise<void> {
+  private _loadMore(): Promise<void> {
+    // One page at a time: a click and the scroll observer together ask for it once.
+    this._loadingMore ??= this._nextPage().finally(() => (this._loadingMore = null));
+    return this._loadingMore;
+  }
+
+  private async _nextPage(): Promise<void> {
     await this._loading; // after any listing under way, which would replace the rows
     const flow = this._flow;
-    if (!flow) {
+    if (!flow || this._runs.length >= this._total) {
       return;
     }
     const page = await api.runs(flow, PAGE, this._runs.length);
     if (flow === this._flow) {
-      this._runs = [...this._runs, ...page.runs.filter(r => !this._rows.has(r.id))];
+      const fresh = page.runs.filter(r => !this._rows.has(r.id));
+      this._runs = [...this._runs, ...fresh];
       this._total = page.total;
-      this._renderRows();
+      this._appendRows(fresh);
+      this._markShown();
     }
   }
 

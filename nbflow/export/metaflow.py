@@ -22,6 +22,7 @@ Pure translation: the text of the file, from the notebook read by notebook.py.
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from nbflow.core.cells import analyze
 from nbflow.core.graph import FlowGraph, StepSpec, check_graph
 from nbflow.core.resources import parse_resources
 from nbflow.exceptions import ExportError, GraphError
-from nbflow.export.notebook import FlowNotebook, Param, StepCell
+from nbflow.export.client import metaflow_client
+from nbflow.export.notebook import FlowNotebook, Param, PlainCell, StepCell
 from nbflow.export.stepcode import StepContext, inside_strings, join_line, step_body
 
 INDENT = " " * 4
@@ -344,7 +346,7 @@ def _requirement(text: str) -> tuple[str, str]:
 def _module(flow: FlowNotebook, methods: list[str], helpers: set[str]) -> str:
     class_name = flow.name if flow.name.isidentifier() else "Flow_" + re.sub(r"\W", "_", flow.name)
     parts = [_docstring(flow), _imports(flow, methods, helpers)]
-    parts += [f"# cell {p.cell}\n{p.code}" for p in flow.plain]
+    parts += [f"# cell {p.cell}\n{_plain_code(p)}" for p in flow.plain]
     parts += [HELPERS[name] for name in sorted(helpers)]
     body = [_parameter(p) for p in flow.params] + [_indent_block(m) for m in methods]
     decorator = (
@@ -353,6 +355,22 @@ def _module(flow: FlowNotebook, methods: list[str], helpers: set[str]) -> str:
     parts.append(f"{decorator}class {class_name}(FlowSpec):\n" + "\n\n".join(body))
     parts.append(f'if __name__ == "__main__":\n{INDENT}{class_name}()')
     return ("\n\n\n".join(parts) + "\n").replace(KEEP, "")
+
+
+def _plain_code(plain: PlainCell) -> str:
+    """A plain cell as module code, nbflow's client made Metaflow's."""
+    try:
+        tree = ast.parse(plain.code)
+    except SyntaxError:
+        return plain.code  # the file is compiled before it is written, which says where
+    lines = plain.code.split("\n")
+
+    def refuse(message: str, fix: str) -> ExportError:
+        first = plain.code.split("\n", 1)[0]
+        return ExportError(message, cell=plain.cell, first_line=first, fix=fix)
+
+    metaflow_client(lines, tree, 0, refuse)
+    return "\n".join(lines)
 
 
 def _docstring(flow: FlowNotebook) -> str:

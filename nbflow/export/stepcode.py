@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nbflow.core.cells import CellAnalysis, analyze
+from nbflow.export.client import metaflow_client
 from nbflow.export.notebook import StepCell
 
 INDENT = " " * 4
@@ -66,7 +67,11 @@ def step_body(step: StepCell, context: StepContext) -> StepBody:
     stores = _stored(step, analysis, context)
     lines = [f"# cell {step.cell}: {step.line}"]
     lines += _preamble(step, analysis, context)
-    code = _merge_calls(spec.code, tree) if context.join else spec.code.strip("\n").split("\n")
+    code = spec.code.strip("\n").split("\n")
+    first_row = -(len(spec.code) - len(spec.code.lstrip("\n")))  # tree's line 1 in `code`
+    if context.join:
+        _merge_calls(code, tree, first_row)
+    metaflow_client(code, tree, first_row, step.refuse, header=1)
     if spec.catch:
         kept = _postamble(tree, analysis, stores, join=context.join, failed=True)
         lines += _kept_on_error(code, kept)
@@ -259,17 +264,14 @@ def _calls_merge(node: ast.stmt) -> bool:
     )
 
 
-def _merge_calls(code: str, tree: ast.Module) -> list[str]:
-    """The join's code with each top-level `merge(inputs, ...)` call made `_merge(self, ...)`:
-    nbflow's merge, over Metaflow's merge_artifacts (the generated module defines it)."""
-    lines = code.strip("\n").split("\n")
-    offset = len(code) - len(code.lstrip("\n"))
-    skipped = code[:offset].count("\n")
+def _merge_calls(lines: list[str], tree: ast.Module, first_row: int) -> None:
+    """Make, in place, each top-level `merge(inputs, ...)` call of the join's code
+    `_merge(self, ...)`: nbflow's merge, over Metaflow's merge_artifacts (the generated module
+    defines it)."""
     for node in tree.body:
         if _calls_merge(node):
-            row = node.lineno - 1 - skipped
+            row = first_row + node.lineno - 1
             lines[row] = lines[row].replace("merge(", "_merge(self, _joined, ", 1)
-    return lines
 
 
 def _postamble(

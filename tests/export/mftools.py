@@ -9,6 +9,7 @@ import pickle
 import re
 import subprocess
 import sys
+from numbers import Number
 from pathlib import Path
 from typing import Any
 
@@ -106,19 +107,36 @@ def notebook(path: Path, *cells: str) -> Path:
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equal values, arrays and objects without `==` (a numpy Generator) included."""
+    """Equal values: arrays, DataFrames (values and dtypes) and objects without `==` (a numpy
+    Generator, a fitted model: their pickled state, compared the same way) included."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return bool(np.array_equal(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
+        return bool(np.array_equal(a, b)) and np.asarray(a).dtype == np.asarray(b).dtype
+    if type(a) is not type(b):
+        return isinstance(a, Number) and isinstance(b, Number) and a == b
+    if type(a).__module__.startswith("pandas") and hasattr(a, "equals"):
+        return bool(a.equals(b)) and _dtypes(a) == _dtypes(b)
+    if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(same, a, b))
+    return _same_object(a, b)
+
+
+def _dtypes(value: Any) -> list[Any]:
+    return list(value.dtypes) if hasattr(value, "columns") else [value.dtype]
+
+
+def _same_object(a: Any, b: Any) -> bool:
     try:
         if bool(a == b):
             return True
     except (TypeError, ValueError):
         pass
-    return type(a) is type(b) and pickle.dumps(a) == pickle.dumps(b)
+    # A model's pickle holds its arrays' memory layout as well; its state is what it means.
+    left, right = a.__reduce_ex__(4), b.__reduce_ex__(4)
+    if isinstance(left, tuple) and isinstance(right, tuple) and len(left) == len(right):
+        return all(map(same, left[1:3], right[1:3]))
+    return pickle.dumps(a) == pickle.dumps(b)
 
 
 def round_trip(

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from mftools import assert_same_artifacts, round_trip
+from mftools import assert_same_artifacts, round_trip, run_both
 
 pytestmark = [
     pytest.mark.kernel,
@@ -69,3 +69,40 @@ def test_tutorial_helloworld(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     _, ours, theirs = round_trip(tmp_path, monkeypatch, notebooks / "00_helloworld.ipynb")
     assert_same_artifacts(ours, theirs)
     assert set(theirs) == {"start", "hello", "end"}
+
+
+def test_tutorials_that_read_another_flows_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """03 and 04 read MovieStatsFlow's latest successful run with the client
+    (`from nbflow import Flow`). Exported, the client is Metaflow's: each reads Metaflow's run of
+    the exported 02, as nbflow's run reads nbflow's, and both find the same statistics."""
+    notebooks = ports(tmp_path)
+    run_both(tmp_path, notebooks / "02_statistics.ipynb")  # MovieStatsFlow on both sides
+    redux = notebooks / "03_playlist_redux_fixed.ipynb"
+    run, ours, theirs = round_trip(tmp_path, monkeypatch, redux)
+    # The bonus movie is picked at random, the playlist shuffled.
+    random = {"random_index", "bonus", "movies", "playlist", "movie"}
+    assert_same_artifacts(ours, theirs, random=random)
+    assert sorted(theirs["join"][0]["playlist"]) == sorted(run.data.playlist)
+    # `index` is an attribute of Metaflow's FlowSpec: the export refuses it as an artifact and
+    # says to add --transient index, which nbflow's run then honours too.
+    plus = notebooks / "04_playlist_plus_fixed.ipynb"
+    step = "%%step bonus_movie --after start"
+    run, ours, theirs = round_trip(tmp_path, monkeypatch, plus, {step: f"{step} --transient index"})
+    assert_same_artifacts(ours, theirs, random={"movies", "playlist", "movie"})
+    assert theirs["join"][0]["bonus"] == run.data.bonus == ("Metaflow the Release", "Documentary")
+
+
+def test_hearthstone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example a user meets first after quickstart: DataFrames, a foreach of forests, a
+    join that picks the best, a model applied after it. Smaller, so the test is quick."""
+    shutil.copy(NOTEBOOKS / "hearthstone.ipynb", tmp_path)
+    smaller = {
+        "n_decks = 3000": "n_decks = 800",
+        "n_estimators = [50, 150]": "n_estimators = [5, 10]",
+    }
+    run, ours, theirs = round_trip(tmp_path, monkeypatch, tmp_path / "hearthstone.ipynb", smaller)
+    assert_same_artifacts(ours, theirs)  # the forests too: the same pickle, seeded alike
+    assert len(theirs["train"]) == 6
+    assert theirs["end"][0]["summary"] == run.data.summary

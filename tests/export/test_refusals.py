@@ -55,6 +55,11 @@ def refusal(tmp_path: Path, *cells: str) -> ExportError:
         ),
         (["%%step start\nx = 1\nmerge(inputs)"], 2, "no join"),
         (["%%step start\nself = 1"], 2, "`self`"),
+        (["%%step start\nimport nbflow\nn = len(nbflow.flows())"], 2, "line 2 imports nbflow"),
+        (["%%step start\nfrom nbflow import compare"], 2, "imports compare from nbflow"),
+        (["%%step start\nfrom nbflow.query.client import Flow"], 2, "nbflow's client inside"),
+        (["%%step start\nfrom nbflow import current\nn = current.attempt"], 2, "line 3 reads"),
+        (["from nbflow import flows", "%%step start\nx = 1"], 2, "imports flows from nbflow"),
     ],
     ids=[
         "in-kernel",
@@ -71,6 +76,11 @@ def refusal(tmp_path: Path, *cells: str) -> ExportError:
         "open-foreach-at-end",
         "merge-not-join",
         "self",
+        "import-nbflow",
+        "client-without-metaflow-counterpart",
+        "nbflow-internals",
+        "current-attempt",
+        "plain-cell-client",
     ],
 )
 def test_refused_with_its_cell(tmp_path: Path, cells: list[str], cell: int, says: str) -> None:
@@ -91,3 +101,26 @@ def test_command_writes_no_file(tmp_path: Path) -> None:
     output = tmp_path / "flow.py"
     code = main(["export", str(tmp_path / "refused.ipynb"), "--to", "metaflow", "-o", str(output)])
     assert code == 1 and not output.exists()
+
+
+def test_the_client_becomes_metaflows(tmp_path: Path) -> None:
+    """A step that reads another flow's runs reads Metaflow's once exported: nbflow's client
+    import is made Metaflow's, in a step and in a plain cell, line for line."""
+    nb = nbformat.v4.new_notebook()
+    cells = [
+        HEAD,
+        "from nbflow import Flow as F",
+        "%%step start --transient run\nfrom nbflow import (Flow,\n    namespace)  # the client\n"
+        "namespace(None)\nrun = Flow('Other').latest_successful_run\nx = run.data.x",
+        "%%step a --after start\ny = 1",
+        "%%step b --after start\ny = 2",
+        "%%step end --after a b\nfrom nbflow import merge; z = 3\nmerge(inputs, exclude=['y'])",
+    ]
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, tmp_path / "client.ipynb")
+    text = export_metaflow(read_notebook(tmp_path / "client.ipynb"))
+    compile(text, "flow.py", "exec")
+    assert "nbflow" not in text.replace("nbflow export", "").replace("nbflow's", "")
+    assert "# cell 2\nfrom metaflow import Flow as F\n" in text
+    assert "from metaflow import Flow, namespace  # the client\n" in text
+    assert "pass; z = 3" in text and "_merge(self, _joined, inputs, exclude=['y'])" in text
