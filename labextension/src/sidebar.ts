@@ -67,6 +67,9 @@ export class RunsPanel extends Panel {
   // followLatest: the newest run before the one being started, and whether it is listed yet
   private _before: string | null = null;
   private _starting = false;
+  // Counts the runs asked for (followLatest): an idle that came before the latest ask belongs
+  // to the previous run and says nothing about whether this one started.
+  private _asked = 0;
 
   /** `openCompare` shows runs side by side (a tab of the main area, see ./comparetab.ts). */
   constructor(private _openCompare: (runs: string[]) => void) {
@@ -162,6 +165,7 @@ export class RunsPanel extends Panel {
     this._shown = 'latest';
     this._before = this._runs[0]?.id ?? null;
     this._starting = true;
+    this._asked += 1;
     this._markShown();
     this._graph.node.remove();
     fill(
@@ -185,9 +189,10 @@ export class RunsPanel extends Panel {
     } else if (was) {
       // Idle: soon once more, to show how the run ended (Run All's cells go busy and idle
       // one after another, so the fetch waits a moment for the next cell).
+      const asked = this._asked;
       this._settle = window.setTimeout(() => {
         if (this.isVisible) {
-          void this._load('newest').then(() => this._noRunStarted());
+          void this._load('newest').then(() => this._noRunStarted(asked));
         }
       }, 200);
     }
@@ -195,7 +200,10 @@ export class RunsPanel extends Panel {
 
   /** The kernel went idle and no new run was listed: say so rather than "starting" forever
    *  (an error in a plain cell above every step, or no step cell at all). */
-  private _noRunStarted(): void {
+  private _noRunStarted(asked: number): void {
+    if (asked !== this._asked) {
+      return; // Run flow was pressed again after that idle: its kernel has yet to go busy
+    }
     if (this._starting && !this._kernelBusy && this._runs[0]?.id === this._before) {
       this._starting = false;
       fill(this._detail, note('No new run started: no step cell ran.'));

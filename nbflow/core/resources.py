@@ -16,6 +16,7 @@ belongs to at most one grant at a time. A task sees only its own GPUs through
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -181,6 +182,7 @@ def _cores(value: float) -> str:
     return f"{value:g}"
 
 
+@functools.lru_cache(maxsize=256)  # a run asks for the same few amounts at every task
 def _exact(value: float) -> Fraction:
     # Through the shortest decimal form, so 10 x 0.1 cores add up to exactly 1 core.
     return Fraction(repr(float(value)))

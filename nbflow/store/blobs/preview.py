@@ -34,6 +34,14 @@ def preview(value: Any) -> dict[str, Any]:
 
 
 def _describe(value: Any) -> dict[str, Any]:  # noqa: PLR0911 (one return per kind)
+    if type(value) is float or (type(value) is int and -(1 << 63) <= value < (1 << 64)):
+        # A foreach's indexes and scores, one per task: no walk needed (what _plain and
+        # _short_repr give for them)
+        text = repr(value)
+        return {
+            "value": _plain(value),
+            "repr": text if len(text) <= REPR_LIMIT else _short_repr(value),
+        }
     if value is None or isinstance(value, (bool, int, float, complex)):
         return {"value": _plain(value), "repr": _short_repr(value)}
     if isinstance(value, (str, bytes, bytearray)):

@@ -91,6 +91,9 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
     )
 
 
+_PLAIN = frozenset({int, float, bool, str, bytes, type(None)})
+
+
 def encode(value: Any) -> Encoded:
     """Pickle `value` with its large contiguous buffers out-of-band, zero copy."""
     buffers: list[memoryview] = []
@@ -107,9 +110,14 @@ def encode(value: Any) -> Encoded:
         return False
 
     try:
-        with io.BytesIO() as file:
-            _Pickler(file, protocol=5, buffer_callback=out_of_band).dump(value)
-            stream = file.getvalue()
+        if type(value) in _PLAIN:
+            # The commonest values of a foreach (its elements, indexes, scalar results): the
+            # standard pickler writes the very bytes cloudpickle would, without building one.
+            stream = pickle.dumps(value, protocol=5)
+        else:
+            with io.BytesIO() as file:
+                _Pickler(file, protocol=5, buffer_callback=out_of_band).dump(value)
+                stream = file.getvalue()
     except MemoryError:
         raise
     except Exception as exc:

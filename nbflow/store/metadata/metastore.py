@@ -895,8 +895,13 @@ def _second(row: Sequence[Any]) -> Any:
     return row[1]
 
 
+# One encoder for every row: json.dumps with options builds a new one per call, and a task
+# writes nine JSON columns.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=repr)
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=repr)
+    return _ENCODER.encode(value)
 
 
 def _run_record(row: Sequence[Any]) -> RunRecord:
