@@ -11,7 +11,8 @@ no finished work and shows no half-written result. They set, in the process to k
 The points, in the order a run meets them: `run_created` (the run's record is committed),
 `task_started` (a task's `running` record is committed), `artifact_writing` (part of a large
 blob's bytes are in its temp file, before it is renamed into place), `task_committed` (a
-task's record and artifact rows are committed), `run_finishing` (every task is done, the run
+task's record and artifact rows are committed; in the same transaction as the next task's
+`running` record, when one follows), `run_finishing` (every task is done, the run
 is not yet marked done).
 
 Not a user feature: with NBFLOW_CRASH_AT unset (always, outside the tests) a crash point costs

@@ -90,12 +90,17 @@ class Schedule:
                 for pool in self.envs.values():
                     done += pool.poll(timeout=0)
                 wait = 0 if done else self._wait()
+                if wait != 0:
+                    # Finished tasks' commits wait for the next transaction: never while
+                    # this process waits, so that others see them (the sidebar, a resume).
+                    self.runner.store.meta.flush()
                 busy = [p for p in self.envs.values() if p.running()]
                 if busy and not done and not self.executor.running():
                     done += busy[0].poll(timeout=wait)  # only environments are busy: wait there
                     wait = 0
                 for result in done + self.executor.poll(timeout=wait):
                     self._finish(result)
+            self.runner.store.meta.flush()  # the last commits, before the run is marked
         except BaseException as error:
             self._abandon(error)
             raise
@@ -182,7 +187,10 @@ class Schedule:
         key = runner.cache_key(attempt, payload)
         forced = runner.resume is not None and task.step in runner.resume.rerun
         reuse = runner.use_cache and not forced
-        origin = runner.reusable(task.step, key) if key and reuse else None
+        with runner.store.meta.together():  # the last task's commit, the lookup, this start
+            origin = runner.reusable(task.step, key) if key and reuse else None
+            if origin is None:
+                attempt.task_id = self._task_row(attempt, cache_key=key)
         if origin is not None:
             self._release(grant)
             attempt.task_id = self._task_row(
@@ -191,7 +199,6 @@ class Schedule:
             _replay_reused(runner, attempt, origin)
             self._complete(runner.commit_reused(attempt, origin))
             return
-        attempt.task_id = self._task_row(attempt, cache_key=key)
         self.running[attempt.task_id] = (attempt, grant)
         spec = runner.graph[task.step]
         if not executor.in_process:
@@ -261,7 +268,7 @@ class Schedule:
             if spec.catch and spec.catch not in result.outputs:
                 result.outputs[spec.catch] = runner.save(None)
             try:
-                self._complete(runner.commit(attempt, result))
+                self._complete(runner.commit(attempt, result, defer=True))
             except ArtifactWriteError as error:  # a value's blob went (a gc): recorded failed
                 self.failures.append(error)
         elif attempt.number <= spec.retry:

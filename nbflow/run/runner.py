@@ -429,8 +429,12 @@ class Runner:
 
     # -- one attempt: after ----------------------------------------------------------------------
 
-    def commit(self, attempt: Attempt, result: TaskResult, *, cacheable: bool = True) -> TaskRef:
-        """Record a finished task: its outputs, what it inherited and the context it read."""
+    def commit(
+        self, attempt: Attempt, result: TaskResult, *, cacheable: bool = True, defer: bool = False
+    ) -> TaskRef:
+        """Record a finished task: its outputs, what it inherited and the context it read.
+        `defer`: the record may ride with the next transaction (the next task's start); the
+        scheduler flushes before it waits."""
         outputs = result.outputs
         for obj in outputs.values():
             self._remember(obj)
@@ -454,6 +458,7 @@ class Runner:
                 displays=result.displays,
                 reads=result.reads,
                 check=self._blobs_still_there(attempt.planned.step, outputs),
+                defer=defer,
             )
         except ArtifactWriteError as error:
             # Recorded as failed, never left running: the run stops, naming the value.
@@ -467,10 +472,15 @@ class Runner:
             raise
         return self._committed(attempt, visible)
 
-    def _blobs_still_there(self, step: str, outputs: Mapping[str, Stored]) -> Callable[[], None]:
+    def _blobs_still_there(
+        self, step: str, outputs: Mapping[str, Stored]
+    ) -> Callable[[], None] | None:
         """The commit's check: a value saved by refreshing an old blob still has it (a gc's
-        batch may have taken it between the refresh and its delete; see nbflow.store.gc)."""
+        batch may have taken it between the refresh and its delete; see nbflow.store.gc).
+        None when no value was saved that way."""
         refreshed = {name: obj.key for name, obj in outputs.items() if obj.refreshed}
+        if not refreshed:
+            return None
 
         def check() -> None:
             for name, key in refreshed.items():

@@ -58,7 +58,7 @@ def from_records(meta: MetadataStore, run_id: int) -> dict[str, StepSummary]:
 @contextmanager
 def statements(meta: MetadataStore) -> Iterator[list[str]]:
     seen: list[str] = []
-    conn = meta._db._conn  # type: ignore[attr-defined]  # SQLite's: the test counts its SQL
+    conn = meta._db._db._conn  # type: ignore[attr-defined]  # SQLite's: the test counts its SQL
     conn.set_trace_callback(seen.append)
     try:
         yield seen

@@ -29,6 +29,7 @@ from nbflow.core.faults import crash_point
 from nbflow.exceptions import DatastoreError, NotFound
 from nbflow.store.blobs.artifacts import Stored
 from nbflow.store.metadata.databases import open_database
+from nbflow.store.metadata.later import Deferring
 from nbflow.store.metadata.liveness import (
     STALE_S,
     Heartbeat,
@@ -78,14 +79,15 @@ class MetadataStore:
         self._heartbeat: Heartbeat | None = None
         # Runs this process could not mark finished: (flow, run_id) -> (status, error).
         self._unfinished: dict[tuple[str, int], tuple[str, str | None]] = {}
-        self._db = open_database(location)
+        db = open_database(location)
         try:
-            migrate(self._db)
+            migrate(db)
         except BaseException as error:
-            self._db.close()
-            if isinstance(error, self._db.errors):
-                raise self._db.unusable(error) from error
+            db.close()
+            if isinstance(error, db.errors):
+                raise db.unusable(error) from error
             raise
+        self._db = Deferring(db)
 
     @property
     def where(self) -> str:
@@ -498,7 +500,7 @@ class MetadataStore:
                 f"VALUES ({slot}?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) RETURNING task_id",
                 (*reserved, *values),
             ).fetchone()
-        crash_point("task_started")
+            self._db.on_commit(lambda: crash_point("task_started"))
         return int(task_id)
 
     def commit_task(
@@ -515,40 +517,57 @@ class MetadataStore:
         reads: Sequence[dict[str, Any]] = (),
         cacheable: bool = True,
         check: Callable[[], None] | None = None,
+        defer: bool = False,
     ) -> None:
         """Write the task's artifact rows, then mark it finished: all in one transaction.
 
         A task that is not `cacheable` (its failure was caught) loses its cache key, so no
         later run reuses it. `check` runs first inside the transaction (after any gc batch,
-        before the next one) and may refuse the commit by raising."""
-        with self._db.write():
+        before the next one) and may refuse the commit by raising. `defer`: the commit may
+        wait for the next transaction (`flush` writes it; nbflow.store.metadata.later), unless
+        there is a check, whose error belongs to this call."""
+
+        # Every value taken now: a deferred commit writes the task as it was when it finished.
+        object_rows = [(o.key, o.size, o.type_name, _json(o.preview), o.inline) for o in objects]
+        artifact_rows = [(task_id, name, key, kind) for name, key, kind in artifacts]
+        finished = (
+            status, time.time(), stdout, stderr, _json(error) if error else None,
+            _json(list(displays)), _json(list(reads)), task_id,
+        )  # fmt: skip
+
+        def commit() -> None:
             if check is not None:
                 check()
             self._db.executemany(
-                "INSERT INTO objects VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(o.key, o.size, o.type_name, _json(o.preview), o.inline) for o in objects],
+                "INSERT INTO objects VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", object_rows
             )
-            self._db.executemany(
-                "INSERT INTO artifacts VALUES (?, ?, ?, ?)",
-                [(task_id, name, key, kind) for name, key, kind in artifacts],
-            )
+            self._db.executemany("INSERT INTO artifacts VALUES (?, ?, ?, ?)", artifact_rows)
             if not cacheable:
                 self._db.execute("UPDATE tasks SET cache_key = NULL WHERE task_id = ?", (task_id,))
             self._db.execute(
                 "UPDATE tasks SET status = ?, finished_at = ?, stdout = ?, stderr = ?, error = ?, "
                 "displays = ?, reads = ? WHERE task_id = ?",
-                (
-                    status,
-                    time.time(),
-                    stdout,
-                    stderr,
-                    _json(error) if error else None,
-                    _json(list(displays)),
-                    _json(list(reads)),
-                    task_id,
-                ),
+                finished,
             )
-        crash_point("task_committed")
+            self._db.on_commit(lambda: crash_point("task_committed"))
+
+        if defer and check is None:
+            self._db.later(commit)
+            return
+        with self._db.write():
+            commit()
+
+    def flush(self) -> None:
+        """Write the commits that wait for the next transaction (`commit_task(defer=True)`):
+        before this process waits, so that others see its finished tasks."""
+        self._db.flush()
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """One write transaction for what is done inside: reads see every queued commit,
+        and the writes (a task's start) commit with them."""
+        with self._db.write():
+            yield
 
     def fail_running_tasks(self, flow: str, run_id: int, reason: str) -> None:
         """Mark a run's tasks still `running` as failed: their process is gone."""
