@@ -80,6 +80,7 @@ def run_notebook(execution: Execution) -> HeadlessResult:
             f"--output {execution.output} is the input notebook; nbflow never writes over it. "
             "Give another path."
         )
+    _without_iri_checks()
     launcher = uuid.uuid4().hex
     store = open_store(config_beside(execution.folder / path.name))
     error: str | None = None
@@ -192,6 +193,16 @@ def _kernel_environment(execution: Execution, launcher: str, store: Store) -> di
 def _reuse_asked() -> bool:
     # Only an explicit NBFLOW_CACHE=on: the notebook's default ("on") is not a headless one.
     return os.environ.get("NBFLOW_CACHE", "").strip().lower() == "on"
+
+
+def _without_iri_checks() -> None:
+    """jsonschema (under nbformat and papermill) imports rfc3987-syntax where it is installed,
+    to check the `iri` string formats, and that module builds its grammar at import: 0.7 s of
+    every `nbflow run` on a quiet machine, more than nbflow's own work. It is installed
+    wherever JupyterLab is (jupyter-server's jupyter-events). This process validates notebooks
+    only, whose schema has no such format: jsonschema goes without it, as where it is absent.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def _execute(source: Path, executed: Path, execution: Execution) -> None:
