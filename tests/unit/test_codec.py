@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,3 +165,20 @@ def test_fsck_checks_a_store_mixing_raw_compressed_and_old_blobs(tmp_path: Path)
     (problem,) = json.loads(done.stdout)["problems"]
     assert done.returncode == 1 and problem["kind"] == "damaged-blob"
     assert "'zeros' of mixed/1/start/" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, -7, 2**70, 3.25, float("nan"), True, None, "", "é" * 3, "x" * 100_000, b"\x00" * 70_000],
+    ids=repr,
+)
+def test_a_plain_value_has_the_key_cloudpickle_gave_it(value: object) -> None:
+    """Plain values skip cloudpickle (issue 16: a foreach's elements and indexes, one per task):
+    their bytes, so their keys, are those earlier stores hold for them, and they load back."""
+    encoded = encode(value)
+    stream = io.BytesIO()
+    cloudpickle.Pickler(stream, protocol=5).dump(value)
+    assert encoded.chunks[1] == stream.getvalue()
+    assert encoded.key == key_of(b"".join(encoded.chunks))
+    loaded = ArtifactStore(MemoryBlobStore()).load(encoded.key, b"".join(encoded.chunks))
+    assert pickle.dumps(loaded, protocol=5) == pickle.dumps(value, protocol=5)  # nan too
