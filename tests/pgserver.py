@@ -137,3 +137,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A new, empty database on the session's server."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a new metadata database goes, once per database: a SQLite file, a PostgreSQL URL.
+    (A test module takes it with `postgres_url` and `postgres_server`, as `location = ...`.)"""
+    if request.param == "sqlite":
+        return tmp_path / "metadata.sqlite"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

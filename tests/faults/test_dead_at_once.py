@@ -39,12 +39,7 @@ time.sleep(600)
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
-    if request.param == "sqlite":
-        return tmp_path / "metadata.sqlite"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+location = pgserver.location
 
 
 @pytest.fixture

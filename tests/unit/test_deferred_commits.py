@@ -22,12 +22,7 @@ postgres_server = pgserver.postgres_server
 postgres_url = pgserver.postgres_url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
-    if request.param == "sqlite":
-        return tmp_path / "metadata.sqlite"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+location = pgserver.location
 
 
 @pytest.fixture

@@ -40,13 +40,7 @@ postgres_url = pgserver.postgres_url
 BACKENDS = ["sqlite", "postgresql"]
 
 
-@pytest.fixture(params=BACKENDS)
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
-    """Where a new metadata database goes: a SQLite file, or a PostgreSQL URL."""
-    if request.param == "sqlite":
-        return tmp_path / "metadata.sqlite"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+location = pgserver.location
 
 
 @pytest.fixture
